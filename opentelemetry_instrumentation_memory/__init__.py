@@ -1,0 +1,31 @@
+"""OpenTelemetry-native memory monitoring for Python services.
+
+``MemoryInstrumentor().instrument()`` starts a background profiler that snapshots the process,
+finds leaking object types by their trend, and raises alerts.
+"""
+
+from ._alerts import Alert
+from ._baseline import BaselineDrift, TypeDrift
+from ._config import ProfilerConfig
+from ._instrumentor import MemoryInstrumentor
+from ._leaks import Leak, LeakDetector
+from ._limits import MemoryLimit, effective_memory_limit
+from ._profiler import MemoryProfiler, get_memory_profiler
+from ._snapshot import MemorySnapshot
+from .version import __version__
+
+__all__ = [
+    "Alert",
+    "BaselineDrift",
+    "Leak",
+    "LeakDetector",
+    "MemoryInstrumentor",
+    "MemoryLimit",
+    "MemoryProfiler",
+    "MemorySnapshot",
+    "ProfilerConfig",
+    "TypeDrift",
+    "__version__",
+    "effective_memory_limit",
+    "get_memory_profiler",
+]

@@ -1,0 +1,127 @@
+"""Alert conditions and their onset/resolve state: each alert fires once and resolves once."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, Iterable, List
+
+from ._config import ProfilerConfig
+
+FIRING = "firing"
+RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One rule's reading at one snapshot; ``active`` says whether it is breached."""
+
+    type: str
+    severity: str
+    active: bool
+    value: float
+    threshold: float
+    message: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    """An alert's onset (``state == "firing"``) or resolution (``"resolved"``).
+
+    Reads as a mapping too (``alert["type"]``), as the original callbacks expect.
+    """
+
+    type: str
+    severity: str
+    state: str
+    message: str
+    value: float
+    threshold: float
+    timestamp: float
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+
+class AlertState:
+    """Turns per-snapshot conditions into transitions, so a breach lasting an hour fires once."""
+
+    def __init__(self) -> None:
+        self._firing: Dict[str, Alert] = {}
+
+    @property
+    def firing(self) -> List[Alert]:
+        return list(self._firing.values())
+
+    def update(self, conditions: Iterable[Condition], timestamp: float) -> List[Alert]:
+        transitions = []
+        for condition in conditions:
+            was_firing = condition.type in self._firing
+            if condition.active == was_firing:
+                continue
+            alert = Alert(
+                type=condition.type,
+                severity=condition.severity,
+                state=FIRING if condition.active else RESOLVED,
+                message=condition.message if condition.active else f"resolved: {condition.message}",
+                value=condition.value,
+                threshold=condition.threshold,
+                timestamp=timestamp,
+            )
+            if condition.active:
+                self._firing[condition.type] = alert
+            else:
+                del self._firing[condition.type]
+            transitions.append(alert)
+        return transitions
+
+    def clear(self) -> None:
+        self._firing.clear()
+
+
+def alert_conditions(
+    config: ProfilerConfig,
+    heap_percent: float,
+    active_leaks: int,
+    growth_percent_per_hour: float,
+    gc_per_second: float,
+    drift_percent: float,
+) -> List[Condition]:
+    """Every rule's reading for one snapshot."""
+    return [
+        Condition(
+            "heap_critical", "critical", heap_percent > config.heap_critical_percent, heap_percent,
+            config.heap_critical_percent, f"heap at {heap_percent:.1f}% of the memory limit",
+        ),
+        Condition(
+            "heap_warning", "warning", heap_percent > config.heap_warning_percent, heap_percent,
+            config.heap_warning_percent, f"heap at {heap_percent:.1f}% of the memory limit",
+        ),
+        Condition(
+            "leak_detected", "critical", active_leaks > 0, active_leaks, 0,
+            f"{active_leaks} object type(s) growing persistently",
+        ),
+        Condition(
+            "growth_rate_high", "warning", growth_percent_per_hour > config.growth_rate_warning,
+            growth_percent_per_hour, config.growth_rate_warning,
+            f"resident memory growing {growth_percent_per_hour:.1f}% per hour",
+        ),
+        Condition(
+            "gc_spike", "warning", gc_per_second > config.gc_spike_per_second, gc_per_second,
+            config.gc_spike_per_second, f"{gc_per_second:.1f} garbage collections per second",
+        ),
+        Condition(
+            "baseline_drift_critical", "critical", drift_percent > config.baseline_drift_critical_percent,
+            drift_percent, config.baseline_drift_critical_percent,
+            f"heap {drift_percent:+.1f}% from its baseline",
+        ),
+        Condition(
+            "baseline_drift_high", "warning", drift_percent > config.baseline_drift_warning_percent,
+            drift_percent, config.baseline_drift_warning_percent,
+            f"heap {drift_percent:+.1f}% from its baseline",
+        ),
+    ]

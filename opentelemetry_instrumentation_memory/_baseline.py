@@ -1,0 +1,83 @@
+"""The baseline a process is compared against, and its drift from it."""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, Mapping, Tuple
+
+from ._snapshot import MemorySnapshot
+
+
+@dataclass(frozen=True)
+class TypeDrift:
+    object_type: str
+    baseline_count: int
+    current_count: int
+    drift: int
+    drift_percent: float
+
+
+@dataclass(frozen=True)
+class BaselineDrift:
+    """Where the process stands against its baseline; ``object_drift`` holds the largest movers."""
+
+    baseline_timestamp: float
+    timestamp: float
+    heap_drift_mb: float
+    heap_drift_percent: float
+    total_objects_drift: int
+    object_drift: Mapping[str, int]
+    significant_drifts: Tuple[TypeDrift, ...]
+
+    def to_dict(self) -> Dict[str, Any]:
+        record = asdict(self)
+        record["object_drift"] = dict(self.object_drift)
+        return record
+
+
+class Baseline:
+    """A snapshot and its full census, kept to measure drift from.
+
+    A type's drift is significant when it moved by at least ``significant_percent`` of its baseline
+    count (of one, for a type new since the baseline) and by at least ``min_significant_count``
+    objects, so that tiny types do not swamp it.
+    """
+
+    def __init__(self, snapshot: MemorySnapshot, counts: Mapping[str, int]) -> None:
+        self.snapshot = snapshot
+        self.counts = dict(counts)
+
+    def compare(
+        self,
+        snapshot: MemorySnapshot,
+        counts: Mapping[str, int],
+        top_n: int,
+        significant_percent: float,
+        min_significant_count: int,
+    ) -> BaselineDrift:
+        base = self.snapshot
+        drifts = {
+            name: counts.get(name, 0) - self.counts.get(name, 0)
+            for name in self.counts.keys() | counts.keys()
+        }
+        moved = ((name, drift) for name, drift in drifts.items() if drift)
+        movers = heapq.nlargest(top_n, moved, key=lambda item: abs(item[1]))
+        significant = []
+        for name, drift in sorted(drifts.items(), key=lambda item: -abs(item[1])):
+            if abs(drift) < min_significant_count:
+                break
+            before = self.counts.get(name, 0)
+            percent = 100.0 * drift / max(before, 1)
+            if abs(percent) >= significant_percent:
+                significant.append(TypeDrift(name, before, counts.get(name, 0), drift, round(percent, 2)))
+        heap_drift = snapshot.heap_used_mb - base.heap_used_mb
+        return BaselineDrift(
+            baseline_timestamp=base.timestamp,
+            timestamp=snapshot.timestamp,
+            heap_drift_mb=heap_drift,
+            heap_drift_percent=100.0 * heap_drift / base.heap_used_mb if base.heap_used_mb else 0.0,
+            total_objects_drift=snapshot.total_objects - base.total_objects,
+            object_drift=dict(movers),
+            significant_drifts=tuple(significant),
+        )

@@ -1,0 +1,76 @@
+"""One configuration record: its defaults and its validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any, Dict
+
+from ._validation import require_bool, require_int, require_number
+
+
+@dataclass(frozen=True)
+class ProfilerConfig:
+    """Every setting of the profiler; invalid values raise ``ValueError`` naming the argument."""
+
+    snapshot_interval: float = 60.0
+    enable_tracemalloc: bool = False
+    tracemalloc_frames: int = 1
+    top_objects_count: int = 20
+    history_size: int = 1000
+    heap_warning_percent: float = 80.0
+    heap_critical_percent: float = 90.0
+    growth_rate_warning: float = 10.0
+    growth_rate_window: int = 60
+    gc_spike_per_second: float = 10.0
+    baseline_drift_warning_percent: float = 50.0
+    baseline_drift_critical_percent: float = 100.0
+    significant_drift_percent: float = 50.0
+    significant_drift_min_count: int = 100
+    leak_window: int = 48
+    leak_min_snapshots: int = 24
+    leak_min_growth: int = 50
+    max_detected_leaks: int = 100
+
+    def __post_init__(self) -> None:
+        require_number("snapshot_interval", self.snapshot_interval, 0.0, inclusive_minimum=False)
+        require_bool("enable_tracemalloc", self.enable_tracemalloc)
+        require_int("tracemalloc_frames", self.tracemalloc_frames, 1, 100)
+        require_int("top_objects_count", self.top_objects_count, 0)
+        require_int("history_size", self.history_size, 2)
+        require_number("heap_warning_percent", self.heap_warning_percent, 0.0, 100.0)
+        require_number("heap_critical_percent", self.heap_critical_percent, 0.0, 100.0)
+        if self.heap_critical_percent < self.heap_warning_percent:
+            raise ValueError(
+                f"heap_critical_percent must be >= heap_warning_percent ({self.heap_warning_percent}), "
+                f"got {self.heap_critical_percent!r}"
+            )
+        require_number("growth_rate_warning", self.growth_rate_warning, 0.0)
+        require_int("growth_rate_window", self.growth_rate_window, 3)
+        require_number("gc_spike_per_second", self.gc_spike_per_second, 0.0, inclusive_minimum=False)
+        require_number("baseline_drift_warning_percent", self.baseline_drift_warning_percent, 0.0)
+        require_number("baseline_drift_critical_percent", self.baseline_drift_critical_percent, 0.0)
+        if self.baseline_drift_critical_percent < self.baseline_drift_warning_percent:
+            raise ValueError(
+                "baseline_drift_critical_percent must be >= baseline_drift_warning_percent "
+                f"({self.baseline_drift_warning_percent}), got {self.baseline_drift_critical_percent!r}"
+            )
+        require_number("significant_drift_percent", self.significant_drift_percent, 0.0)
+        require_int("significant_drift_min_count", self.significant_drift_min_count, 0)
+        require_int("leak_window", self.leak_window, 8)
+        require_int("leak_min_snapshots", self.leak_min_snapshots, 8, self.leak_window)
+        require_int("leak_min_growth", self.leak_min_growth, 1)
+        require_int("max_detected_leaks", self.max_detected_leaks, 1)
+
+    def updated(self, **changes: Any) -> "ProfilerConfig":
+        """A validated copy with ``changes``; an unknown name is a ``ValueError`` too."""
+        unknown = sorted(set(changes) - set(field_names()))
+        if unknown:
+            raise ValueError(f"unknown configuration argument {unknown[0]!r}")
+        return replace(self, **changes)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {name: getattr(self, name) for name in field_names()}
+
+
+def field_names() -> tuple:
+    return tuple(field.name for field in fields(ProfilerConfig))

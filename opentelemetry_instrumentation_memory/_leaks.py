@@ -1,0 +1,273 @@
+"""Trend-based leak detection over per-type object counts.
+
+Pure and clock-free: it sees only ``(timestamp, counts)`` observations, decides on the sequence of
+counts and their shape, and uses timestamps only to express rates per hour. The reasoning behind the
+tests below is written up in docs/LEAK_DETECTION.md.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Mapping, Optional
+
+from ._ring import tail
+from ._stats import mad, median, slope, steps
+from ._validation import require_int, require_number
+
+__all__ = ["Leak", "LeakDetector"]
+
+SEVERITIES = ("low", "medium", "high", "critical")
+
+# Either axis can raise the severity, so a faster leak of the same type never ranks lower.
+_SEVERITY_BY_PERCENT_PER_HOUR = ((100.0, "critical"), (50.0, "high"), (10.0, "medium"))
+_SEVERITY_BY_OBJECTS_PER_HOUR = ((1_000_000.0, "critical"), (100_000.0, "high"), (10_000.0, "medium"))
+
+_SEGMENTS = 4
+_MAD_TO_SIGMA = 1.4826
+_MIN_LAST_TO_FIRST_STEP = 0.7
+_SMOOTHNESS = 4.0  # level spread over step noise above which a series is smooth enough to read floors
+_MIN_STEP_ERRORS = 2.0  # every step, not only the whole rise, must stand out of the noise
+_MIN_NOISE = 1.0  # counts are integers: below one object the noise estimate means nothing
+
+
+@dataclass(frozen=True)
+class Leak:
+    """A type whose count grows persistently; growth figures describe the analysis window."""
+
+    object_type: str
+    severity: str
+    growth_count: int
+    growth_percent: float
+    growth_rate_per_hour: float
+    current_count: int
+    first_detected: float
+    last_detected: float
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Assessment:
+    growing: bool
+    still_growing: bool
+    start_level: float
+    rise: float
+
+
+def _ascending(levels: List[float]) -> bool:
+    return all(earlier < later for earlier, later in zip(levels, levels[1:]))
+
+
+def _is_persistent_rise(levels: List[float], balance: float) -> bool:
+    """Every segment above the previous one, and no step a small share of the whole rise.
+
+    A one-off step or a warm-up that has levelled off concentrates the rise in one or two steps; a
+    warm-up still filling decelerates, so its last step is a fraction of its first.
+    """
+    rises = steps(levels)
+    total = levels[-1] - levels[0]
+    return (
+        _ascending(levels)
+        and min(rises) >= balance * total / len(rises)
+        and rises[-1] >= _MIN_LAST_TO_FIRST_STEP * rises[0]
+    )
+
+
+def _is_one_step(values: List[float]) -> bool:
+    """True when one jump between two flat levels fits the window at least as well as a line.
+
+    Prefix sums make the best split O(n); a line through a real leak leaves far less error than
+    any single step does.
+    """
+    n = len(values)
+    mean_i = (n - 1) / 2.0
+    mean_v = math.fsum(values) / n
+    spread_i = math.fsum((i - mean_i) ** 2 for i in range(n))
+    covariance = math.fsum((i - mean_i) * (v - mean_v) for i, v in enumerate(values))
+    total = math.fsum((v - mean_v) ** 2 for v in values)
+    line_error = total - covariance * covariance / spread_i
+    prefix = 0.0
+    best_step_error = total
+    for split in range(1, n):
+        prefix += values[split - 1]
+        suffix = mean_v * n - prefix
+        # Error of two flat levels = total minus the variance explained by the split.
+        explained = prefix * prefix / split + suffix * suffix / (n - split) - mean_v * mean_v * n
+        best_step_error = min(best_step_error, total - explained)
+    return best_step_error <= line_error
+
+
+def _severity(rate_per_hour: float, start_level: float) -> str:
+    percent_per_hour = 100.0 * rate_per_hour / max(start_level, 1.0)
+    rank = 0
+    for thresholds, value in (
+        (_SEVERITY_BY_PERCENT_PER_HOUR, percent_per_hour),
+        (_SEVERITY_BY_OBJECTS_PER_HOUR, rate_per_hour),
+    ):
+        for threshold, name in thresholds:
+            if value >= threshold:
+                rank = max(rank, SEVERITIES.index(name))
+                break
+    return SEVERITIES[rank]
+
+
+class LeakDetector:
+    """Finds object types whose counts grow persistently, among any number of stationary ones.
+
+    Each type keeps a ring of its last ``window`` counts. A type is a leak when, over that window
+    split into four segments, its level rises in every segment by a balanced share, by at least
+    ``min_growth`` objects and by ``significance`` times its robust noise. The level is read twice:
+    as segment medians (linear and noisy growth) and as segment minima, whose noise is taken from
+    successive differences (sawtooth batches whose floor keeps rising). A leak stays active while
+    the second half of the window still rises, and ends when the growth stops.
+    """
+
+    def __init__(
+        self,
+        window: int = 48,
+        min_snapshots: int = 24,
+        min_growth: int = 50,
+        significance: float = 4.0,
+        balance: float = 0.25,
+        max_types: int = 20_000,
+    ) -> None:
+        require_int("window", window, _SEGMENTS * 2)
+        require_int("min_snapshots", min_snapshots, _SEGMENTS * 2, window)
+        require_int("min_growth", min_growth, 1)
+        require_number("significance", significance, 0.0, inclusive_minimum=False)
+        require_number("balance", balance, 0.0, 1.0)
+        require_int("max_types", max_types, 1)
+        self.window = window
+        self.min_snapshots = min_snapshots
+        self.min_growth = min_growth
+        self.significance = float(significance)
+        self.balance = float(balance)
+        self.max_types = max_types
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every series and every active leak."""
+        self._times = array("d", bytes(8 * self.window))
+        self._observations = 0
+        # type name -> [ring of counts, index of its first observation, last observation seen > 0]
+        self._series: Dict[str, list] = {}
+        self._active: Dict[str, Leak] = {}
+        self.types_dropped = 0
+
+    @property
+    def tracked_types(self) -> int:
+        return len(self._series)
+
+    @property
+    def active_leaks(self) -> List[Leak]:
+        return list(self._active.values())
+
+    def observe(self, timestamp: float, counts: Mapping[str, int]) -> List[Leak]:
+        """Record one census and return the leaks active after it."""
+        now = self._observations
+        slot = now % self.window
+        self._times[slot] = timestamp
+        self._observations = now + 1
+        series = self._series
+        for name, (ring, _, _) in series.items():
+            ring[slot] = counts.get(name, 0)
+        for name, count in counts.items():
+            state = series.get(name)
+            if state is None:
+                if len(series) >= self.max_types:
+                    self.types_dropped += 1
+                    continue
+                ring = array("d", bytes(8 * self.window))
+                ring[slot] = count
+                state = series[name] = [ring, now, now]
+            if count:
+                state[2] = now
+        for name, (ring, first, _) in series.items():
+            length = min(now - first + 1, self.window)
+            # Cheap screen: a type whose count is not min_growth above its window's start cannot pass.
+            if name in self._active or (
+                length >= self.min_snapshots
+                and ring[slot] - ring[(now - length + 1) % self.window] >= self.min_growth
+            ):
+                self._update(name, timestamp)
+        if slot == self.window - 1:
+            self._forget_vanished(now)
+        return list(self._active.values())
+
+    def _update(self, name: str, timestamp: float) -> None:
+        values = self._window(name)
+        previous = self._active.get(name)
+        assessment = self._assess(values, active=previous is not None)
+        if assessment is None or (previous is None and not assessment.growing):
+            return
+        if previous is not None and not (assessment.growing or assessment.still_growing):
+            del self._active[name]
+            return
+        times = tail(self._times, self._observations, len(values))
+        rate = slope(times, values) * 3600.0
+        leak = Leak(
+            object_type=name,
+            severity=_severity(rate, assessment.start_level),
+            growth_count=int(round(assessment.rise)),
+            growth_percent=round(100.0 * assessment.rise / max(assessment.start_level, 1.0), 2),
+            growth_rate_per_hour=round(rate, 2),
+            current_count=int(values[-1]),
+            first_detected=timestamp if previous is None else previous.first_detected,
+            last_detected=timestamp,
+        )
+        self._active[name] = leak
+
+    def _window(self, name: str) -> List[float]:
+        """The type's counts in the window, oldest first."""
+        ring, first, _ = self._series[name]
+        return tail(ring, self._observations, min(self._observations - first, self.window))
+
+    def _assess(self, values: List[float], active: bool) -> Optional[_Assessment]:
+        """Read the window's shape; None when it cannot start a leak and none is active."""
+        n = len(values)
+        bounds = [n * i // _SEGMENTS for i in range(_SEGMENTS + 1)]
+        segments = [sorted(values[bounds[i] : bounds[i + 1]]) for i in range(_SEGMENTS)]
+        medians = [median(segment) for segment in segments]
+        floors = [segment[0] for segment in segments]
+        if not active and not (_ascending(medians) or _ascending(floors)):
+            return None  # stationary counts end here 23 times in 24, before any noise estimate
+        spread = median(sorted(abs(v - m) for s, m in zip(segments, medians) for v in s))
+        level_noise = max(_MIN_NOISE, _MAD_TO_SIGMA * spread)
+        step_noise = max(_MIN_NOISE, _MAD_TO_SIGMA * mad(steps(values)) / math.sqrt(2.0))
+        # Standard errors of the difference of two segment medians, and of two single minima.
+        median_step_error = max(level_noise, step_noise) * math.sqrt(math.pi / (n // _SEGMENTS))
+        floor_step_error = math.sqrt(2.0) * step_noise
+        if level_noise >= _SMOOTHNESS * step_noise and self._rises(floors, floor_step_error):
+            return _Assessment(True, True, floors[0], floors[-1] - floors[0])
+        growing = self._rises(medians, median_step_error) and not _is_one_step(values)
+        least_recent_growth = self.min_growth / 3.0
+        still_growing = (
+            medians[3] > medians[2] and medians[3] - medians[1] >= max(least_recent_growth, level_noise)
+        ) or (floors[3] > floors[2] and floors[3] - floors[1] >= max(least_recent_growth, step_noise))
+        return _Assessment(growing, still_growing, medians[0], medians[-1] - medians[0])
+
+    def _rises(self, levels: List[float], step_error: float) -> bool:
+        rise = levels[-1] - levels[0]
+        return (
+            _is_persistent_rise(levels, self.balance)
+            and min(steps(levels)) >= _MIN_STEP_ERRORS * step_error
+            and rise >= self.min_growth
+            and rise >= self.significance * step_error
+        )
+
+    def _forget_vanished(self, now: int) -> None:
+        """Drop series that have read zero for a whole window, so churned types do not pile up."""
+        gone = [
+            name
+            for name, (_, _, last_seen) in self._series.items()
+            if now - last_seen >= self.window and name not in self._active
+        ]
+        for name in gone:
+            del self._series[name]
+
+    def clear(self) -> None:
+        """Forget the active leaks but keep the series, so a leak still growing is found again."""
+        self._active.clear()

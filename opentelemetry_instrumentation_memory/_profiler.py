@@ -1,0 +1,377 @@
+"""``MemoryProfiler``: takes snapshots on a schedule and passes them through history, baseline,
+leak detection and alert rules, then hands the resulting events to callbacks.
+
+Everything a reader needs (latest snapshot, drift, leaks, alerts) is cached after each snapshot,
+so reading it never walks the heap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import tracemalloc
+from collections import OrderedDict
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ._alerts import Alert, AlertState, alert_conditions
+from ._baseline import Baseline, BaselineDrift
+from ._config import ProfilerConfig
+from ._dispatch import Callback, CallbackDispatcher, RateLimitedLog
+from ._history import SnapshotHistory
+from ._leaks import SEVERITIES, Leak, LeakDetector
+from ._limits import MemoryLimit, effective_memory_limit
+from ._snapshot import MemorySnapshot, SnapshotTaker
+from ._stats import slope
+
+_logger = logging.getLogger(__name__)
+
+_GROWTH_RATE_MIN_SNAPSHOTS = 10
+LEAK_EVENTS = "leak"
+ALERT_EVENTS = "alert"
+
+
+def _threshold(name: str) -> property:
+    """A settable attribute backed by the configuration, validated on assignment."""
+
+    def get(self: "MemoryProfiler") -> Any:
+        return getattr(self._config, name)
+
+    def set_(self: "MemoryProfiler", value: Any) -> None:
+        self.configure(**{name: value})
+
+    return property(get, set_, doc=f"The ``{name}`` setting; assigning it validates it.")
+
+
+class MemoryProfiler:
+    """Profiles the memory of the process it runs in. Thread-safe; async methods have sync twins."""
+
+    heap_warning_percent = _threshold("heap_warning_percent")
+    heap_critical_percent = _threshold("heap_critical_percent")
+    growth_rate_warning = _threshold("growth_rate_warning")
+    gc_spike_per_second = _threshold("gc_spike_per_second")
+    baseline_drift_warning_percent = _threshold("baseline_drift_warning_percent")
+    baseline_drift_critical_percent = _threshold("baseline_drift_critical_percent")
+
+    def __init__(
+        self,
+        snapshot_interval: float = 60.0,
+        enable_tracemalloc: bool = False,
+        top_objects_count: int = 20,
+        *,
+        limit_reader: Callable[[], MemoryLimit] = effective_memory_limit,
+        **settings: Any,
+    ) -> None:
+        self._config = ProfilerConfig().updated(
+            snapshot_interval=snapshot_interval,
+            enable_tracemalloc=enable_tracemalloc,
+            top_objects_count=top_objects_count,
+            **settings,
+        )
+        self._lock = threading.RLock()
+        self._taker = SnapshotTaker(limit_reader)
+        self._dispatcher = CallbackDispatcher()
+        self._loop_log = RateLimitedLog(_logger)
+        self._stop_event = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._started_tracemalloc = False
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        config = self._config
+        self._history = SnapshotHistory(config.history_size)
+        self._detector = LeakDetector(
+            window=config.leak_window,
+            min_snapshots=config.leak_min_snapshots,
+            min_growth=config.leak_min_growth,
+        )
+        self._alerts = AlertState()
+        self._detected: "OrderedDict[str, Leak]" = OrderedDict()
+        self._baseline: Optional[Baseline] = None
+        self._latest: Optional[MemorySnapshot] = None
+        self._latest_counts: Dict[str, int] = {}
+        self._latest_drift: Optional[BaselineDrift] = None
+        self._total_snapshots = 0
+        self._leak_detections: Dict[str, int] = {}
+        self._episode_severity: Dict[str, str] = {}
+
+    @property
+    def config(self) -> ProfilerConfig:
+        return self._config
+
+    def configure(self, **changes: Any) -> None:
+        """Change settings at run time; all are validated before any takes effect."""
+        with self._lock:
+            config = self._config.updated(**changes)
+            rebuild = any(
+                getattr(config, name) != getattr(self._config, name)
+                for name in ("history_size", "leak_window", "leak_min_snapshots", "leak_min_growth")
+            )
+            self._config = config
+            if rebuild:
+                self._reset_state()
+            if self.running:
+                self._apply_tracemalloc()
+
+    # Lifecycle
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start the snapshot loop on a daemon thread; a no-op when it already runs."""
+        with self._lock:
+            if self.running:
+                return
+            self._apply_tracemalloc()
+            self._stop_event.clear()
+            self._thread = threading.Thread(
+                target=self._run, name="otel-memory-profiler", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the loop and the callback thread, and tracemalloc if this profiler started it."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stop_event.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        self._dispatcher.close(timeout)
+        with self._lock:
+            if self._started_tracemalloc:
+                tracemalloc.stop()
+                self._started_tracemalloc = False
+
+    async def start_memory_profiler(self) -> None:
+        self.start()
+
+    async def stop_memory_profiler(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.stop)
+
+    def _apply_tracemalloc(self) -> None:
+        if self._config.enable_tracemalloc and not tracemalloc.is_tracing():
+            tracemalloc.start(self._config.tracemalloc_frames)
+            self._started_tracemalloc = True
+        elif not self._config.enable_tracemalloc and self._started_tracemalloc:
+            tracemalloc.stop()
+            self._started_tracemalloc = False
+
+    def _run(self) -> None:
+        stop = self._stop_event
+        next_due = time.monotonic()
+        while not stop.is_set():
+            try:
+                self.snapshot()
+            except Exception as error:  # the host program must never pay for a failed snapshot
+                self._loop_log.error("snapshot", error, "memory snapshot failed")
+            interval = self._config.snapshot_interval
+            next_due = max(next_due + interval, time.monotonic())
+            stop.wait(next_due - time.monotonic())
+
+    # Snapshots
+
+    def snapshot(self) -> MemorySnapshot:
+        """Take a snapshot now and run it through detection and alerting."""
+        with self._lock:
+            snapshot, counts = self._taker.take(self._config.top_objects_count)
+            new_leaks, transitions = self._record(snapshot, counts)
+        for leak in new_leaks:
+            self._dispatcher.fire(LEAK_EVENTS, leak)
+        for alert in transitions:
+            self._dispatcher.fire(ALERT_EVENTS, alert)
+        return snapshot
+
+    async def take_snapshot(self) -> MemorySnapshot:
+        return await asyncio.get_running_loop().run_in_executor(None, self.snapshot)
+
+    def _record(
+        self, snapshot: MemorySnapshot, counts: Dict[str, int]
+    ) -> Tuple[List[Leak], List[Alert]]:
+        config = self._config
+        previous = self._latest
+        self._history.append(snapshot)
+        self._total_snapshots += 1
+        self._latest, self._latest_counts = snapshot, counts
+        if self._baseline is None:
+            self._baseline = Baseline(snapshot, counts)
+        self._latest_drift = self._baseline.compare(
+            snapshot,
+            counts,
+            config.top_objects_count,
+            config.significant_drift_percent,
+            config.significant_drift_min_count,
+        )
+        active = self._detector.observe(snapshot.timestamp, counts)
+        new_leaks = self._remember_leaks(active)
+        conditions = alert_conditions(
+            config,
+            heap_percent=snapshot.heap_percent,
+            active_leaks=len(active),
+            growth_percent_per_hour=self.growth_percent_per_hour(),
+            gc_per_second=_gc_rate(previous, snapshot),
+            drift_percent=self._latest_drift.heap_drift_percent,
+        )
+        return new_leaks, self._alerts.update(conditions, snapshot.timestamp)
+
+    def _remember_leaks(self, active: List[Leak]) -> List[Leak]:
+        """Keep the latest record of every leak; return the leaks that started or grew more severe."""
+        news = []
+        before, self._episode_severity = self._episode_severity, {}
+        for leak in active:
+            worst = before.get(leak.object_type)
+            if worst is None or _rank(leak.severity) > _rank(worst):
+                news.append(leak)
+                self._leak_detections[leak.severity] = self._leak_detections.get(leak.severity, 0) + 1
+                worst = leak.severity
+            self._episode_severity[leak.object_type] = worst
+            self._detected[leak.object_type] = leak
+            self._detected.move_to_end(leak.object_type)
+        while len(self._detected) > self._config.max_detected_leaks:
+            self._detected.popitem(last=False)
+        return news
+
+    def growth_percent_per_hour(self) -> float:
+        """Resident memory's least-squares trend over recent history, in percent of its mean per hour."""
+        window = self._config.growth_rate_window
+        rss = self._history.column("rss_mb", window)
+        if len(rss) < min(window, _GROWTH_RATE_MIN_SNAPSHOTS):
+            return 0.0
+        times = self._history.column("timestamp", window)
+        mean = sum(rss) / len(rss)
+        return 100.0 * slope(times, rss) * 3600.0 / mean if mean else 0.0
+
+    # Cached state: reading it never takes a snapshot
+
+    @property
+    def latest_snapshot(self) -> Optional[MemorySnapshot]:
+        return self._latest
+
+    @property
+    def latest_drift(self) -> Optional[BaselineDrift]:
+        return self._latest_drift
+
+    @property
+    def history(self) -> SnapshotHistory:
+        return self._history
+
+    @property
+    def active_leaks(self) -> List[Leak]:
+        return self._detector.active_leaks
+
+    @property
+    def active_alerts(self) -> List[Alert]:
+        return self._alerts.firing
+
+    @property
+    def leak_detections(self) -> Dict[str, int]:
+        """Leak onsets and escalations so far, by severity."""
+        return dict(self._leak_detections)
+
+    def get_detected_leaks(self) -> List[Dict[str, Any]]:
+        """Every leak seen since the last ``clear_detected_leaks()``, most recent last."""
+        active = {leak.object_type for leak in self._detector.active_leaks}
+        with self._lock:
+            return [
+                {**leak.to_dict(), "active": leak.object_type in active}
+                for leak in self._detected.values()
+            ]
+
+    def clear_detected_leaks(self) -> None:
+        """Forget recorded leaks; one still growing is detected, and reported, again."""
+        with self._lock:
+            self._detected.clear()
+            self._episode_severity.clear()
+            self._detector.clear()
+
+    # Baseline
+
+    def reset_baseline(self) -> None:
+        """Make the latest snapshot the baseline (the next one, if none has been taken)."""
+        with self._lock:
+            if self._latest is None:
+                self._baseline = None
+                return
+            self._baseline = Baseline(self._latest, self._latest_counts)
+            self._latest_drift = self._baseline.compare(
+                self._latest,
+                self._latest_counts,
+                self._config.top_objects_count,
+                self._config.significant_drift_percent,
+                self._config.significant_drift_min_count,
+            )
+
+    def baseline_drift(self) -> BaselineDrift:
+        """Take a snapshot now and return its drift from the baseline."""
+        self.snapshot()
+        with self._lock:
+            assert self._latest_drift is not None
+            return self._latest_drift
+
+    async def compare_to_baseline(self) -> BaselineDrift:
+        return await asyncio.get_running_loop().run_in_executor(None, self.baseline_drift)
+
+    # Callbacks
+
+    def register_leak_callback(self, callback: Callback) -> None:
+        """Call ``callback(leak: Leak)`` when a leak starts or grows more severe. May be async."""
+        self._dispatcher.register(LEAK_EVENTS, callback)
+
+    def register_alert_callback(self, callback: Callback) -> None:
+        """Call ``callback(alert: Alert)`` when an alert fires or resolves. May be async."""
+        self._dispatcher.register(ALERT_EVENTS, callback)
+
+    def unregister_callback(self, callback: Callback) -> None:
+        self._dispatcher.unregister(callback)
+
+    def flush_callbacks(self, timeout: float = 5.0) -> bool:
+        """Wait until every event so far has reached its callbacks; False on timeout."""
+        return self._dispatcher.flush(timeout)
+
+    def get_stats(self) -> Dict[str, Any]:
+        with self._lock:
+            latest = self._latest
+            return {
+                "running": self.running,
+                "total_snapshots": self._total_snapshots,
+                "history_length": len(self._history),
+                "detected_leaks": len(self._detected),
+                "active_leaks": len(self._detector.active_leaks),
+                "active_alerts": len(self._alerts.firing),
+                "tracked_types": self._detector.tracked_types,
+                "snapshot_interval": self._config.snapshot_interval,
+                "tracemalloc_enabled": tracemalloc.is_tracing(),
+                "last_snapshot_time": latest.timestamp if latest else None,
+                "last_snapshot_duration_ms": latest.duration_ms if latest else None,
+                "callback_failures": self._dispatcher.failures,
+                "dropped_events": self._dispatcher.dropped,
+            }
+
+
+def _rank(severity: str) -> int:
+    return SEVERITIES.index(severity)
+
+
+def _gc_rate(previous: Optional[MemorySnapshot], current: MemorySnapshot) -> float:
+    """Garbage collections per second between two snapshots."""
+    if previous is None or current.timestamp <= previous.timestamp:
+        return 0.0
+    collections = sum(current.gc_collections) - sum(previous.gc_collections)
+    return max(0, collections) / (current.timestamp - previous.timestamp)
+
+
+_process_profiler: Optional[MemoryProfiler] = None
+_process_profiler_lock = threading.Lock()
+
+
+def get_memory_profiler(**settings: Any) -> MemoryProfiler:
+    """The process-wide profiler, created on first call; later ``settings`` reconfigure it."""
+    global _process_profiler
+    with _process_profiler_lock:
+        if _process_profiler is None:
+            _process_profiler = MemoryProfiler(**settings)
+        elif settings:
+            _process_profiler.configure(**settings)
+        return _process_profiler

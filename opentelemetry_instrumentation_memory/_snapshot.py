@@ -1,0 +1,110 @@
+"""The immutable snapshot record and how one is taken."""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import os
+import time
+import tracemalloc
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import psutil
+
+from ._census import count_objects_by_type
+from ._limits import MemoryLimit, effective_memory_limit
+
+__all__ = ["MB", "MemorySnapshot", "SnapshotTaker"]
+
+MB = float(1 << 20)  # 1 MB is 2**20 bytes throughout
+
+
+@dataclass(frozen=True)
+class MemorySnapshot:
+    """One reading of the process. ``heap_*`` describe resident memory against the effective limit."""
+
+    timestamp: float
+    heap_used_mb: float
+    heap_size_mb: float
+    heap_percent: float
+    rss_mb: float
+    vms_mb: float
+    total_objects: int
+    top_objects: Tuple[Tuple[str, int], ...]
+    gc_collections: Tuple[int, ...]
+    gc_collected: int
+    gc_uncollectable: int
+    tracemalloc_current_mb: float
+    tracemalloc_peak_mb: float
+    limit_source: str
+    duration_ms: float
+
+    def to_dict(self) -> Dict[str, Any]:
+        record = asdict(self)
+        record["top_objects"] = dict(self.top_objects)
+        record["gc_collections"] = list(self.gc_collections)
+        return record
+
+
+class SnapshotTaker:
+    """Takes snapshots with a process handle that always describes the calling process.
+
+    The limit is re-read every ``limit_ttl`` seconds: it rarely changes, and reading cgroup files on
+    every snapshot would dominate the cheap path.
+    """
+
+    def __init__(
+        self,
+        limit_reader: Callable[[], MemoryLimit] = effective_memory_limit,
+        limit_ttl: float = 300.0,
+    ) -> None:
+        self._limit_reader = limit_reader
+        self._limit_ttl = limit_ttl
+        self._limit: Optional[MemoryLimit] = None
+        self._limit_read_at = 0.0
+        self._process: Optional[psutil.Process] = None
+
+    def process(self) -> psutil.Process:
+        # A handle made before os.fork() would describe the parent.
+        if self._process is None or self._process.pid != os.getpid():
+            self._process = psutil.Process()
+        return self._process
+
+    def limit(self) -> MemoryLimit:
+        now = time.monotonic()
+        if self._limit is None or now - self._limit_read_at >= self._limit_ttl:
+            self._limit = self._limit_reader()
+            self._limit_read_at = now
+        return self._limit
+
+    def take(self, top_n: int) -> Tuple[MemorySnapshot, Dict[str, int]]:
+        """A snapshot and the full census behind it (every type, not only the top ``top_n``)."""
+        started = time.perf_counter()
+        memory = self.process().memory_info()
+        limit = self.limit()
+        counts = count_objects_by_type()
+        stats = gc.get_stats()
+        if tracemalloc.is_tracing():
+            traced, peak = tracemalloc.get_traced_memory()
+        else:
+            traced = peak = 0
+        top = heapq.nlargest(top_n, counts.items(), key=lambda item: item[1])
+        snapshot = MemorySnapshot(
+            timestamp=time.time(),
+            heap_used_mb=memory.rss / MB,
+            heap_size_mb=limit.bytes / MB,
+            heap_percent=100.0 * memory.rss / limit.bytes,
+            rss_mb=memory.rss / MB,
+            vms_mb=memory.vms / MB,
+            total_objects=sum(counts.values()),
+            top_objects=tuple(top),
+            gc_collections=tuple(generation["collections"] for generation in stats),
+            gc_collected=sum(generation["collected"] for generation in stats),
+            gc_uncollectable=sum(generation["uncollectable"] for generation in stats),
+            tracemalloc_current_mb=traced / MB,
+            tracemalloc_peak_mb=peak / MB,
+            limit_source=limit.source,
+            duration_ms=(time.perf_counter() - started) * 1000.0,
+        )
+        return snapshot, counts
