@@ -22,12 +22,18 @@ SEVERITIES = ("low", "medium", "high", "critical")
 
 # Either axis can raise the severity, so a faster leak of the same type never ranks lower.
 _SEVERITY_BY_PERCENT_PER_HOUR = ((100.0, "critical"), (50.0, "high"), (10.0, "medium"))
-_SEVERITY_BY_OBJECTS_PER_HOUR = ((1_000_000.0, "critical"), (100_000.0, "high"), (10_000.0, "medium"))
+_SEVERITY_BY_OBJECTS_PER_HOUR = (
+    (1_000_000.0, "critical"),
+    (100_000.0, "high"),
+    (10_000.0, "medium"),
+)
 
 _SEGMENTS = 4
 _MAD_TO_SIGMA = 1.4826
 _MIN_LAST_TO_FIRST_STEP = 0.7
-_SMOOTHNESS = 4.0  # level spread over step noise above which a series is smooth enough to read floors
+_SMOOTHNESS = (
+    4.0  # level spread over step noise above which a series is smooth enough to read floors
+)
 _MIN_STEP_ERRORS = 2.0  # every step, not only the whole rise, must stand out of the noise
 _MIN_NOISE = 1.0  # counts are integers: below one object the noise estimate means nothing
 
@@ -245,8 +251,11 @@ class LeakDetector:
         growing = self._rises(medians, median_step_error) and not _is_one_step(values)
         least_recent_growth = self.min_growth / 3.0
         still_growing = (
-            medians[3] > medians[2] and medians[3] - medians[1] >= max(least_recent_growth, level_noise)
-        ) or (floors[3] > floors[2] and floors[3] - floors[1] >= max(least_recent_growth, step_noise))
+            medians[3] > medians[2]
+            and medians[3] - medians[1] >= max(least_recent_growth, level_noise)
+        ) or (
+            floors[3] > floors[2] and floors[3] - floors[1] >= max(least_recent_growth, step_noise)
+        )
         return _Assessment(growing, still_growing, medians[0], medians[-1] - medians[0])
 
     def _rises(self, levels: List[float], step_error: float) -> bool:

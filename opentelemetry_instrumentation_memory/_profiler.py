@@ -1,5 +1,5 @@
-"""``MemoryProfiler``: takes snapshots on a schedule and passes them through history, baseline,
-leak detection and alert rules, then hands the resulting events to callbacks.
+"""``MemoryProfiler``: the public face. It schedules snapshots on its own thread, runs each through
+the analysis under one lock, and hands the resulting events to callbacks.
 
 Everything a reader needs (latest snapshot, drift, leaks, alerts) is cached after each snapshot,
 so reading it never walks the heap.
@@ -12,22 +12,20 @@ import logging
 import threading
 import time
 import tracemalloc
-from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
-from ._alerts import Alert, AlertState, alert_conditions
-from ._baseline import Baseline, BaselineDrift
+from ._alerts import Alert
+from ._analysis import MemoryAnalysis
+from ._baseline import BaselineDrift
 from ._config import ProfilerConfig
 from ._dispatch import Callback, CallbackDispatcher, RateLimitedLog
 from ._history import SnapshotHistory
-from ._leaks import SEVERITIES, Leak, LeakDetector
+from ._leaks import Leak
 from ._limits import MemoryLimit, effective_memory_limit
 from ._snapshot import MemorySnapshot, SnapshotTaker
-from ._stats import slope
 
 _logger = logging.getLogger(__name__)
 
-_GROWTH_RATE_MIN_SNAPSHOTS = 10
 LEAK_EVENTS = "leak"
 ALERT_EVENTS = "alert"
 
@@ -76,25 +74,7 @@ class MemoryProfiler:
         self._stop_event = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._started_tracemalloc = False
-        self._reset_state()
-
-    def _reset_state(self) -> None:
-        config = self._config
-        self._history = SnapshotHistory(config.history_size)
-        self._detector = LeakDetector(
-            window=config.leak_window,
-            min_snapshots=config.leak_min_snapshots,
-            min_growth=config.leak_min_growth,
-        )
-        self._alerts = AlertState()
-        self._detected: "OrderedDict[str, Leak]" = OrderedDict()
-        self._baseline: Optional[Baseline] = None
-        self._latest: Optional[MemorySnapshot] = None
-        self._latest_counts: Dict[str, int] = {}
-        self._latest_drift: Optional[BaselineDrift] = None
-        self._total_snapshots = 0
-        self._leak_detections: Dict[str, int] = {}
-        self._episode_severity: Dict[str, str] = {}
+        self._analysis = MemoryAnalysis(self._config)
 
     @property
     def config(self) -> ProfilerConfig:
@@ -110,7 +90,9 @@ class MemoryProfiler:
             )
             self._config = config
             if rebuild:
-                self._reset_state()
+                self._analysis = MemoryAnalysis(config)
+            else:
+                self._analysis.config = config
             if self.running:
                 self._apply_tracemalloc()
 
@@ -177,7 +159,7 @@ class MemoryProfiler:
         """Take a snapshot now and run it through detection and alerting."""
         with self._lock:
             snapshot, counts = self._taker.take(self._config.top_objects_count)
-            new_leaks, transitions = self._record(snapshot, counts)
+            new_leaks, transitions = self._analysis.record(snapshot, counts)
         for leak in new_leaks:
             self._dispatcher.fire(LEAK_EVENTS, leak)
         for alert in transitions:
@@ -187,128 +169,61 @@ class MemoryProfiler:
     async def take_snapshot(self) -> MemorySnapshot:
         return await asyncio.get_running_loop().run_in_executor(None, self.snapshot)
 
-    def _record(
-        self, snapshot: MemorySnapshot, counts: Dict[str, int]
-    ) -> Tuple[List[Leak], List[Alert]]:
-        config = self._config
-        previous = self._latest
-        self._history.append(snapshot)
-        self._total_snapshots += 1
-        self._latest, self._latest_counts = snapshot, counts
-        if self._baseline is None:
-            self._baseline = Baseline(snapshot, counts)
-        self._latest_drift = self._baseline.compare(
-            snapshot,
-            counts,
-            config.top_objects_count,
-            config.significant_drift_percent,
-            config.significant_drift_min_count,
-        )
-        active = self._detector.observe(snapshot.timestamp, counts)
-        new_leaks = self._remember_leaks(active)
-        conditions = alert_conditions(
-            config,
-            heap_percent=snapshot.heap_percent,
-            active_leaks=len(active),
-            growth_percent_per_hour=self.growth_percent_per_hour(),
-            gc_per_second=_gc_rate(previous, snapshot),
-            drift_percent=self._latest_drift.heap_drift_percent,
-        )
-        return new_leaks, self._alerts.update(conditions, snapshot.timestamp)
-
-    def _remember_leaks(self, active: List[Leak]) -> List[Leak]:
-        """Keep the latest record of every leak; return the leaks that started or grew more severe."""
-        news = []
-        before, self._episode_severity = self._episode_severity, {}
-        for leak in active:
-            worst = before.get(leak.object_type)
-            if worst is None or _rank(leak.severity) > _rank(worst):
-                news.append(leak)
-                self._leak_detections[leak.severity] = self._leak_detections.get(leak.severity, 0) + 1
-                worst = leak.severity
-            self._episode_severity[leak.object_type] = worst
-            self._detected[leak.object_type] = leak
-            self._detected.move_to_end(leak.object_type)
-        while len(self._detected) > self._config.max_detected_leaks:
-            self._detected.popitem(last=False)
-        return news
-
-    def growth_percent_per_hour(self) -> float:
-        """Resident memory's least-squares trend over recent history, in percent of its mean per hour."""
-        window = self._config.growth_rate_window
-        rss = self._history.column("rss_mb", window)
-        if len(rss) < min(window, _GROWTH_RATE_MIN_SNAPSHOTS):
-            return 0.0
-        times = self._history.column("timestamp", window)
-        mean = sum(rss) / len(rss)
-        return 100.0 * slope(times, rss) * 3600.0 / mean if mean else 0.0
-
     # Cached state: reading it never takes a snapshot
 
     @property
     def latest_snapshot(self) -> Optional[MemorySnapshot]:
-        return self._latest
+        return self._analysis.latest
 
     @property
     def latest_drift(self) -> Optional[BaselineDrift]:
-        return self._latest_drift
+        return self._analysis.latest_drift
 
     @property
     def history(self) -> SnapshotHistory:
-        return self._history
+        return self._analysis.history
 
     @property
     def active_leaks(self) -> List[Leak]:
-        return self._detector.active_leaks
+        return self._analysis.detector.active_leaks
 
     @property
     def active_alerts(self) -> List[Alert]:
-        return self._alerts.firing
+        return self._analysis.alerts.firing
 
     @property
     def leak_detections(self) -> Dict[str, int]:
         """Leak onsets and escalations so far, by severity."""
-        return dict(self._leak_detections)
+        return dict(self._analysis.leak_detections)
 
     def get_detected_leaks(self) -> List[Dict[str, Any]]:
         """Every leak seen since the last ``clear_detected_leaks()``, most recent last."""
-        active = {leak.object_type for leak in self._detector.active_leaks}
         with self._lock:
+            active = {leak.object_type for leak in self._analysis.detector.active_leaks}
             return [
                 {**leak.to_dict(), "active": leak.object_type in active}
-                for leak in self._detected.values()
+                for leak in self._analysis.detected.values()
             ]
 
     def clear_detected_leaks(self) -> None:
         """Forget recorded leaks; one still growing is detected, and reported, again."""
         with self._lock:
-            self._detected.clear()
-            self._episode_severity.clear()
-            self._detector.clear()
+            self._analysis.clear_leaks()
 
     # Baseline
 
     def reset_baseline(self) -> None:
         """Make the latest snapshot the baseline (the next one, if none has been taken)."""
         with self._lock:
-            if self._latest is None:
-                self._baseline = None
-                return
-            self._baseline = Baseline(self._latest, self._latest_counts)
-            self._latest_drift = self._baseline.compare(
-                self._latest,
-                self._latest_counts,
-                self._config.top_objects_count,
-                self._config.significant_drift_percent,
-                self._config.significant_drift_min_count,
-            )
+            self._analysis.reset_baseline()
 
     def baseline_drift(self) -> BaselineDrift:
         """Take a snapshot now and return its drift from the baseline."""
-        self.snapshot()
         with self._lock:
-            assert self._latest_drift is not None
-            return self._latest_drift
+            self.snapshot()
+            drift = self._analysis.latest_drift
+        assert drift is not None
+        return drift
 
     async def compare_to_baseline(self) -> BaselineDrift:
         return await asyncio.get_running_loop().run_in_executor(None, self.baseline_drift)
@@ -332,15 +247,16 @@ class MemoryProfiler:
 
     def get_stats(self) -> Dict[str, Any]:
         with self._lock:
-            latest = self._latest
+            analysis = self._analysis
+            latest = analysis.latest
             return {
                 "running": self.running,
-                "total_snapshots": self._total_snapshots,
-                "history_length": len(self._history),
-                "detected_leaks": len(self._detected),
-                "active_leaks": len(self._detector.active_leaks),
-                "active_alerts": len(self._alerts.firing),
-                "tracked_types": self._detector.tracked_types,
+                "total_snapshots": analysis.total_snapshots,
+                "history_length": len(analysis.history),
+                "detected_leaks": len(analysis.detected),
+                "active_leaks": len(analysis.detector.active_leaks),
+                "active_alerts": len(analysis.alerts.firing),
+                "tracked_types": analysis.detector.tracked_types,
                 "snapshot_interval": self._config.snapshot_interval,
                 "tracemalloc_enabled": tracemalloc.is_tracing(),
                 "last_snapshot_time": latest.timestamp if latest else None,
@@ -348,18 +264,6 @@ class MemoryProfiler:
                 "callback_failures": self._dispatcher.failures,
                 "dropped_events": self._dispatcher.dropped,
             }
-
-
-def _rank(severity: str) -> int:
-    return SEVERITIES.index(severity)
-
-
-def _gc_rate(previous: Optional[MemorySnapshot], current: MemorySnapshot) -> float:
-    """Garbage collections per second between two snapshots."""
-    if previous is None or current.timestamp <= previous.timestamp:
-        return 0.0
-    collections = sum(current.gc_collections) - sum(previous.gc_collections)
-    return max(0, collections) / (current.timestamp - previous.timestamp)
 
 
 _process_profiler: Optional[MemoryProfiler] = None

@@ -1,0 +1,125 @@
+"""What the profiler knows after each snapshot: history, baseline drift, leaks and alerts.
+
+One ``record()`` per snapshot moves the data one way (snapshot -> history -> detectors -> events);
+everything else reads the cached results. Not thread-safe by itself: the profiler serialises it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Dict, List, Mapping, Optional, Tuple
+
+from ._alerts import Alert, AlertState, alert_conditions
+from ._baseline import Baseline, BaselineDrift
+from ._config import ProfilerConfig
+from ._history import SnapshotHistory
+from ._leaks import SEVERITIES, Leak, LeakDetector
+from ._snapshot import MemorySnapshot
+from ._stats import slope
+
+_GROWTH_RATE_MIN_SNAPSHOTS = 10
+
+
+class MemoryAnalysis:
+    def __init__(self, config: ProfilerConfig) -> None:
+        self.config = config
+        self.history = SnapshotHistory(config.history_size)
+        self.detector = LeakDetector(
+            window=config.leak_window,
+            min_snapshots=config.leak_min_snapshots,
+            min_growth=config.leak_min_growth,
+        )
+        self.alerts = AlertState()
+        self.detected: "OrderedDict[str, Leak]" = OrderedDict()
+        self.leak_detections: Dict[str, int] = {}
+        self.total_snapshots = 0
+        self.latest: Optional[MemorySnapshot] = None
+        self.latest_drift: Optional[BaselineDrift] = None
+        self._latest_counts: Mapping[str, int] = {}
+        self._baseline: Optional[Baseline] = None
+        self._episode_severity: Dict[str, str] = {}
+
+    def record(
+        self, snapshot: MemorySnapshot, counts: Mapping[str, int]
+    ) -> Tuple[List[Leak], List[Alert]]:
+        """Take in one snapshot; return the leaks that started or worsened and the alert transitions."""
+        previous = self.latest
+        self.history.append(snapshot)
+        self.total_snapshots += 1
+        self.latest, self._latest_counts = snapshot, counts
+        if self._baseline is None:
+            self._baseline = Baseline(snapshot, counts)
+        self.latest_drift = self._drift()
+        active = self.detector.observe(snapshot.timestamp, counts)
+        new_leaks = self._remember_leaks(active)
+        conditions = alert_conditions(
+            self.config,
+            heap_percent=snapshot.heap_percent,
+            active_leaks=len(active),
+            growth_percent_per_hour=self.growth_percent_per_hour(),
+            gc_per_second=_gc_rate(previous, snapshot),
+            drift_percent=self.latest_drift.heap_drift_percent,
+        )
+        return new_leaks, self.alerts.update(conditions, snapshot.timestamp)
+
+    def reset_baseline(self) -> None:
+        """Make the latest snapshot the baseline (the next one, if none has been taken)."""
+        if self.latest is None:
+            self._baseline = None
+            return
+        self._baseline = Baseline(self.latest, self._latest_counts)
+        self.latest_drift = self._drift()
+
+    def clear_leaks(self) -> None:
+        self.detected.clear()
+        self._episode_severity.clear()
+        self.detector.clear()
+
+    def growth_percent_per_hour(self) -> float:
+        """Resident memory's least-squares trend over recent history, in percent of its mean per hour."""
+        window = self.config.growth_rate_window
+        rss = self.history.column("rss_mb", window)
+        if len(rss) < min(window, _GROWTH_RATE_MIN_SNAPSHOTS):
+            return 0.0
+        mean = sum(rss) / len(rss)
+        per_second = slope(self.history.column("timestamp", window), rss)
+        return 100.0 * per_second * 3600.0 / mean if mean else 0.0
+
+    def _drift(self) -> BaselineDrift:
+        assert self._baseline is not None and self.latest is not None
+        return self._baseline.compare(
+            self.latest,
+            self._latest_counts,
+            self.config.top_objects_count,
+            self.config.significant_drift_percent,
+            self.config.significant_drift_min_count,
+        )
+
+    def _remember_leaks(self, active: List[Leak]) -> List[Leak]:
+        """Keep the latest record of every leak; return those that started or grew more severe.
+
+        Severity is remembered as the worst of the episode, so one wobbling between two levels is
+        reported once at each level, not on every wobble.
+        """
+        news = []
+        before, self._episode_severity = self._episode_severity, {}
+        for leak in active:
+            worst = before.get(leak.object_type)
+            if worst is None or SEVERITIES.index(leak.severity) > SEVERITIES.index(worst):
+                news.append(leak)
+                self.leak_detections[leak.severity] = self.leak_detections.get(leak.severity, 0) + 1
+                worst = leak.severity
+            self._episode_severity[leak.object_type] = worst
+            self.detected[leak.object_type] = leak
+            self.detected.move_to_end(leak.object_type)
+        while len(self.detected) > self.config.max_detected_leaks:
+            self.detected.popitem(last=False)
+        return news
+
+
+def _gc_rate(previous: Optional[MemorySnapshot], current: MemorySnapshot) -> float:
+    """Garbage collections per second between two snapshots."""
+    if previous is None or current.timestamp <= previous.timestamp:
+        return 0.0
+    collections = sum(current.gc_collections) - sum(previous.gc_collections)
+    return max(0, collections) / (current.timestamp - previous.timestamp)
