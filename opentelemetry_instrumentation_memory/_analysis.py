@@ -39,9 +39,7 @@ class MemoryAnalysis:
         self._baseline: Optional[Baseline] = None
         self._episode_severity: Dict[str, str] = {}
 
-    def record(
-        self, snapshot: MemorySnapshot, counts: Mapping[str, int]
-    ) -> Tuple[List[Leak], List[Alert]]:
+    def record(self, snapshot: MemorySnapshot, counts: Mapping[str, int]) -> Tuple[List[Leak], List[Alert]]:
         """Take in one snapshot; return the leaks that started or worsened and the alert transitions."""
         previous = self.latest
         self.history.append(snapshot)

@@ -70,9 +70,7 @@ class Baseline:
             before = self.counts.get(name, 0)
             percent = 100.0 * drift / max(before, 1)
             if abs(percent) >= significant_percent:
-                significant.append(
-                    TypeDrift(name, before, counts.get(name, 0), drift, round(percent, 2))
-                )
+                significant.append(TypeDrift(name, before, counts.get(name, 0), drift, round(percent, 2)))
         heap_drift = snapshot.heap_used_mb - base.heap_used_mb
         return BaselineDrift(
             baseline_timestamp=base.timestamp,

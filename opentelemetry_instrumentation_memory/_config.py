@@ -46,9 +46,7 @@ class ProfilerConfig:
             )
         require_number("growth_rate_warning", self.growth_rate_warning, 0.0)
         require_int("growth_rate_window", self.growth_rate_window, 3)
-        require_number(
-            "gc_spike_per_second", self.gc_spike_per_second, 0.0, inclusive_minimum=False
-        )
+        require_number("gc_spike_per_second", self.gc_spike_per_second, 0.0, inclusive_minimum=False)
         require_number("baseline_drift_warning_percent", self.baseline_drift_warning_percent, 0.0)
         require_number("baseline_drift_critical_percent", self.baseline_drift_critical_percent, 0.0)
         if self.baseline_drift_critical_percent < self.baseline_drift_warning_percent:

@@ -122,9 +122,7 @@ class CallbackDispatcher:
             finally:
                 self._queue.task_done()
 
-    def _deliver(
-        self, callback: Callback, loop: Optional[asyncio.AbstractEventLoop], event: Any
-    ) -> None:
+    def _deliver(self, callback: Callback, loop: Optional[asyncio.AbstractEventLoop], event: Any) -> None:
         try:
             result = callback(event)
             if inspect.isawaitable(result):

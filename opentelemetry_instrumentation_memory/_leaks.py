@@ -31,9 +31,7 @@ _SEVERITY_BY_OBJECTS_PER_HOUR = (
 _SEGMENTS = 4
 _MAD_TO_SIGMA = 1.4826
 _MIN_LAST_TO_FIRST_STEP = 0.7
-_SMOOTHNESS = (
-    4.0  # level spread over step noise above which a series is smooth enough to read floors
-)
+_SMOOTHNESS = 4.0  # level spread over step noise above which a series is smooth enough to read floors
 _MIN_STEP_ERRORS = 2.0  # every step, not only the whole rise, must stand out of the noise
 _MIN_NOISE = 1.0  # counts are integers: below one object the noise estimate means nothing
 
@@ -251,11 +249,8 @@ class LeakDetector:
         growing = self._rises(medians, median_step_error) and not _is_one_step(values)
         least_recent_growth = self.min_growth / 3.0
         still_growing = (
-            medians[3] > medians[2]
-            and medians[3] - medians[1] >= max(least_recent_growth, level_noise)
-        ) or (
-            floors[3] > floors[2] and floors[3] - floors[1] >= max(least_recent_growth, step_noise)
-        )
+            medians[3] > medians[2] and medians[3] - medians[1] >= max(least_recent_growth, level_noise)
+        ) or (floors[3] > floors[2] and floors[3] - floors[1] >= max(least_recent_growth, step_noise))
         return _Assessment(growing, still_growing, medians[0], medians[-1] - medians[0])
 
     def _rises(self, levels: List[float], step_error: float) -> bool:

@@ -109,9 +109,7 @@ class MemoryProfiler:
                 return
             self._apply_tracemalloc()
             self._stop_event.clear()
-            self._thread = threading.Thread(
-                target=self._run, name="otel-memory-profiler", daemon=True
-            )
+            self._thread = threading.Thread(target=self._run, name="otel-memory-profiler", daemon=True)
             self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -83,9 +83,7 @@ def main(argv: List[str] = None) -> None:
         print(f"  {leak['object_type']}: +{leak['growth_count']} ({leak['severity']})")
     drift = profiler.latest_drift
     if drift is not None:
-        print(
-            f"heap drift from baseline: {drift.heap_drift_mb:+.1f} MB ({drift.heap_drift_percent:+.0f}%)"
-        )
+        print(f"heap drift from baseline: {drift.heap_drift_mb:+.1f} MB ({drift.heap_drift_percent:+.0f}%)")
 
 
 if __name__ == "__main__":

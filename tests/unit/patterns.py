@@ -19,16 +19,12 @@ def _count(value: float) -> int:
 NOT_LEAKS: Dict[str, Pattern] = {
     "constant": lambda i, r: 4_000,
     "noisy_stationary": lambda i, r: _count(5_000 + r.gauss(0, 150)),
-    "heavy_tailed_noise": lambda i, r: _count(
-        2_000 + 80 * r.gauss(0, 1) / max(0.05, abs(r.gauss(0, 1)))
-    ),
+    "heavy_tailed_noise": lambda i, r: _count(2_000 + 80 * r.gauss(0, 1) / max(0.05, abs(r.gauss(0, 1)))),
     "small_poisson": lambda i, r: sum(1 for _ in range(20) if r.random() < 0.2),
     "warm_up_plateau": lambda i, r: _count(20_000 * (1 - math.exp(-i / 6)) + r.gauss(0, 50)),
     "one_off_step": lambda i, r: _count((3_000 if i < 60 else 9_000) + r.gauss(0, 40)),
     "sawtooth_batches": lambda i, r: _count(1_000 + 400 * (i % 9) + r.gauss(0, 20)),
-    "bounded_oscillation": lambda i, r: _count(
-        10_000 + 3_000 * math.sin(i / 2.5) + r.gauss(0, 100)
-    ),
+    "bounded_oscillation": lambda i, r: _count(10_000 + 3_000 * math.sin(i / 2.5) + r.gauss(0, 100)),
     "slow_decay": lambda i, r: _count(50_000 - 150 * i + r.gauss(0, 100)),
 }
 
