@@ -1,0 +1,62 @@
+from opentelemetry_instrumentation_memory import ProfilerConfig
+from opentelemetry_instrumentation_memory._alerts import AlertState, alert_conditions
+
+
+def readings(**overrides):
+    values = dict(
+        heap_percent=50.0, active_leaks=0, growth_percent_per_hour=0.0, gc_per_second=0.0, drift_percent=0.0
+    )
+    values.update(overrides)
+    return alert_conditions(ProfilerConfig(), **values)
+
+
+def test_each_alert_fires_once_and_resolves_once():
+    state = AlertState()
+    sequence = [50, 85, 86, 88, 95, 96, 85, 60, 61]
+    events = []
+    for t, percent in enumerate(sequence):
+        events += [(t, a.type, a.state) for a in state.update(readings(heap_percent=percent), float(t))]
+    assert events == [
+        (1, "heap_warning", "firing"),
+        (4, "heap_critical", "firing"),
+        (6, "heap_critical", "resolved"),
+        (7, "heap_warning", "resolved"),
+    ]
+
+
+def test_alert_records_carry_value_threshold_severity_and_read_as_mappings():
+    state = AlertState()
+    (alert,) = state.update(readings(gc_per_second=25.0), 42.0)
+    assert (alert.type, alert.severity, alert.state) == ("gc_spike", "warning", "firing")
+    assert (alert.value, alert.threshold, alert.timestamp) == (25.0, 10.0, 42.0)
+    assert alert["type"] == "gc_spike" and alert.to_dict()["value"] == 25.0
+    assert "25.0" in alert.message
+    assert state.firing == [alert]
+
+
+def test_every_rule_of_the_spec_can_fire():
+    state = AlertState()
+    fired = state.update(
+        readings(
+            heap_percent=95.0,
+            active_leaks=2,
+            growth_percent_per_hour=30.0,
+            gc_per_second=11.0,
+            drift_percent=120.0,
+        ),
+        0.0,
+    )
+    assert {(a.type, a.severity) for a in fired} == {
+        ("heap_critical", "critical"),
+        ("heap_warning", "warning"),
+        ("leak_detected", "critical"),
+        ("growth_rate_high", "warning"),
+        ("gc_spike", "warning"),
+        ("baseline_drift_critical", "critical"),
+        ("baseline_drift_high", "warning"),
+    }
+
+
+def test_values_at_the_threshold_do_not_fire():
+    state = AlertState()
+    assert state.update(readings(heap_percent=80.0, gc_per_second=10.0, drift_percent=50.0), 0.0) == []

@@ -1,0 +1,63 @@
+import pytest
+
+from opentelemetry_instrumentation_memory import MemoryProfiler, ProfilerConfig
+
+
+def test_defaults_match_the_spec():
+    config = ProfilerConfig()
+    assert config.snapshot_interval == 60.0
+    assert config.enable_tracemalloc is False
+    assert config.top_objects_count == 20
+    assert config.history_size == 1000
+    assert (config.heap_warning_percent, config.heap_critical_percent) == (80.0, 90.0)
+    assert config.growth_rate_warning == 10.0
+    assert config.gc_spike_per_second == 10.0
+    assert config.baseline_drift_warning_percent == 50.0
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("snapshot_interval", 0),
+        ("snapshot_interval", -5),
+        ("snapshot_interval", float("nan")),
+        ("snapshot_interval", "60"),
+        ("enable_tracemalloc", "yes"),
+        ("top_objects_count", -1),
+        ("top_objects_count", 2.5),
+        ("history_size", 1),
+        ("heap_warning_percent", 120),
+        ("heap_critical_percent", -1),
+        ("growth_rate_warning", -0.1),
+        ("gc_spike_per_second", 0),
+        ("baseline_drift_warning_percent", float("inf")),
+        ("leak_min_snapshots", 4),
+        ("max_detected_leaks", 0),
+    ],
+)
+def test_invalid_values_name_the_argument_and_the_value(name, value):
+    with pytest.raises(ValueError) as error:
+        MemoryProfiler(**{name: value})
+    assert name in str(error.value)
+    assert repr(value) in str(error.value)
+
+
+def test_warning_above_critical_is_rejected():
+    with pytest.raises(ValueError, match="heap_critical_percent.*70"):
+        ProfilerConfig(heap_warning_percent=80.0, heap_critical_percent=70.0)
+
+
+def test_unknown_argument_is_named():
+    with pytest.raises(ValueError, match="'snapshot_intervall'"):
+        MemoryProfiler(snapshot_intervall=5)
+
+
+def test_threshold_attributes_validate_on_assignment():
+    profiler = MemoryProfiler()
+    profiler.heap_warning_percent = 70.0
+    assert profiler.config.heap_warning_percent == 70.0
+    with pytest.raises(ValueError, match="heap_warning_percent.*150"):
+        profiler.heap_warning_percent = 150
+    assert profiler.heap_warning_percent == 70.0
+    profiler.growth_rate_warning = 25
+    assert profiler.config.growth_rate_warning == 25

@@ -1,0 +1,182 @@
+import gc
+import random
+
+import pytest
+
+from opentelemetry_instrumentation_memory import Leak, LeakDetector
+from tests.unit.patterns import LEAKS, NOT_LEAKS, series
+
+SNAPSHOTS = 200
+INTERVAL = 60.0
+
+
+def run(values, detector=None, name="T"):
+    """Feed one type's series; return (index of first detection, leaks active after each snapshot)."""
+    detector = detector or LeakDetector()
+    first = None
+    active = []
+    for i, value in enumerate(values):
+        leaks = detector.observe(i * INTERVAL, {name: value})
+        active.append(leaks)
+        if leaks and first is None:
+            first = i
+    return first, active
+
+
+@pytest.mark.parametrize("name", sorted(NOT_LEAKS))
+@pytest.mark.parametrize("seed", range(5))
+def test_stationary_shapes_are_never_leaks(name, seed):
+    first, _ = run(series(NOT_LEAKS[name], SNAPSHOTS, seed))
+    assert first is None
+
+
+@pytest.mark.parametrize("name", sorted(LEAKS))
+@pytest.mark.parametrize("seed", range(5))
+def test_persistent_growth_is_found_and_stays_found(name, seed):
+    first, active = run(series(LEAKS[name], SNAPSHOTS, seed))
+    assert first is not None and first < 40
+    # Once found, a leak that keeps growing stays active: no flapping, so no repeated events.
+    assert all(active[i] for i in range(first, SNAPSHOTS))
+
+
+def test_decisions_depend_on_shape_not_on_wall_clock_span():
+    values = series(LEAKS["linear_slow"], 60)
+    for interval in (0.001, 1.0, 3600.0):
+        detector = LeakDetector()
+        found = [bool(detector.observe(i * interval, {"T": v})) for i, v in enumerate(values)]
+        assert found.index(True) == 23
+
+
+def test_rate_is_per_hour_from_the_timestamps():
+    detector = LeakDetector()
+    for i in range(30):
+        leaks = detector.observe(i * 10.0, {"T": 1_000 + 5 * i})
+    (leak,) = leaks
+    assert leak.growth_rate_per_hour == pytest.approx(5 * 360, rel=1e-6)
+    assert leak.current_count == 1_000 + 5 * 29
+    assert leak.first_detected == 230.0 and leak.last_detected == 290.0
+
+
+def test_leak_record_fields_and_dict():
+    detector = LeakDetector()
+    for i in range(30):
+        leaks = detector.observe(float(i), {"pkg.Thing": 100 + 20 * i})
+    leak = leaks[0]
+    assert isinstance(leak, Leak)
+    record = leak.to_dict()
+    for key in ("object_type", "severity", "growth_count", "growth_percent", "growth_rate_per_hour"):
+        assert record[key] == getattr(leak, key)
+    assert record["object_type"] == "pkg.Thing"
+    assert leak.growth_count > 0 and leak.growth_percent > 0
+
+
+def test_faster_growth_never_gets_lower_severity():
+    ranks = []
+    for per_snapshot in (1, 2, 5, 10, 30, 100, 300, 1_000, 3_000, 10_000, 100_000):
+        detector = LeakDetector(min_growth=1)
+        for i in range(30):
+            leaks = detector.observe(i * 60.0, {"T": 10_000 + per_snapshot * i})
+        assert leaks, per_snapshot
+        ranks.append(["low", "medium", "high", "critical"].index(leaks[0].severity))
+    assert ranks == sorted(ranks)
+    assert ranks[0] == 0 and ranks[-1] == 3
+
+
+def test_a_leak_that_stops_growing_stops_being_active():
+    detector = LeakDetector()
+    values = [1_000 + 40 * i for i in range(60)] + [1_000 + 40 * 59] * 60
+    _, active = run(values, detector)
+    assert active[59]
+    assert not active[-1]
+    assert detector.active_leaks == []
+
+
+def test_new_type_from_zero_is_found_long_before_it_could_enter_a_top_20():
+    rng = random.Random(3)
+    detector = LeakDetector()
+    population = {f"mod.Stable{i}": rng.randint(5_000, 50_000) for i in range(300)}
+    for i in range(40):
+        counts = {name: base + rng.randint(-100, 100) for name, base in population.items()}
+        counts["mod.NewLeak"] = 8 * i
+        leaks = detector.observe(i * 60.0, counts)
+    assert [leak.object_type for leak in leaks] == ["mod.NewLeak"]
+    assert leaks[0].current_count < 500  # far below every type of the top 20
+
+
+def test_hundreds_of_stationary_types_raise_no_false_positive():
+    """300 types of every stationary shape over 300 snapshots: 90,000 decisions, none a leak.
+
+    At the defaults each decision must pass four tests at once (ordered segment levels, every
+    step two standard errors up, the whole rise four standard errors up and a line fitting better
+    than a step), so repeated testing across types and snapshots does not add up to an alarm.
+    """
+    rng = random.Random(11)
+    shapes = sorted(NOT_LEAKS)
+    types = {}
+    for index in range(300):
+        shape = NOT_LEAKS[shapes[index % len(shapes)]]
+        scale = rng.choice((0.01, 0.1, 1.0, 10.0))
+        offset = rng.randrange(200)
+        types[f"app.Type{index}"] = (shape, scale, offset, random.Random(index))
+    detector = LeakDetector()
+    for i in range(300):
+        counts = {
+            name: max(0, round(shape(i + offset, own) * scale))
+            for name, (shape, scale, offset, own) in types.items()
+        }
+        assert detector.observe(i * 60.0, counts) == [], f"false positive at snapshot {i}"
+
+
+def test_vanished_types_are_forgotten_and_tracking_is_bounded():
+    detector = LeakDetector(window=8, min_snapshots=8, max_types=50)
+    for i in range(40):
+        counts = {f"churn.T{i}": 5} if i < 20 else {}
+        counts.update({f"fixed.T{j}": 10 for j in range(45)})
+        detector.observe(float(i), counts)
+    assert detector.tracked_types == 45
+    for i in range(40, 45):
+        detector.observe(float(i), {f"new.T{j}": 1 for j in range(100)})
+    assert detector.tracked_types == 50
+    assert detector.types_dropped > 0
+
+
+def test_one_class_leaking_in_a_real_heap_is_the_only_leak():
+    class Session:
+        pass
+
+    class Cache:
+        pass
+
+    leaked = []
+    churn = []
+    detector = LeakDetector()
+    from opentelemetry_instrumentation_memory._census import count_objects_by_type
+
+    rng = random.Random(5)
+    for i in range(40):
+        leaked.extend(Session() for _ in range(200))
+        churn = [Cache() for _ in range(rng.randint(1_000, 3_000))]  # bounded, noisy
+        gc.collect()
+        leaks = detector.observe(i * 60.0, count_objects_by_type())
+    assert churn
+    names = [leak.object_type for leak in leaks]
+    assert any(name.endswith("Session") for name in names)
+    assert not any(name.endswith("Cache") for name in names)
+    assert len(names) == 1, names
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"window": 4}, "window"),
+        ({"min_snapshots": 100}, "min_snapshots"),
+        ({"min_growth": 0}, "min_growth"),
+        ({"significance": -1}, "significance"),
+        ({"balance": 1.5}, "balance"),
+        ({"max_types": "many"}, "max_types"),
+    ],
+)
+def test_invalid_arguments_name_the_argument_and_value(kwargs, message):
+    with pytest.raises(ValueError, match=message) as error:
+        LeakDetector(**kwargs)
+    assert repr(next(iter(kwargs.values()))) in str(error.value)

@@ -1,0 +1,222 @@
+import asyncio
+import threading
+import time
+
+import pytest
+
+from opentelemetry_instrumentation_memory import MemoryProfiler, get_memory_profiler
+from opentelemetry_instrumentation_memory._analysis import MemoryAnalysis
+from opentelemetry_instrumentation_memory._config import ProfilerConfig
+from opentelemetry_instrumentation_memory._snapshot import SnapshotTaker
+
+FAST_LEAKS = dict(leak_window=16, leak_min_snapshots=12)
+
+
+class Orphan:
+    """Instances of this class leak in the tests below."""
+
+
+def profiler_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("otel-memory")]
+
+
+@pytest.fixture
+def profiler():
+    created = MemoryProfiler(snapshot_interval=0.05, **FAST_LEAKS)
+    yield created
+    created.stop()
+
+
+def test_snapshot_records_and_reports(profiler):
+    snapshot = profiler.snapshot()
+    assert profiler.latest_snapshot is snapshot
+    stats = profiler.get_stats()
+    assert stats["running"] is False
+    assert stats["total_snapshots"] == 1
+    assert stats["detected_leaks"] == 0
+    assert stats["tracked_types"] > 50
+
+
+def test_a_real_leak_is_detected_reported_and_cleared(profiler):
+    leaks, alerts = [], []
+    profiler.register_leak_callback(leaks.append)
+    profiler.register_alert_callback(alerts.append)
+    kept = []
+    for _ in range(20):
+        kept.extend(Orphan() for _ in range(300))
+        profiler.snapshot()
+    assert profiler.flush_callbacks()
+    detected = profiler.get_detected_leaks()
+    names = [leak["object_type"] for leak in detected]
+    assert names == [f"{__name__}.Orphan"]
+    record = detected[0]
+    assert record["growth_count"] > 1_000 and record["growth_percent"] > 100
+    assert record["severity"] in ("low", "medium", "high", "critical") and record["active"]
+    assert [leak.object_type for leak in leaks] == names  # one event, not one per snapshot
+    assert [(a["type"], a["state"]) for a in alerts if a["type"] == "leak_detected"] == [
+        ("leak_detected", "firing")
+    ]
+    profiler.clear_detected_leaks()
+    assert profiler.get_detected_leaks() == []
+    assert profiler.get_stats()["detected_leaks"] == 0
+
+
+def test_a_breach_lasting_many_snapshots_alerts_once(profiler):
+    alerts = []
+    profiler.register_alert_callback(alerts.append)
+    profiler.heap_warning_percent = 0.0
+    for _ in range(10):
+        profiler.snapshot()
+    profiler.heap_warning_percent = 80.0
+    profiler.snapshot()
+    profiler.flush_callbacks()
+    heap = [(a.type, a.state) for a in alerts if a.type == "heap_warning"]
+    assert heap == [("heap_warning", "firing"), ("heap_warning", "resolved")]
+
+
+def test_baseline_drift_and_reset(profiler):
+    profiler.snapshot()
+    ballast = [Orphan() for _ in range(5_000)]
+    drift = profiler.baseline_drift()
+    assert drift.object_drift[f"{__name__}.Orphan"] == 5_000
+    assert any(d.object_type == f"{__name__}.Orphan" for d in drift.significant_drifts)
+    profiler.reset_baseline()
+    assert profiler.latest_drift.object_drift.get(f"{__name__}.Orphan", 0) == 0
+    assert len(ballast) == 5_000
+
+
+def test_async_api_serves_an_event_loop(profiler):
+    async def main():
+        await profiler.start_memory_profiler()
+        snapshot = await profiler.take_snapshot()
+        drift = await profiler.compare_to_baseline()
+        await asyncio.sleep(0.3)
+        await profiler.stop_memory_profiler()
+        return snapshot, drift
+
+    snapshot, drift = asyncio.run(main())
+    assert snapshot.total_objects > 0
+    assert drift.baseline_timestamp <= drift.timestamp
+    assert profiler.get_stats()["total_snapshots"] >= 4
+    assert not profiler.running
+
+
+def test_loop_runs_on_a_daemon_thread_and_stop_leaves_no_thread(profiler):
+    profiler.register_leak_callback(lambda leak: None)
+    profiler.start()
+    profiler.start()  # idempotent
+    time.sleep(0.5)
+    assert profiler.running
+    threads = profiler_threads()
+    assert threads and all(t.daemon for t in threads)
+    profiler.stop()
+    assert not profiler.running
+    assert profiler_threads() == []
+    assert profiler.get_stats()["total_snapshots"] >= 5
+
+
+def test_a_failing_snapshot_never_stops_the_loop(profiler, caplog):
+    calls = []
+
+    def flaky_limit():
+        calls.append(1)
+        raise OSError("cgroup file vanished")
+
+    profiler._taker = SnapshotTaker(flaky_limit, limit_ttl=0)
+    profiler.start()
+    time.sleep(0.4)
+    profiler.stop()
+    assert len(calls) >= 3
+    assert len([r for r in caplog.records if "snapshot failed" in r.getMessage()]) == 1
+
+
+def test_concurrent_snapshots_keep_consistent_counters(profiler):
+    errors = []
+
+    def worker():
+        try:
+            for _ in range(10):
+                profiler.snapshot()
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+
+    async def from_loop():
+        await asyncio.gather(*(profiler.take_snapshot() for _ in range(10)))
+
+    for thread in threads:
+        thread.start()
+    asyncio.run(from_loop())
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    stats = profiler.get_stats()
+    assert stats["total_snapshots"] == 50
+    assert stats["history_length"] == 50
+
+
+def test_history_and_leak_records_are_bounded():
+    profiler = MemoryProfiler(history_size=10, max_detected_leaks=2, **FAST_LEAKS)
+    for _ in range(25):
+        profiler.snapshot()
+    assert len(profiler.history) == 10
+    assert profiler.get_stats()["total_snapshots"] == 25
+
+
+def test_detected_leak_records_are_capped():
+    analysis = MemoryAnalysis(ProfilerConfig(max_detected_leaks=3, leak_window=16, leak_min_snapshots=12))
+    base, _ = SnapshotTaker().take(top_n=1)
+    for i in range(20):
+        counts = {f"leaky.T{j}": 100 + 50 * i * (j + 1) for j in range(6)}
+        snapshot = base.__class__(**{**base.__dict__, "timestamp": float(i)})
+        analysis.record(snapshot, counts)
+    assert len(analysis.detected) == 3
+    assert len(analysis.detector.active_leaks) == 6
+
+
+def test_growth_rate_comes_from_a_regression_not_two_points():
+    base, _ = SnapshotTaker().take(top_n=1)
+    analysis = MemoryAnalysis(ProfilerConfig())
+
+    def feed(rss_values):
+        fired = []
+        for i, rss in enumerate(rss_values):
+            snapshot = base.__class__(
+                **{**base.__dict__, "timestamp": 60.0 * i, "rss_mb": rss, "heap_used_mb": rss}
+            )
+            _, alerts = analysis.record(snapshot, {})
+            fired += [a for a in alerts if a.type == "growth_rate_high"]
+        return fired
+
+    # One jump at the end of a flat hour is not a 10 %/h trend...
+    assert feed([100.0] * 59 + [108.0]) == []
+    # ...but a steady climb of 0.25 % per minute is.
+    analysis = MemoryAnalysis(ProfilerConfig())
+    fired = feed([100.0 * (1 + 0.0025 * i) for i in range(60)])
+    assert len(fired) == 1 and fired[0].value > 10.0
+
+
+def test_get_memory_profiler_is_process_wide():
+    first = get_memory_profiler()
+    assert get_memory_profiler() is first
+    previous = first.config.snapshot_interval
+    try:
+        assert get_memory_profiler(snapshot_interval=5.0) is first
+        assert first.config.snapshot_interval == 5.0
+    finally:
+        first.configure(snapshot_interval=previous)
+
+
+def test_tracemalloc_is_started_and_stopped_only_when_asked():
+    import tracemalloc
+
+    profiler = MemoryProfiler(snapshot_interval=0.05, enable_tracemalloc=True)
+    profiler.start()
+    try:
+        assert tracemalloc.is_tracing()
+        time.sleep(0.2)
+        assert profiler.latest_snapshot.tracemalloc_current_mb > 0
+    finally:
+        profiler.stop()
+    assert not tracemalloc.is_tracing()
