@@ -5,8 +5,10 @@ finds leaking object types by their trend, and raises alerts.
 """
 
 from ._alerts import Alert
+from ._analysis import DetectionEvents
 from ._baseline import BaselineDrift, TypeDrift
 from ._config import ProfilerConfig
+from ._exporter import MemoryExporter, get_memory_exporter
 from ._instrumentor import MemoryInstrumentor
 from ._leaks import Leak, LeakDetector
 from ._limits import MemoryLimit, effective_memory_limit
@@ -17,8 +19,10 @@ from .version import __version__
 __all__ = [
     "Alert",
     "BaselineDrift",
+    "DetectionEvents",
     "Leak",
     "LeakDetector",
+    "MemoryExporter",
     "MemoryInstrumentor",
     "MemoryLimit",
     "MemoryProfiler",
@@ -27,5 +31,6 @@ __all__ = [
     "TypeDrift",
     "__version__",
     "effective_memory_limit",
+    "get_memory_exporter",
     "get_memory_profiler",
 ]

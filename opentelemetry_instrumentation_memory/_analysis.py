@@ -7,6 +7,7 @@ everything else reads the cached results. Not thread-safe by itself: the profile
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from ._alerts import Alert, AlertState, alert_conditions
@@ -18,6 +19,15 @@ from ._snapshot import MemorySnapshot
 from ._stats import slope
 
 _GROWTH_RATE_MIN_SNAPSHOTS = 10
+
+
+@dataclass(frozen=True)
+class DetectionEvents:
+    """What one snapshot brought: the leaks that started or worsened, and the alert transitions."""
+
+    snapshot: MemorySnapshot
+    leaks: Tuple[Leak, ...]
+    alerts: Tuple[Alert, ...]
 
 
 class MemoryAnalysis:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, fields, replace
-from typing import Any, Dict
+from typing import Any, Dict, Mapping, Optional
 
 from ._validation import require_bool, require_int, require_number
+
+_logger = logging.getLogger(__name__)
+ENVIRONMENT_PREFIX = "OTEL_PYTHON_MEMORY_"
 
 
 @dataclass(frozen=True)
@@ -74,3 +78,49 @@ class ProfilerConfig:
 
 def field_names() -> tuple:
     return tuple(field.name for field in fields(ProfilerConfig))
+
+
+def _parse(raw: str, kind: type) -> Any:
+    if kind is bool:
+        lowered = raw.lower()
+        if lowered not in ("true", "false"):
+            raise ValueError(raw)
+        return lowered == "true"
+    return kind(raw)
+
+
+def settings_from_environment(environ: Mapping[str, str]) -> Dict[str, Any]:
+    """Settings given by ``OTEL_PYTHON_MEMORY_*`` variables.
+
+    A malformed value never raises: it is logged as a warning naming the variable, and skipped so
+    that the default applies.
+    """
+    config = ProfilerConfig()
+    settings: Dict[str, Any] = {}
+    for field in fields(ProfilerConfig):
+        variable = ENVIRONMENT_PREFIX + field.name.upper()
+        raw = environ.get(variable, "").strip()
+        if not raw:
+            continue
+        try:
+            value = _parse(raw, type(field.default))
+            config = config.updated(**{field.name: value})
+        except ValueError as error:
+            _logger.warning(
+                "%s=%r is not valid (%s); using the default %r", variable, raw, error, field.default
+            )
+            continue
+        settings[field.name] = value
+    return settings
+
+
+def port_from_environment(environ: Mapping[str, str], variable: str, default: Optional[int]) -> Optional[int]:
+    """A TCP port from ``variable``; a malformed one is warned about and ``default`` used."""
+    raw = environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        return require_int(variable, int(raw), 0, 65535)
+    except ValueError:
+        _logger.warning("%s=%r is not a TCP port; using the default %r", variable, raw, default)
+        return default

@@ -1,29 +1,110 @@
-"""``MemoryInstrumentor``: turns the process-wide memory profiler on and off.
+"""``MemoryInstrumentor``: the process-wide profiler, its instruments and its events, on and off.
 
 ``BaseInstrumentor`` is a singleton whose ``__init__`` would run on every construction, so this
-class keeps no state of its own beyond what ``instrument()`` sets up and ``uninstrument()`` undoes.
+class defines none: what ``instrument()`` sets up lives in one ``_Installation`` that
+``uninstrument()`` takes down completely.
 """
 
 from __future__ import annotations
 
-from typing import Any, Collection
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Collection, Optional
 
+from opentelemetry import _logs, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.metrics import get_meter_provider
 
-from ._profiler import get_memory_profiler
+from ._config import port_from_environment, settings_from_environment
+from ._events import TelemetryEventSink
+from ._exporter import DEFAULT_HOST, MemoryExporter
+from ._metrics import MemoryMetrics, metrics_for
+from ._profiler import MemoryProfiler, get_memory_profiler
+from .environment_variables import OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT
 from .package import _instruments
+from .version import __version__
+
+_logger = logging.getLogger(__name__)
+_SCOPE = "opentelemetry_instrumentation_memory"
+
+
+@dataclass
+class _Installation:
+    profiler: MemoryProfiler
+    metrics: MemoryMetrics
+    sink: TelemetryEventSink
+    exporter: Optional[MemoryExporter]
 
 
 class MemoryInstrumentor(BaseInstrumentor):
-    """``MemoryInstrumentor().instrument(snapshot_interval=..., ...)`` starts profiling this process."""
+    """Starts profiling this process and reports through OpenTelemetry.
+
+    ``instrument(meter_provider=None, tracer_provider=None, logger_provider=None,
+    prometheus_port=None, prometheus_host=None, **settings)``: the providers default to the global
+    ones, ``settings`` are ``MemoryProfiler`` settings and take precedence over the
+    ``OTEL_PYTHON_MEMORY_*`` variables. ``prometheus_port`` (or ``OTEL_PYTHON_MEMORY_PROMETHEUS_PORT``)
+    also serves the memory metrics on an endpoint of their own.
+    """
+
+    _installation: Optional[_Installation] = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
 
-    def _instrument(self, **settings: Any) -> None:
+    def _instrument(self, **kwargs: Any) -> None:
+        meter_provider = kwargs.pop("meter_provider", None) or get_meter_provider()
+        tracer_provider = kwargs.pop("tracer_provider", None)
+        logger_provider = kwargs.pop("logger_provider", None)
+        explicit_port = kwargs.pop("prometheus_port", None)
+        host = (
+            kwargs.pop("prometheus_host", None)
+            or os.environ.get(OTEL_PYTHON_MEMORY_PROMETHEUS_HOST)
+            or DEFAULT_HOST
+        )
+        settings = {**settings_from_environment(os.environ), **kwargs}
+
         profiler = get_memory_profiler()
         profiler.configure(**settings)
+        metrics = metrics_for(meter_provider, __version__)
+        sink = TelemetryEventSink(
+            trace.get_tracer(_SCOPE, __version__, tracer_provider),
+            _logs.get_logger(_SCOPE, __version__, logger_provider=logger_provider),
+        )
+        exporter = self._start_exporter(profiler, host, explicit_port)
+        metrics.attach(profiler)
+        profiler.add_event_sink(sink)
         profiler.start()
+        MemoryInstrumentor._installation = _Installation(profiler, metrics, sink, exporter)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        get_memory_profiler().stop()
+        installation, MemoryInstrumentor._installation = MemoryInstrumentor._installation, None
+        if installation is None:
+            return
+        installation.metrics.detach()
+        installation.profiler.unregister_callback(installation.sink)
+        installation.profiler.stop()
+        if installation.exporter is not None:
+            installation.exporter.close()
+
+    @staticmethod
+    def _start_exporter(
+        profiler: MemoryProfiler, host: str, explicit_port: Optional[int]
+    ) -> Optional[MemoryExporter]:
+        """The dedicated endpoint, if asked for. A busy port is an error when the port was passed in
+        code, and a warning when it came from the environment, so auto-instrumentation never stops
+        the host program."""
+        port = explicit_port
+        if port is None:
+            port = port_from_environment(os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT, None)
+            if port is None:
+                return None
+        exporter = MemoryExporter(host, port, profiler=profiler)
+        try:
+            exporter.serve()
+        except OSError as error:
+            if explicit_port is not None:
+                raise
+            _logger.warning("memory metrics endpoint not started: %s", error)
+            return None
+        return exporter

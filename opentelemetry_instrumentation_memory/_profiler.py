@@ -15,7 +15,7 @@ import tracemalloc
 from typing import Any, Callable, Dict, List, Optional
 
 from ._alerts import Alert
-from ._analysis import MemoryAnalysis
+from ._analysis import DetectionEvents, MemoryAnalysis
 from ._baseline import BaselineDrift
 from ._config import ProfilerConfig
 from ._dispatch import Callback, CallbackDispatcher, RateLimitedLog
@@ -28,6 +28,7 @@ _logger = logging.getLogger(__name__)
 
 LEAK_EVENTS = "leak"
 ALERT_EVENTS = "alert"
+DETECTION_EVENTS = "detection"
 
 
 def _threshold(name: str) -> property:
@@ -162,6 +163,10 @@ class MemoryProfiler:
             self._dispatcher.fire(LEAK_EVENTS, leak)
         for alert in transitions:
             self._dispatcher.fire(ALERT_EVENTS, alert)
+        if new_leaks or transitions:
+            self._dispatcher.fire(
+                DETECTION_EVENTS, DetectionEvents(snapshot, tuple(new_leaks), tuple(transitions))
+            )
         return snapshot
 
     async def take_snapshot(self) -> MemorySnapshot:
@@ -172,6 +177,10 @@ class MemoryProfiler:
     @property
     def latest_snapshot(self) -> Optional[MemorySnapshot]:
         return self._analysis.latest
+
+    @property
+    def total_snapshots(self) -> int:
+        return self._analysis.total_snapshots
 
     @property
     def latest_drift(self) -> Optional[BaselineDrift]:
@@ -235,6 +244,10 @@ class MemoryProfiler:
     def register_alert_callback(self, callback: Callback) -> None:
         """Call ``callback(alert: Alert)`` when an alert fires or resolves. May be async."""
         self._dispatcher.register(ALERT_EVENTS, callback)
+
+    def add_event_sink(self, sink: Callable[[DetectionEvents], Any]) -> None:
+        """Call ``sink(events)`` once per snapshot that brought leaks or alert transitions."""
+        self._dispatcher.register(DETECTION_EVENTS, sink)
 
     def unregister_callback(self, callback: Callback) -> None:
         self._dispatcher.unregister(callback)

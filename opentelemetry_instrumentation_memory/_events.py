@@ -1,0 +1,109 @@
+"""Leak and alert events as OpenTelemetry log records and span events.
+
+Detection runs on the profiler's thread, where no span is current, so each snapshot that brings
+events gets a short span of its own (``fogcompute.memory.detection``): its span events show the
+detections in traces, and the log records emitted inside it carry its trace and span ids, which
+links each log record to its span. Log records go through the Logs API (``Logger.emit`` with an
+``event_name``), so they export over OTLP with whatever logger provider the host set up.
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+from opentelemetry._logs import Logger, SeverityNumber
+from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.util.types import AttributeValue
+
+from ._alerts import FIRING, Alert
+from ._analysis import DetectionEvents
+from ._leaks import Leak
+
+LEAK_EVENT = "fogcompute.memory.leak_detected"
+ALERT_EVENT = "fogcompute.memory.alert"
+DETECTION_SPAN = "fogcompute.memory.detection"
+
+_LEAK_SEVERITY = {
+    "low": SeverityNumber.INFO,
+    "medium": SeverityNumber.WARN,
+    "high": SeverityNumber.ERROR,
+    "critical": SeverityNumber.ERROR,
+}
+_ALERT_SEVERITY = {"warning": SeverityNumber.WARN, "critical": SeverityNumber.ERROR}
+
+Attributes = Dict[str, AttributeValue]
+
+
+def leak_attributes(leak: Leak) -> Attributes:
+    return {
+        "fogcompute.memory.object_type": leak.object_type,
+        "fogcompute.memory.leak.severity": leak.severity,
+        "fogcompute.memory.leak.growth_count": leak.growth_count,
+        "fogcompute.memory.leak.growth_percent": leak.growth_percent,
+        "fogcompute.memory.leak.growth_rate_per_hour": leak.growth_rate_per_hour,
+        "fogcompute.memory.leak.current_count": leak.current_count,
+    }
+
+
+def alert_attributes(alert: Alert) -> Attributes:
+    return {
+        "fogcompute.memory.alert.type": alert.type,
+        "fogcompute.memory.alert.severity": alert.severity,
+        "fogcompute.memory.alert.state": alert.state,
+        "fogcompute.memory.alert.value": float(alert.value),
+        "fogcompute.memory.alert.threshold": float(alert.threshold),
+    }
+
+
+def _leak_message(leak: Leak) -> str:
+    return (
+        f"memory leak: {leak.object_type} grew by {leak.growth_count} objects "
+        f"({leak.growth_percent:.1f}%, {leak.growth_rate_per_hour:.0f}/h), severity {leak.severity}"
+    )
+
+
+class TelemetryEventSink:
+    """Turns each snapshot's ``DetectionEvents`` into one span with span events, and log records."""
+
+    def __init__(self, tracer: Tracer, logger: Logger) -> None:
+        self._tracer = tracer
+        self._logger = logger
+
+    def __call__(self, events: DetectionEvents) -> None:
+        snapshot = events.snapshot
+        span_attributes: Attributes = {
+            "fogcompute.memory.heap_used_mb": snapshot.heap_used_mb,
+            "fogcompute.memory.heap_percent": snapshot.heap_percent,
+            "fogcompute.memory.total_objects": snapshot.total_objects,
+        }
+        with self._tracer.start_as_current_span(
+            DETECTION_SPAN, kind=SpanKind.INTERNAL, attributes=span_attributes
+        ) as span:
+            for leak in events.leaks:
+                self._emit(
+                    span,
+                    LEAK_EVENT,
+                    leak_attributes(leak),
+                    _LEAK_SEVERITY[leak.severity],
+                    _leak_message(leak),
+                )
+            for alert in events.alerts:
+                severity = _ALERT_SEVERITY[alert.severity] if alert.state == FIRING else SeverityNumber.INFO
+                self._emit(span, ALERT_EVENT, alert_attributes(alert), severity, alert.message)
+
+    def _emit(
+        self,
+        span: Span,
+        name: str,
+        attributes: Attributes,
+        severity: SeverityNumber,
+        message: str,
+    ) -> None:
+        span.add_event(name, attributes)
+        self._logger.emit(
+            event_name=name,
+            severity_number=severity,
+            severity_text=severity.name,
+            body=message,
+            attributes=attributes,
+        )

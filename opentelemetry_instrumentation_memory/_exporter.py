@@ -1,0 +1,137 @@
+"""``MemoryExporter``: the memory metrics on a Prometheus endpoint of their own (port 9202).
+
+It owns a meter provider with a ``PrometheusMetricReader`` bound to a dedicated registry (never
+prometheus_client's global one), and serves it with prometheus_client's own HTTP server, TLS and
+client certificates included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from typing import Mapping, Optional, Tuple
+from wsgiref.simple_server import WSGIServer
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.environment_variables import (
+    OTEL_EXPORTER_PROMETHEUS_HOST,
+    OTEL_EXPORTER_PROMETHEUS_PORT,
+)
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+from prometheus_client import CollectorRegistry, start_http_server
+
+from ._config import port_from_environment
+from ._metrics import metrics_for
+from ._profiler import MemoryProfiler, get_memory_profiler
+from ._validation import require_int
+from .version import __version__
+
+DEFAULT_PORT = 9202
+DEFAULT_HOST = "localhost"
+
+
+class MemoryExporter:
+    """Serves ``/metrics`` for one profiler (the process-wide one unless another is set).
+
+    ``host`` and ``port`` default to ``OTEL_EXPORTER_PROMETHEUS_HOST`` / ``_PORT``, then to
+    ``localhost:9202``; bind ``0.0.0.0`` to be scraped from outside a container. ``certfile`` and
+    ``keyfile`` turn on TLS; ``client_cafile`` with ``client_auth_required`` asks for client
+    certificates.
+    """
+
+    def __init__(
+        self,
+        host: Optional[str] = None,
+        port: Optional[int] = None,
+        *,
+        profiler: Optional[MemoryProfiler] = None,
+        certfile: Optional[str] = None,
+        keyfile: Optional[str] = None,
+        client_cafile: Optional[str] = None,
+        client_auth_required: bool = False,
+        environ: Mapping[str, str] = os.environ,
+    ) -> None:
+        self.host = host if host is not None else environ.get(OTEL_EXPORTER_PROMETHEUS_HOST) or DEFAULT_HOST
+        if port is None:
+            port = port_from_environment(environ, OTEL_EXPORTER_PROMETHEUS_PORT, DEFAULT_PORT)
+        self.port: int = require_int("port", port, 0, 65535)
+        if bool(certfile) != bool(keyfile):
+            raise ValueError(
+                f"certfile and keyfile go together, got certfile={certfile!r}, keyfile={keyfile!r}"
+            )
+        self._tls = dict(
+            certfile=certfile,
+            keyfile=keyfile,
+            client_cafile=client_cafile,
+            client_auth_required=client_auth_required,
+        )
+        self._profiler = profiler
+        self.registry = CollectorRegistry()
+        self._lock = threading.Lock()
+        self._serving: Optional[Tuple[WSGIServer, threading.Thread, MeterProvider]] = None
+
+    def set_memory_profiler(self, profiler: MemoryProfiler) -> None:
+        self._profiler = profiler
+
+    @property
+    def running(self) -> bool:
+        return self._serving is not None
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self._tls["certfile"] else "http"
+        return f"{scheme}://{self.host}:{self.port}/metrics"
+
+    def serve(self) -> None:
+        """Start serving on a daemon thread; a no-op when already serving.
+
+        A port already in use raises ``OSError`` naming the host and port.
+        """
+        with self._lock:
+            if self._serving is not None:
+                return
+            reader = PrometheusMetricReader(registry=self.registry, scope_info_enabled=False)
+            provider = MeterProvider(metric_readers=[reader], resource=Resource.create())
+            metrics_for(provider, __version__).attach(self._profiler or get_memory_profiler())
+            try:
+                server, thread = start_http_server(self.port, self.host, registry=self.registry, **self._tls)
+            except OSError as error:
+                provider.shutdown()
+                raise OSError(
+                    error.errno, f"cannot serve /metrics on {self.host}:{self.port}: {error.strerror}"
+                ) from error
+            self.port = server.server_port
+            self._serving = (server, thread, provider)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop serving; a scrape in flight completes first."""
+        with self._lock:
+            serving, self._serving = self._serving, None
+        if serving is None:
+            return
+        server, thread, provider = serving
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout)
+        provider.shutdown()
+
+    async def start(self) -> None:
+        self.serve()
+
+    async def stop(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+
+_process_exporter: Optional[MemoryExporter] = None
+_process_exporter_lock = threading.Lock()
+
+
+def get_memory_exporter() -> MemoryExporter:
+    """The process-wide exporter, created on first call with the defaults above."""
+    global _process_exporter
+    with _process_exporter_lock:
+        if _process_exporter is None:
+            _process_exporter = MemoryExporter()
+        return _process_exporter

@@ -1,0 +1,245 @@
+"""The ``fogcompute_memory_*`` instruments: observable gauges and counters over cached profiler state.
+
+Callbacks only read what the last snapshot cached; a collection never walks the heap or takes a
+snapshot. Instruments cannot be removed from an OpenTelemetry meter, so one set is created per meter
+and re-pointed by ``attach()``; ``detach()`` makes every callback report nothing.
+
+Units are chosen so that the Prometheus name is the same from the Python ``PrometheusMetricReader``
+and from the Collector's ``prometheus`` exporter: annotations in braces (``{MiB}``, ``{object}``)
+add no suffix on either path, ``%`` maps to ``percent`` which the names already end with, and the
+unit ``1`` (which the Collector turns into ``_ratio``) is never used. docs/METRICS.md has the table.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Callable, Iterable, List, Optional
+
+from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation, get_meter
+
+from ._profiler import MemoryProfiler
+from ._snapshot import MemorySnapshot
+
+PREFIX = "fogcompute_memory_"
+GAUGE = "gauge"
+COUNTER = "counter"
+
+Reader = Callable[[MemoryProfiler], Iterable[Observation]]
+
+
+@dataclass(frozen=True)
+class InstrumentSpec:
+    name: str
+    kind: str
+    unit: str
+    description: str
+    read: Reader
+
+
+def _from_snapshot(pick: Callable[[MemorySnapshot], float]) -> Reader:
+    def read(profiler: MemoryProfiler) -> Iterable[Observation]:
+        snapshot = profiler.latest_snapshot
+        return [] if snapshot is None else [Observation(pick(snapshot))]
+
+    return read
+
+
+def _generation(index: int) -> Reader:
+    return _from_snapshot(lambda s: s.gc_collections[index] if len(s.gc_collections) > index else 0)
+
+
+def _gc_collections_by_generation(profiler: MemoryProfiler) -> Iterable[Observation]:
+    snapshot = profiler.latest_snapshot
+    if snapshot is None:
+        return []
+    return [Observation(count, {"generation": str(g)}) for g, count in enumerate(snapshot.gc_collections)]
+
+
+def _object_counts(profiler: MemoryProfiler) -> Iterable[Observation]:
+    snapshot = profiler.latest_snapshot
+    if snapshot is None:
+        return []
+    return [Observation(count, {"object_type": name}) for name, count in snapshot.top_objects]
+
+
+def _active_leaks(profiler: MemoryProfiler) -> Iterable[Observation]:
+    return [Observation(len(profiler.active_leaks))] if profiler.latest_snapshot else []
+
+
+def _leak_detections(profiler: MemoryProfiler) -> Iterable[Observation]:
+    if profiler.latest_snapshot is None:
+        return []
+    counts = profiler.leak_detections
+    return [
+        Observation(counts.get(severity, 0), {"severity": severity})
+        for severity in ("low", "medium", "high", "critical")
+    ]
+
+
+def _drift(pick: Callable[..., float]) -> Reader:
+    def read(profiler: MemoryProfiler) -> Iterable[Observation]:
+        drift = profiler.latest_drift
+        return [] if drift is None else [Observation(pick(drift))]
+
+    return read
+
+
+def _limit_source(profiler: MemoryProfiler) -> Iterable[Observation]:
+    snapshot = profiler.latest_snapshot
+    return [] if snapshot is None else [Observation(1, {"source": snapshot.limit_source})]
+
+
+def _snapshots(profiler: MemoryProfiler) -> Iterable[Observation]:
+    return [Observation(profiler.total_snapshots)]
+
+
+INSTRUMENTS = (
+    InstrumentSpec(
+        "heap_size_mb",
+        GAUGE,
+        "{MiB}",
+        "Effective memory limit (cgroup or physical)",
+        _from_snapshot(lambda s: s.heap_size_mb),
+    ),
+    InstrumentSpec(
+        "heap_used_mb",
+        GAUGE,
+        "{MiB}",
+        "Resident memory of the process",
+        _from_snapshot(lambda s: s.heap_used_mb),
+    ),
+    InstrumentSpec(
+        "heap_percent",
+        GAUGE,
+        "%",
+        "Resident memory as a percentage of the effective limit",
+        _from_snapshot(lambda s: s.heap_percent),
+    ),
+    InstrumentSpec(
+        "total_objects",
+        GAUGE,
+        "{object}",
+        "Objects tracked by the garbage collector",
+        _from_snapshot(lambda s: s.total_objects),
+    ),
+    InstrumentSpec(
+        "gc_collections_gen0", GAUGE, "{collection}", "Generation 0 collections so far", _generation(0)
+    ),
+    InstrumentSpec(
+        "gc_collections_gen1", GAUGE, "{collection}", "Generation 1 collections so far", _generation(1)
+    ),
+    InstrumentSpec(
+        "gc_collections_gen2", GAUGE, "{collection}", "Generation 2 collections so far", _generation(2)
+    ),
+    InstrumentSpec(
+        "gc_collections",
+        COUNTER,
+        "{collection}",
+        "Garbage collections by generation",
+        _gc_collections_by_generation,
+    ),
+    InstrumentSpec(
+        "tracemalloc_current_mb",
+        GAUGE,
+        "{MiB}",
+        "Memory traced by tracemalloc (0 when off)",
+        _from_snapshot(lambda s: s.tracemalloc_current_mb),
+    ),
+    InstrumentSpec(
+        "tracemalloc_peak_mb",
+        GAUGE,
+        "{MiB}",
+        "Peak memory traced by tracemalloc (0 when off)",
+        _from_snapshot(lambda s: s.tracemalloc_peak_mb),
+    ),
+    InstrumentSpec("rss_mb", GAUGE, "{MiB}", "Resident set size", _from_snapshot(lambda s: s.rss_mb)),
+    InstrumentSpec("vms_mb", GAUGE, "{MiB}", "Virtual memory size", _from_snapshot(lambda s: s.vms_mb)),
+    InstrumentSpec("active_leaks", GAUGE, "{leak}", "Object types leaking now", _active_leaks),
+    InstrumentSpec(
+        "leak_detections",
+        COUNTER,
+        "{leak}",
+        "Leaks detected (onsets and escalations) by severity",
+        _leak_detections,
+    ),
+    InstrumentSpec(
+        "baseline_drift_percent",
+        GAUGE,
+        "%",
+        "Resident memory drift from the baseline",
+        _drift(lambda d: d.heap_drift_percent),
+    ),
+    InstrumentSpec(
+        "baseline_drift_mb",
+        GAUGE,
+        "{MiB}",
+        "Resident memory drift from the baseline",
+        _drift(lambda d: d.heap_drift_mb),
+    ),
+    InstrumentSpec(
+        "object_count", GAUGE, "{object}", "Objects of each of the most numerous types", _object_counts
+    ),
+    InstrumentSpec(
+        "limit_info", GAUGE, "", "Where the effective memory limit comes from (always 1)", _limit_source
+    ),
+    InstrumentSpec(
+        "snapshot_duration_seconds",
+        GAUGE,
+        "s",
+        "How long the last snapshot took",
+        _from_snapshot(lambda s: s.duration_ms / 1000.0),
+    ),
+    InstrumentSpec("snapshots", COUNTER, "{snapshot}", "Snapshots taken", _snapshots),
+)
+
+
+class MemoryMetrics:
+    """One meter's set of instruments, reading whichever profiler is attached."""
+
+    def __init__(self, meter: Meter) -> None:
+        self._profiler: Optional[MemoryProfiler] = None
+        for spec in INSTRUMENTS:
+            create = meter.create_observable_gauge if spec.kind == GAUGE else meter.create_observable_counter
+            create(
+                PREFIX + spec.name,
+                callbacks=[self._callback(spec.read)],
+                unit=spec.unit,
+                description=spec.description,
+            )
+
+    def attach(self, profiler: MemoryProfiler) -> None:
+        self._profiler = profiler
+
+    def detach(self) -> None:
+        self._profiler = None
+
+    def _callback(self, read: Reader) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            profiler = self._profiler
+            return [] if profiler is None else read(profiler)
+
+        return callback
+
+
+_by_provider: "weakref.WeakKeyDictionary[MeterProvider, MemoryMetrics]" = weakref.WeakKeyDictionary()
+_by_provider_lock = threading.Lock()
+
+
+def metrics_for(meter_provider: MeterProvider, version: str) -> MemoryMetrics:
+    """The instrument set on ``meter_provider``, created on first use.
+
+    Keyed by provider, so instrument/uninstrument cycles re-attach one set instead of adding
+    duplicate instruments whose callbacks would report stale or empty values.
+    """
+    with _by_provider_lock:
+        metrics = _by_provider.get(meter_provider)
+        if metrics is None:
+            meter = get_meter(__name__.rpartition(".")[0], version, meter_provider)
+            metrics = _by_provider[meter_provider] = MemoryMetrics(meter)
+        return metrics
+
+
+def instrument_names() -> List[str]:
+    return [PREFIX + spec.name for spec in INSTRUMENTS]

@@ -1,0 +1,146 @@
+"""Environment variables read by ``MemoryInstrumentor``; each names a ``MemoryProfiler`` setting.
+
+A keyword argument to ``instrument()`` takes precedence over its variable. A malformed value is
+logged as a warning naming the variable and the value, and the default is used instead.
+"""
+
+OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL = "OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL
+
+Seconds between snapshots (default 60).
+"""
+
+OTEL_PYTHON_MEMORY_ENABLE_TRACEMALLOC = "OTEL_PYTHON_MEMORY_ENABLE_TRACEMALLOC"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_ENABLE_TRACEMALLOC
+
+``true`` to run tracemalloc while profiling (default ``false``: it slows allocation several times over).
+"""
+
+OTEL_PYTHON_MEMORY_TRACEMALLOC_FRAMES = "OTEL_PYTHON_MEMORY_TRACEMALLOC_FRAMES"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_TRACEMALLOC_FRAMES
+
+Frames tracemalloc keeps per allocation, 1-100 (default 1).
+"""
+
+OTEL_PYTHON_MEMORY_TOP_OBJECTS_COUNT = "OTEL_PYTHON_MEMORY_TOP_OBJECTS_COUNT"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_TOP_OBJECTS_COUNT
+
+Object types exported with their counts (default 20).
+"""
+
+OTEL_PYTHON_MEMORY_HISTORY_SIZE = "OTEL_PYTHON_MEMORY_HISTORY_SIZE"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_HISTORY_SIZE
+
+Snapshots kept in the history ring (default 1000).
+"""
+
+OTEL_PYTHON_MEMORY_HEAP_WARNING_PERCENT = "OTEL_PYTHON_MEMORY_HEAP_WARNING_PERCENT"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_HEAP_WARNING_PERCENT
+
+Heap percent of the memory limit above which ``heap_warning`` fires (default 80).
+"""
+
+OTEL_PYTHON_MEMORY_HEAP_CRITICAL_PERCENT = "OTEL_PYTHON_MEMORY_HEAP_CRITICAL_PERCENT"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_HEAP_CRITICAL_PERCENT
+
+Heap percent of the memory limit above which ``heap_critical`` fires (default 90).
+"""
+
+OTEL_PYTHON_MEMORY_GROWTH_RATE_WARNING = "OTEL_PYTHON_MEMORY_GROWTH_RATE_WARNING"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_GROWTH_RATE_WARNING
+
+Resident-memory growth, in percent per hour, above which ``growth_rate_high`` fires (default 10).
+"""
+
+OTEL_PYTHON_MEMORY_GROWTH_RATE_WINDOW = "OTEL_PYTHON_MEMORY_GROWTH_RATE_WINDOW"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_GROWTH_RATE_WINDOW
+
+Snapshots the growth-rate regression looks back over (default 60).
+"""
+
+OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND = "OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND
+
+Garbage collections per second above which ``gc_spike`` fires (default 10).
+"""
+
+OTEL_PYTHON_MEMORY_BASELINE_DRIFT_WARNING_PERCENT = "OTEL_PYTHON_MEMORY_BASELINE_DRIFT_WARNING_PERCENT"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_BASELINE_DRIFT_WARNING_PERCENT
+
+Heap drift from the baseline, in percent, for ``baseline_drift_high`` (default 50).
+"""
+
+OTEL_PYTHON_MEMORY_BASELINE_DRIFT_CRITICAL_PERCENT = "OTEL_PYTHON_MEMORY_BASELINE_DRIFT_CRITICAL_PERCENT"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_BASELINE_DRIFT_CRITICAL_PERCENT
+
+Heap drift from the baseline, in percent, for ``baseline_drift_critical`` (default 100).
+"""
+
+OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_PERCENT = "OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_PERCENT"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_PERCENT
+
+A type's drift from its baseline count, in percent, that makes it significant (default 50).
+"""
+
+OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_MIN_COUNT = "OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_MIN_COUNT"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_MIN_COUNT
+
+The fewest objects a type must drift by to be significant (default 100).
+"""
+
+OTEL_PYTHON_MEMORY_LEAK_WINDOW = "OTEL_PYTHON_MEMORY_LEAK_WINDOW"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_WINDOW
+
+Snapshots each type's trend is judged over (default 48).
+"""
+
+OTEL_PYTHON_MEMORY_LEAK_MIN_SNAPSHOTS = "OTEL_PYTHON_MEMORY_LEAK_MIN_SNAPSHOTS"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_MIN_SNAPSHOTS
+
+Snapshots before a type can first be judged a leak (default 24).
+"""
+
+OTEL_PYTHON_MEMORY_LEAK_MIN_GROWTH = "OTEL_PYTHON_MEMORY_LEAK_MIN_GROWTH"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_MIN_GROWTH
+
+The smallest growth, in objects over the window, reported as a leak (default 50).
+"""
+
+OTEL_PYTHON_MEMORY_MAX_DETECTED_LEAKS = "OTEL_PYTHON_MEMORY_MAX_DETECTED_LEAKS"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_MAX_DETECTED_LEAKS
+
+Leak records kept for ``get_detected_leaks()`` (default 100).
+"""
+
+OTEL_PYTHON_MEMORY_PROMETHEUS_PORT = "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_PORT
+
+Serve the memory metrics on their own Prometheus endpoint at this port (9202 is the convention),
+besides exporting them through the meter provider. Unset (the default): no endpoint of its own.
+"""
+
+OTEL_PYTHON_MEMORY_PROMETHEUS_HOST = "OTEL_PYTHON_MEMORY_PROMETHEUS_HOST"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_HOST
+
+Address that endpoint binds to (default ``localhost``; ``0.0.0.0`` to be scraped from outside a container).
+"""
