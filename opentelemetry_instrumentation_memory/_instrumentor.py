@@ -16,7 +16,7 @@ from opentelemetry import _logs, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.metrics import get_meter_provider
 
-from ._config import port_from_environment, settings_from_environment
+from ._config import ProfilerConfig, port_from_environment, settings_from_environment
 from ._events import TelemetryEventSink
 from ._exporter import DEFAULT_HOST, MemoryExporter
 from ._metrics import MemoryMetrics, metrics_for
@@ -62,7 +62,8 @@ class MemoryInstrumentor(BaseInstrumentor):
             or os.environ.get(OTEL_PYTHON_MEMORY_PROMETHEUS_HOST)
             or DEFAULT_HOST
         )
-        settings = {**settings_from_environment(os.environ), **kwargs}
+        # Defaults, then the environment, then keywords: each instrument() is complete in itself.
+        settings = {**ProfilerConfig().to_dict(), **settings_from_environment(os.environ), **kwargs}
 
         profiler = get_memory_profiler()
         profiler.configure(**settings)

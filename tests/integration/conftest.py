@@ -1,0 +1,62 @@
+import socket
+
+import pytest
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from opentelemetry_instrumentation_memory import MemoryInstrumentor
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Telemetry:
+    """In-memory OpenTelemetry providers, and what they received."""
+
+    def __init__(self):
+        self.metric_reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.metric_reader])
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        self.logs = InMemoryLogRecordExporter()
+        self.logger_provider = LoggerProvider()
+        self.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self.logs))
+
+    def providers(self):
+        return dict(
+            meter_provider=self.meter_provider,
+            tracer_provider=self.tracer_provider,
+            logger_provider=self.logger_provider,
+        )
+
+    def metric_points(self):
+        """{metric name: [(attributes, value), ...]} from one collection."""
+        points = {}
+        data = self.metric_reader.get_metrics_data()
+        for resource_metrics in data.resource_metrics if data else ():
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    points[metric.name] = [(dict(p.attributes), p.value) for p in metric.data.data_points]
+        return points
+
+
+@pytest.fixture
+def telemetry():
+    yield Telemetry()
+
+
+@pytest.fixture
+def instrumentor():
+    instance = MemoryInstrumentor()
+    yield instance
+    if instance.is_instrumented_by_opentelemetry:
+        instance.uninstrument()

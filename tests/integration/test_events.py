@@ -1,0 +1,79 @@
+import time
+
+from opentelemetry._logs import SeverityNumber
+
+from opentelemetry_instrumentation_memory import get_memory_profiler
+from opentelemetry_instrumentation_memory._events import ALERT_EVENT, DETECTION_SPAN, LEAK_EVENT
+
+FAST = dict(snapshot_interval=3600.0, leak_window=16, leak_min_snapshots=12)
+
+
+class Hoarded:
+    pass
+
+
+def test_leaks_and_alerts_become_log_records_and_span_events(instrumentor, telemetry):
+    instrumentor.instrument(**FAST, **telemetry.providers())
+    profiler = get_memory_profiler()
+    kept = []
+    for _ in range(16):
+        kept.extend(Hoarded() for _ in range(300))
+        profiler.snapshot()
+    assert profiler.flush_callbacks()
+
+    records = [data.log_record for data in telemetry.logs.get_finished_logs()]
+    leak_records = [r for r in records if r.event_name == LEAK_EVENT]
+    hoarded = [r for r in leak_records if r.attributes["fogcompute.memory.object_type"].endswith(".Hoarded")]
+    assert hoarded, [r.attributes for r in leak_records]
+    leak = hoarded[0]
+    assert leak.attributes["fogcompute.memory.object_type"] == f"{__name__}.Hoarded"
+    assert leak.attributes["fogcompute.memory.leak.growth_count"] > 1_000
+    assert leak.attributes["fogcompute.memory.leak.severity"] in ("low", "medium", "high", "critical")
+    assert leak.severity_number in (SeverityNumber.INFO, SeverityNumber.WARN, SeverityNumber.ERROR)
+    assert "Hoarded" in leak.body
+
+    alert_records = [r for r in records if r.event_name == ALERT_EVENT]
+    leak_alert = [r for r in alert_records if r.attributes["fogcompute.memory.alert.type"] == "leak_detected"]
+    assert leak_alert and leak_alert[0].attributes["fogcompute.memory.alert.state"] == "firing"
+    assert leak_alert[0].severity_number == SeverityNumber.ERROR
+    assert leak_alert[0].attributes["fogcompute.memory.alert.threshold"] == 0.0
+
+    spans = [s for s in telemetry.spans.get_finished_spans() if s.name == DETECTION_SPAN]
+    events = [(span, event) for span in spans for event in span.events if event.name == LEAK_EVENT]
+    assert len(events) == len(leak_records)  # one span event per log record (onset, escalations)
+    span, event = next(
+        (span, event) for span, event in events if event.attributes["fogcompute.memory.object_type"].endswith(".Hoarded")
+    )
+    assert event.attributes["fogcompute.memory.object_type"] == f"{__name__}.Hoarded"
+    # The log record was emitted inside the detection span: trace and span ids link the two.
+    assert leak.trace_id == span.context.trace_id and leak.span_id == span.context.span_id
+    assert len(kept) == 16 * 300
+
+
+def test_alert_resolution_is_an_event_too(instrumentor, telemetry):
+    instrumentor.instrument(snapshot_interval=3600.0, **telemetry.providers())
+    profiler = get_memory_profiler()
+    profiler.heap_warning_percent = 0.0
+    profiler.snapshot()
+    profiler.heap_warning_percent = 80.0
+    profiler.snapshot()
+    assert profiler.flush_callbacks()
+    states = [
+        (r.log_record.attributes["fogcompute.memory.alert.state"], r.log_record.severity_number)
+        for r in telemetry.logs.get_finished_logs()
+        if r.log_record.attributes.get("fogcompute.memory.alert.type") == "heap_warning"
+    ]
+    assert states == [("firing", SeverityNumber.WARN), ("resolved", SeverityNumber.INFO)]
+
+
+def test_no_events_after_uninstrument(instrumentor, telemetry):
+    instrumentor.instrument(snapshot_interval=3600.0, **telemetry.providers())
+    profiler = get_memory_profiler()
+    instrumentor.uninstrument()
+    profiler.heap_warning_percent = 0.0
+    profiler.snapshot()
+    profiler.flush_callbacks()
+    time.sleep(0.05)
+    assert telemetry.logs.get_finished_logs() == ()
+    assert telemetry.spans.get_finished_spans() == ()
+    profiler.heap_warning_percent = 80.0
