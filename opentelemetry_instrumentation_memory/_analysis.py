@@ -19,6 +19,8 @@ from ._snapshot import MemorySnapshot
 from ._stats import slope
 
 _GROWTH_RATE_MIN_SNAPSHOTS = 10
+_GC_RATE_MIN_SPAN_SECONDS = 1.0
+_GC_RATE_LOOKBACK = 64
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,6 @@ class MemoryAnalysis:
 
     def record(self, snapshot: MemorySnapshot, counts: Mapping[str, int]) -> Tuple[List[Leak], List[Alert]]:
         """Take in one snapshot; return the leaks that started or worsened and the alert transitions."""
-        previous = self.latest
         self.history.append(snapshot)
         self.total_snapshots += 1
         self.latest, self._latest_counts = snapshot, counts
@@ -65,7 +66,7 @@ class MemoryAnalysis:
             heap_percent=snapshot.heap_percent,
             active_leaks=len(active),
             growth_percent_per_hour=self.growth_percent_per_hour(),
-            gc_per_second=_gc_rate(previous, snapshot),
+            gc_per_second=_gc_rate(self.history),
             drift_percent=self.latest_drift.heap_drift_percent,
         )
         return new_leaks, self.alerts.update(conditions, snapshot.timestamp)
@@ -125,9 +126,16 @@ class MemoryAnalysis:
         return news
 
 
-def _gc_rate(previous: Optional[MemorySnapshot], current: MemorySnapshot) -> float:
-    """Garbage collections per second between two snapshots."""
-    if previous is None or current.timestamp <= previous.timestamp:
-        return 0.0
-    collections = sum(current.gc_collections) - sum(previous.gc_collections)
-    return max(0, collections) / (current.timestamp - previous.timestamp)
+def _gc_rate(history: SnapshotHistory) -> float:
+    """Garbage collections per second since the latest snapshot at least a second older.
+
+    Snapshots taken moments apart (by hand, next to the loop's) would turn one collection into a
+    spike; a second is the shortest span worth a rate. Zero until history spans that long.
+    """
+    times = history.column("timestamp", _GC_RATE_LOOKBACK)
+    totals = history.column("gc_collections_total", _GC_RATE_LOOKBACK)
+    for index in range(len(times) - 2, -1, -1):
+        span = times[-1] - times[index]
+        if span >= _GC_RATE_MIN_SPAN_SECONDS:
+            return max(0.0, totals[-1] - totals[index]) / span
+    return 0.0

@@ -67,6 +67,7 @@ class MemoryInstrumentor(BaseInstrumentor):
 
         profiler = get_memory_profiler()
         profiler.configure(**settings)
+        profiler.reset()
         metrics = metrics_for(meter_provider, __version__)
         sink = TelemetryEventSink(
             trace.get_tracer(_SCOPE, __version__, tracer_provider),

@@ -97,6 +97,11 @@ class MemoryProfiler:
             if self.running:
                 self._apply_tracemalloc()
 
+    def reset(self) -> None:
+        """Forget history, baseline, leaks and alerts, and start over from the next snapshot."""
+        with self._lock:
+            self._analysis = MemoryAnalysis(self._config)
+
     # Lifecycle
 
     @property

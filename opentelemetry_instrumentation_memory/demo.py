@@ -1,20 +1,38 @@
 """A small service with a deliberate leak: ``python -m opentelemetry_instrumentation_memory.demo``.
 
-It snapshots itself every second and prints snapshots, the leak it finds and the alerts it raises,
-then stops after ``--seconds`` (45 by default).
+It re-runs itself under ``opentelemetry-instrument`` (as a service would be run, with no code
+change), with metrics on a Prometheus reader at http://localhost:9202/metrics and log records on the
+console. It snapshots itself every second, prints snapshots, the leak it finds and the alerts it
+raises, reads its own /metrics at the end, and stops after ``--seconds`` (45 by default).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import shutil
+import sys
 import time
-from typing import List
+import urllib.request
+from typing import Dict, List, Optional
 
 from ._alerts import Alert
+from ._instrumentor import MemoryInstrumentor
 from ._leaks import Leak
-from ._profiler import MemoryProfiler
+from ._profiler import get_memory_profiler
 from ._snapshot import MemorySnapshot
+
+_CHILD_MARKER = "OTEL_PYTHON_MEMORY_DEMO_CHILD"
+_DEMO_ENVIRONMENT = {
+    "OTEL_SERVICE_NAME": "memory-demo",
+    "OTEL_METRICS_EXPORTER": "prometheus",
+    "OTEL_EXPORTER_PROMETHEUS_PORT": "9202",
+    "OTEL_LOGS_EXPORTER": "console",
+    "OTEL_TRACES_EXPORTER": "none",
+    "OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL": "1",
+    "OTEL_PYTHON_MEMORY_TOP_OBJECTS_COUNT": "10",
+}
 
 
 class LeakyRecord:
@@ -53,37 +71,73 @@ def _print_alert(alert: Alert) -> None:
     print(f"ALERT     [{alert.severity}] {alert.type} {alert.state}: {alert.message}")
 
 
-def main(argv: List[str] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _relaunch_under_opentelemetry_instrument(argv: List[str]) -> None:
+    """Replace this process with the same demo run by ``opentelemetry-instrument``, if installed."""
+    beside = os.path.join(os.path.dirname(sys.executable), "opentelemetry-instrument")
+    launcher = beside if os.path.exists(beside) else shutil.which("opentelemetry-instrument")
+    if launcher is None:
+        print("opentelemetry-instrument not found (pip install opentelemetry-distro): running without export")
+        return
+    environment: Dict[str, str] = {**_DEMO_ENVIRONMENT, **os.environ, _CHILD_MARKER: "1"}
+    shown = " ".join(f"{key}={environment[key]}" for key in _DEMO_ENVIRONMENT)
+    print(
+        f"$ {shown} opentelemetry-instrument python -m {__spec__.name} {' '.join(argv)}".rstrip(), flush=True
+    )
+    os.execve(launcher, [launcher, sys.executable, "-m", __spec__.name, *argv], environment)
+
+
+def _print_own_metrics() -> None:
+    port = os.environ.get("OTEL_EXPORTER_PROMETHEUS_PORT", "9202")
+    url = f"http://localhost:{port}/metrics"
+    try:
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+    except OSError as error:
+        print(f"\n{url} not reachable: {error}")
+        return
+    wanted = (
+        "fogcompute_memory_heap_used_mb",
+        "fogcompute_memory_heap_percent",
+        "fogcompute_memory_active_leaks",
+    )
+    print(f"\nfrom {url}:")
+    for line in text.splitlines():
+        if line.startswith(wanted) or "LeakyRecord" in line:
+            print(f"  {line}")
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=45.0)
     parser.add_argument("--requests-per-second", type=int, default=200)
     args = parser.parse_args(argv)
+    if os.environ.get(_CHILD_MARKER) is None:
+        _relaunch_under_opentelemetry_instrument(argv)
 
-    profiler = MemoryProfiler(snapshot_interval=1.0, top_objects_count=10)
+    profiler = get_memory_profiler()
+    if not profiler.running:  # not auto-instrumented: turn it on in code instead
+        MemoryInstrumentor().instrument(snapshot_interval=1.0, top_objects_count=10)
     profiler.register_leak_callback(_print_leak)
     profiler.register_alert_callback(_print_alert)
-    profiler.start()
     rng = random.Random(7)
     deadline = time.monotonic() + args.seconds
     last_printed = 0.0
-    try:
-        while time.monotonic() < deadline:
-            for _ in range(args.requests_per_second // 10):
-                handle_request(rng)
-            time.sleep(0.1)
-            latest = profiler.latest_snapshot
-            if latest is not None and latest.timestamp - last_printed >= 5.0:
-                _print_snapshot(latest)
-                last_printed = latest.timestamp
-    finally:
-        profiler.flush_callbacks()
-        profiler.stop()
+    while time.monotonic() < deadline:
+        for _ in range(args.requests_per_second // 10):
+            handle_request(rng)
+        time.sleep(0.1)
+        latest = profiler.latest_snapshot
+        if latest is not None and latest.timestamp - last_printed >= 5.0:
+            _print_snapshot(latest)
+            last_printed = latest.timestamp
+    profiler.flush_callbacks()
     print("\ndetected leaks:")
     for leak in profiler.get_detected_leaks():
         print(f"  {leak['object_type']}: +{leak['growth_count']} ({leak['severity']})")
     drift = profiler.latest_drift
     if drift is not None:
         print(f"heap drift from baseline: {drift.heap_drift_mb:+.1f} MB ({drift.heap_drift_percent:+.0f}%)")
+    _print_own_metrics()
 
 
 if __name__ == "__main__":

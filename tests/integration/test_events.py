@@ -42,7 +42,9 @@ def test_leaks_and_alerts_become_log_records_and_span_events(instrumentor, telem
     events = [(span, event) for span in spans for event in span.events if event.name == LEAK_EVENT]
     assert len(events) == len(leak_records)  # one span event per log record (onset, escalations)
     span, event = next(
-        (span, event) for span, event in events if event.attributes["fogcompute.memory.object_type"].endswith(".Hoarded")
+        (span, event)
+        for span, event in events
+        if event.attributes["fogcompute.memory.object_type"].endswith(".Hoarded")
     )
     assert event.attributes["fogcompute.memory.object_type"] == f"{__name__}.Hoarded"
     # The log record was emitted inside the detection span: trace and span ids link the two.

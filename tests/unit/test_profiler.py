@@ -220,3 +220,20 @@ def test_tracemalloc_is_started_and_stopped_only_when_asked():
     finally:
         profiler.stop()
     assert not tracemalloc.is_tracing()
+
+
+def test_gc_spike_needs_a_second_of_history_not_two_close_snapshots():
+    base, _ = SnapshotTaker().take(top_n=1)
+    analysis = MemoryAnalysis(ProfilerConfig())
+
+    def record(timestamp, collections):
+        snapshot = base.__class__(
+            **{**base.__dict__, "timestamp": timestamp, "gc_collections": (collections, 0, 0)}
+        )
+        return [a for a in analysis.record(snapshot, {})[1] if a.type == "gc_spike"]
+
+    assert record(100.0, 0) == []
+    assert record(100.01, 5) == []  # 500/s over 10 ms is noise, not a spike
+    assert record(101.0, 8) == []  # 8 collections in one second
+    (spike,) = record(103.0, 60)  # 52 in two seconds since the last snapshot a second older
+    assert spike.state == "firing" and spike.value == pytest.approx(26.0)
