@@ -139,3 +139,11 @@ def test_disabled_instrumentations_leave_it_off(tmp_path):
         assert not [name for name in receiver.received.metric_names() if name.startswith("fogcompute_memory")]
     finally:
         receiver.stop()
+
+
+def test_opentelemetry_instrument_help_lists_the_variables():
+    result = subprocess.run(
+        [opentelemetry_instrument(), "--help"], capture_output=True, text=True, check=True
+    )
+    for flag in ("--memory_snapshot_interval", "--memory_top_objects_count", "--memory_prometheus_port"):
+        assert flag in result.stdout

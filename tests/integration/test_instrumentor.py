@@ -104,3 +104,43 @@ def test_entry_points_are_registered():
 
     assert {f"OTEL_PYTHON_MEMORY_{field.upper()}" for field in field_names()} <= set(names)
     assert all(getattr(module, name) == name for name in names)
+
+
+def test_dedicated_endpoint_from_the_environment(instrumentor, telemetry, monkeypatch):
+    import urllib.request
+
+    from .conftest import free_port
+
+    port = free_port()
+    monkeypatch.setenv("OTEL_PYTHON_MEMORY_PROMETHEUS_PORT", str(port))
+    monkeypatch.setenv("OTEL_PYTHON_MEMORY_PROMETHEUS_HOST", "127.0.0.1")
+    instrumentor.instrument(**telemetry.providers())
+    wait_for(lambda: get_memory_profiler().total_snapshots > 0)
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert "fogcompute_memory_heap_used_mb " in text
+    instrumentor.uninstrument()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+
+
+def test_busy_port_from_the_environment_is_a_warning_and_the_program_goes_on(
+    instrumentor, telemetry, monkeypatch, caplog
+):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("OTEL_PYTHON_MEMORY_PROMETHEUS_PORT", str(port))
+        monkeypatch.setenv("OTEL_PYTHON_MEMORY_PROMETHEUS_HOST", "127.0.0.1")
+        with caplog.at_level(logging.WARNING):
+            instrumentor.instrument(**telemetry.providers())
+        assert get_memory_profiler().running
+        assert any(str(port) in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+        instrumentor.uninstrument()
+        with pytest.raises(OSError, match=str(port)):
+            instrumentor.instrument(
+                prometheus_port=port, prometheus_host="127.0.0.1", **telemetry.providers()
+            )
+        assert not get_memory_profiler().running
