@@ -47,7 +47,7 @@ class MemoryAnalysis:
         self.total_snapshots = 0
         self.latest: Optional[MemorySnapshot] = None
         self.latest_drift: Optional[BaselineDrift] = None
-        self._latest_counts: Mapping[str, int] = {}
+        self.latest_counts: Mapping[str, int] = {}
         self._baseline: Optional[Baseline] = None
         self._episode_severity: Dict[str, str] = {}
 
@@ -55,16 +55,21 @@ class MemoryAnalysis:
         """Take in one snapshot; return the leaks that started or worsened and the alert transitions."""
         self.history.append(snapshot)
         self.total_snapshots += 1
-        self.latest, self._latest_counts = snapshot, counts
+        census = snapshot.census_ms > 0 or self.latest_drift is None
+        self.latest, self.latest_counts = snapshot, counts
         if self._baseline is None:
             self._baseline = Baseline(snapshot, counts)
-        self.latest_drift = self._drift()
-        active = self.detector.observe(snapshot.timestamp, counts)
-        new_leaks = self._remember_leaks(active)
+        if census:
+            self.latest_drift = self._drift()
+            new_leaks = self._remember_leaks(self.detector.observe(snapshot.timestamp, counts))
+        else:  # the cheap path: object counts are the last census's, only the heap moved
+            assert self.latest_drift is not None
+            self.latest_drift = self._baseline.heap_drift(snapshot, self.latest_drift)
+            new_leaks = []
         conditions = alert_conditions(
             self.config,
             heap_percent=snapshot.heap_percent,
-            active_leaks=len(active),
+            active_leaks=len(self.detector.active_leaks),
             growth_percent_per_hour=self.growth_percent_per_hour(),
             gc_per_second=_gc_rate(self.history),
             drift_percent=self.latest_drift.heap_drift_percent,
@@ -76,7 +81,7 @@ class MemoryAnalysis:
         if self.latest is None:
             self._baseline = None
             return
-        self._baseline = Baseline(self.latest, self._latest_counts)
+        self._baseline = Baseline(self.latest, self.latest_counts)
         self.latest_drift = self._drift()
 
     def clear_leaks(self) -> None:
@@ -98,7 +103,7 @@ class MemoryAnalysis:
         assert self._baseline is not None and self.latest is not None
         return self._baseline.compare(
             self.latest,
-            self._latest_counts,
+            self.latest_counts,
             self.config.top_objects_count,
             self.config.significant_drift_percent,
             self.config.significant_drift_min_count,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Dict, Mapping, Tuple
 
 from ._snapshot import MemorySnapshot
@@ -34,6 +34,11 @@ class BaselineDrift:
         record = asdict(self)
         record["object_drift"] = dict(self.object_drift)
         return record
+
+    def with_heap(self, base: MemorySnapshot, current: MemorySnapshot) -> "BaselineDrift":
+        drift = current.heap_used_mb - base.heap_used_mb
+        percent = 100.0 * drift / base.heap_used_mb if base.heap_used_mb else 0.0
+        return replace(self, heap_drift_mb=drift, heap_drift_percent=percent)
 
 
 class Baseline:
@@ -71,13 +76,16 @@ class Baseline:
             percent = 100.0 * drift / max(before, 1)
             if abs(percent) >= significant_percent:
                 significant.append(TypeDrift(name, before, counts.get(name, 0), drift, round(percent, 2)))
-        heap_drift = snapshot.heap_used_mb - base.heap_used_mb
         return BaselineDrift(
             baseline_timestamp=base.timestamp,
             timestamp=snapshot.timestamp,
-            heap_drift_mb=heap_drift,
-            heap_drift_percent=100.0 * heap_drift / base.heap_used_mb if base.heap_used_mb else 0.0,
+            heap_drift_mb=0.0,
+            heap_drift_percent=0.0,
             total_objects_drift=snapshot.total_objects - base.total_objects,
             object_drift=dict(movers),
             significant_drifts=tuple(significant),
-        )
+        ).with_heap(self.snapshot, snapshot)
+
+    def heap_drift(self, snapshot: MemorySnapshot, objects: BaselineDrift) -> BaselineDrift:
+        """``objects``' type drift (from the last census) with the heap drift of ``snapshot``."""
+        return replace(objects, timestamp=snapshot.timestamp).with_heap(self.snapshot, snapshot)

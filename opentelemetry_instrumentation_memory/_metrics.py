@@ -192,6 +192,20 @@ INSTRUMENTS = (
         _from_snapshot(lambda s: s.duration_ms / 1000.0),
     ),
     InstrumentSpec("snapshots", COUNTER, "{snapshot}", "Snapshots taken", _snapshots),
+    InstrumentSpec(
+        "census_duration_seconds",
+        GAUGE,
+        "s",
+        "How long counting the objects takes (smoothed)",
+        lambda profiler: [Observation(profiler.census_seconds)] if profiler.latest_snapshot else [],
+    ),
+    InstrumentSpec(
+        "census_interval_seconds",
+        GAUGE,
+        "s",
+        "Seconds between object censuses: the snapshot interval, longer when the census budget requires",
+        lambda profiler: [Observation(profiler.census_interval)],
+    ),
 )
 
 

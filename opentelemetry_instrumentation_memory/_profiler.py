@@ -29,6 +29,8 @@ _logger = logging.getLogger(__name__)
 LEAK_EVENTS = "leak"
 ALERT_EVENTS = "alert"
 DETECTION_EVENTS = "detection"
+# A census is due once this share of its interval has passed: ticks land a little early or late.
+_CENSUS_SLACK = 0.95
 
 
 def _threshold(name: str) -> property:
@@ -76,6 +78,8 @@ class MemoryProfiler:
         self._thread: Optional[threading.Thread] = None
         self._started_tracemalloc = False
         self._analysis = MemoryAnalysis(self._config)
+        self._census_seconds = 0.0
+        self._last_census: Optional[float] = None
 
     @property
     def config(self) -> ProfilerConfig:
@@ -150,19 +154,46 @@ class MemoryProfiler:
         next_due = time.monotonic()
         while not stop.is_set():
             try:
-                self.snapshot()
+                self._take(census=self._census_due())
             except Exception as error:  # the host program must never pay for a failed snapshot
                 self._loop_log.error("snapshot", error, "memory snapshot failed")
             interval = self._config.snapshot_interval
             next_due = max(next_due + interval, time.monotonic())
             stop.wait(next_due - time.monotonic())
 
+    @property
+    def census_interval(self) -> float:
+        """Seconds between object censuses in the loop: the snapshot interval, or longer when a
+        census costs more than ``census_budget`` of that much wall time (it holds the GIL)."""
+        return max(self._config.snapshot_interval, self._census_seconds / self._config.census_budget)
+
+    @property
+    def census_seconds(self) -> float:
+        """Smoothed duration of a census (0 before the first)."""
+        return self._census_seconds
+
+    def _census_due(self) -> bool:
+        last = self._last_census
+        return last is None or time.monotonic() - last >= self.census_interval * _CENSUS_SLACK
+
     # Snapshots
 
     def snapshot(self) -> MemorySnapshot:
-        """Take a snapshot now and run it through detection and alerting."""
+        """Take a snapshot now, with a full census, and run it through detection and alerting."""
+        return self._take(census=True)
+
+    def _take(self, census: bool) -> MemorySnapshot:
         with self._lock:
-            snapshot, counts = self._taker.take(self._config.top_objects_count)
+            latest = self._analysis.latest
+            previous = None if census or latest is None else (latest, self._analysis.latest_counts)
+            snapshot, counts = self._taker.take(self._config.top_objects_count, previous)
+            if previous is None:
+                self._last_census = time.monotonic()
+                seconds = snapshot.census_ms / 1000.0
+                # Smoothed, so that one slow census (a page fault storm) does not stall the next ones.
+                self._census_seconds = (
+                    seconds if self._census_seconds == 0 else 0.7 * self._census_seconds + 0.3 * seconds
+                )
             new_leaks, transitions = self._analysis.record(snapshot, counts)
         for leak in new_leaks:
             self._dispatcher.fire(LEAK_EVENTS, leak)

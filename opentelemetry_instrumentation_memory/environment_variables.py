@@ -11,6 +11,15 @@ OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL = "OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL"
 Seconds between snapshots (default 60).
 """
 
+OTEL_PYTHON_MEMORY_CENSUS_BUDGET = "OTEL_PYTHON_MEMORY_CENSUS_BUDGET"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_CENSUS_BUDGET
+
+Share of wall time the object census may take, above 0 and at most 1 (default 0.01). When a census
+costs more than this at the snapshot interval, censuses are spaced out; the cheap figures (memory,
+GC, alerts on them) still come every interval.
+"""
+
 OTEL_PYTHON_MEMORY_ENABLE_TRACEMALLOC = "OTEL_PYTHON_MEMORY_ENABLE_TRACEMALLOC"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_ENABLE_TRACEMALLOC

@@ -99,7 +99,10 @@ def build() -> Dashboard:
                 "Heap used and limit",
                 "decmbytes",
                 "Resident memory and the limit it is measured against.",
-                [(HEAP, f"used {per_process}"), (f"fogcompute_memory_heap_size_mb{{{SELECTOR}}}", f"limit {per_process}")],
+                [
+                    (HEAP, f"used {per_process}"),
+                    (f"fogcompute_memory_heap_size_mb{{{SELECTOR}}}", f"limit {per_process}"),
+                ],
             )
         )
         .with_panel(
@@ -150,7 +153,12 @@ def build() -> Dashboard:
                 "Leak detections by severity",
                 "short",
                 "Leak onsets and escalations so far.",
-                [(f"sum by (severity) (fogcompute_memory_leak_detections_total{{{SELECTOR}}})", "{{severity}}")],
+                [
+                    (
+                        f"sum by (severity) (fogcompute_memory_leak_detections_total{{{SELECTOR}}})",
+                        "{{severity}}",
+                    )
+                ],
             ).span(18)
         )
         .with_panel(
@@ -158,7 +166,12 @@ def build() -> Dashboard:
                 "Top object types",
                 "short",
                 "The five most numerous object types.",
-                [(f"topk(5, fogcompute_memory_object_count{{{SELECTOR}}})", "{{object_type}} " + per_process)],
+                [
+                    (
+                        f"topk(5, fogcompute_memory_object_count{{{SELECTOR}}})",
+                        "{{object_type}} " + per_process,
+                    )
+                ],
             )
         )
         .with_panel(

@@ -34,6 +34,7 @@ APP = textwrap.dedent(
 
 FAST = {
     "OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL": "0.1",
+    "OTEL_PYTHON_MEMORY_CENSUS_BUDGET": "1",  # count at every snapshot, however short the interval
     "OTEL_PYTHON_MEMORY_LEAK_WINDOW": "16",
     "OTEL_PYTHON_MEMORY_LEAK_MIN_SNAPSHOTS": "12",
 }

@@ -28,7 +28,7 @@ APP = textwrap.dedent(
 
     MemoryInstrumentor().instrument(
         prometheus_port=int(sys.argv[1]), prometheus_host="127.0.0.1",
-        snapshot_interval=0.2, leak_window=16, leak_min_snapshots=12,
+        snapshot_interval=0.2, census_budget=1.0, leak_window=16, leak_min_snapshots=12,
     )
     kept = []
     deadline = time.monotonic() + 120

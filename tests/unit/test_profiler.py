@@ -237,3 +237,33 @@ def test_gc_spike_needs_a_second_of_history_not_two_close_snapshots():
     assert record(101.0, 8) == []  # 8 collections in one second
     (spike,) = record(103.0, 60)  # 52 in two seconds since the last snapshot a second older
     assert spike.state == "firing" and spike.value == pytest.approx(26.0)
+
+
+def test_census_cadence_adapts_to_its_budget_and_cheap_figures_keep_coming():
+    profiler = MemoryProfiler(snapshot_interval=0.02, census_budget=0.0001)
+    profiler.start()
+    try:
+        deadline = time.monotonic() + 5
+        while profiler.total_snapshots < 20 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        profiler.stop()
+    censuses = profiler.history.column("total_objects")
+    # One census costs milliseconds; at 0.01 % of wall time the next is due minutes later.
+    assert profiler.census_interval > 10.0
+    assert profiler.census_seconds > 0
+    assert profiler.total_snapshots >= 20
+    assert profiler.latest_snapshot.census_ms == 0  # a cheap snapshot...
+    assert profiler.latest_snapshot.total_objects == censuses[0]  # ...carrying the last census's figures
+    assert len(set(profiler.history.column("timestamp"))) == len(censuses)
+
+
+def test_a_whole_budget_counts_at_every_snapshot():
+    profiler = MemoryProfiler(snapshot_interval=0.2, census_budget=1.0)
+    profiler.start()
+    time.sleep(0.7)
+    profiler.stop()
+    assert profiler.census_seconds < 0.2  # this test heap counts in far less than the interval
+    assert profiler.census_interval == 0.2
+    assert profiler.total_snapshots >= 3
+    assert profiler.latest_snapshot.census_ms > 0
