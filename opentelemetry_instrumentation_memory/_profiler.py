@@ -184,11 +184,12 @@ class MemoryProfiler:
 
     def _take(self, census: bool) -> MemorySnapshot:
         with self._lock:
+            started = time.monotonic()
             latest = self._analysis.latest
             previous = None if census or latest is None else (latest, self._analysis.latest_counts)
             snapshot, counts = self._taker.take(self._config.top_objects_count, previous)
             if previous is None:
-                self._last_census = time.monotonic()
+                self._last_census = started
                 seconds = snapshot.census_ms / 1000.0
                 # Smoothed, so that one slow census (a page fault storm) does not stall the next ones.
                 self._census_seconds = (
