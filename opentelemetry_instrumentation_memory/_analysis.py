@@ -6,9 +6,9 @@ everything else reads the cached results. Not thread-safe by itself: the profile
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Deque, Dict, List, Mapping, Optional, Tuple
 
 from ._alerts import Alert, AlertState, alert_conditions
 from ._baseline import Baseline, BaselineDrift
@@ -20,7 +20,6 @@ from ._stats import slope
 
 _GROWTH_RATE_MIN_SNAPSHOTS = 10
 _GC_RATE_MIN_SPAN_SECONDS = 1.0
-_GC_RATE_LOOKBACK = 64
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,7 @@ class MemoryAnalysis:
         self.latest_counts: Mapping[str, int] = {}
         self._baseline: Optional[Baseline] = None
         self._episode_severity: Dict[str, str] = {}
+        self._gc_rate = _SpanRate(_GC_RATE_MIN_SPAN_SECONDS)
 
     def record(self, snapshot: MemorySnapshot, counts: Mapping[str, int]) -> Tuple[List[Leak], List[Alert]]:
         """Take in one snapshot; return the leaks that started or worsened and the alert transitions."""
@@ -71,7 +71,7 @@ class MemoryAnalysis:
             heap_percent=snapshot.heap_percent,
             active_leaks=len(self.detector.active_leaks),
             growth_percent_per_hour=self.growth_percent_per_hour(),
-            gc_per_second=_gc_rate(self.history),
+            gc_per_second=self._gc_rate.update(snapshot.timestamp, sum(snapshot.gc_collections)),
             drift_percent=self.latest_drift.heap_drift_percent,
         )
         return new_leaks, self.alerts.update(conditions, snapshot.timestamp)
@@ -131,16 +131,23 @@ class MemoryAnalysis:
         return news
 
 
-def _gc_rate(history: SnapshotHistory) -> float:
-    """Garbage collections per second since the latest snapshot at least a second older.
+class _SpanRate:
+    """A counter's rate since the latest reading at least ``min_span`` seconds older than now.
 
-    Snapshots taken moments apart (by hand, next to the loop's) would turn one collection into a
-    spike; a second is the shortest span worth a rate. Zero until history spans that long.
+    Snapshots taken moments apart (by hand, next to the loop's) would turn one garbage collection
+    into a spike; a second is the shortest span worth a rate. Zero until the readings span that long.
     """
-    times = history.column("timestamp", _GC_RATE_LOOKBACK)
-    totals = history.column("gc_collections_total", _GC_RATE_LOOKBACK)
-    for index in range(len(times) - 2, -1, -1):
-        span = times[-1] - times[index]
-        if span >= _GC_RATE_MIN_SPAN_SECONDS:
-            return max(0.0, totals[-1] - totals[index]) / span
-    return 0.0
+
+    def __init__(self, min_span: float, max_readings: int = 1024) -> None:
+        self._min_span = min_span
+        self._readings: Deque[Tuple[float, float]] = deque(maxlen=max_readings)
+
+    def update(self, timestamp: float, total: float) -> float:
+        readings = self._readings
+        readings.append((timestamp, total))
+        # Keep exactly one reading at least min_span old: the newest such is the reference.
+        while len(readings) > 1 and timestamp - readings[1][0] >= self._min_span:
+            readings.popleft()
+        then, before = readings[0]
+        span = timestamp - then
+        return max(0.0, total - before) / span if span >= self._min_span else 0.0

@@ -38,7 +38,7 @@ class BaselineDrift:
     def with_heap(self, base: MemorySnapshot, current: MemorySnapshot) -> "BaselineDrift":
         drift = current.heap_used_mb - base.heap_used_mb
         percent = 100.0 * drift / base.heap_used_mb if base.heap_used_mb else 0.0
-        return replace(self, heap_drift_mb=drift, heap_drift_percent=percent)
+        return replace(self, timestamp=current.timestamp, heap_drift_mb=drift, heap_drift_percent=percent)
 
 
 class Baseline:
@@ -88,4 +88,4 @@ class Baseline:
 
     def heap_drift(self, snapshot: MemorySnapshot, objects: BaselineDrift) -> BaselineDrift:
         """``objects``' type drift (from the last census) with the heap drift of ``snapshot``."""
-        return replace(objects, timestamp=snapshot.timestamp).with_heap(self.snapshot, snapshot)
+        return objects.with_heap(self.snapshot, snapshot)

@@ -178,9 +178,13 @@ class MemoryProfiler:
 
     # Snapshots
 
-    def snapshot(self) -> MemorySnapshot:
-        """Take a snapshot now, with a full census, and run it through detection and alerting."""
-        return self._take(census=True)
+    def snapshot(self, census: bool = True) -> MemorySnapshot:
+        """Take a snapshot now and run it through detection and alerting.
+
+        ``census=False`` takes the cheap path: memory, GC and tracemalloc figures only, with the
+        object figures of the last census (the first snapshot always counts).
+        """
+        return self._take(census=census)
 
     def _take(self, census: bool) -> MemorySnapshot:
         with self._lock:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import operator
 from typing import List, Sequence
 
 
@@ -25,13 +25,17 @@ def steps(levels: Sequence[float]) -> List[float]:
 
 
 def slope(times: Sequence[float], values: Sequence[float]) -> float:
-    """Least-squares slope in units per unit of time; zero when all times coincide."""
+    """Least-squares slope in units per unit of time; zero when all times coincide.
+
+    Centred on the means first, so that epoch timestamps lose no precision; the sums run in C.
+    """
     n = len(times)
     if n < 2:
         return 0.0
-    mean_t = math.fsum(times) / n
-    mean_v = math.fsum(values) / n
-    spread = math.fsum((t - mean_t) ** 2 for t in times)
+    mean_t = sum(times) / n
+    mean_v = sum(values) / n
+    dt = [t - mean_t for t in times]
+    spread = sum(map(operator.mul, dt, dt))
     if spread == 0.0:
         return 0.0
-    return math.fsum((t - mean_t) * (v - mean_v) for t, v in zip(times, values)) / spread
+    return sum(map(operator.mul, dt, [v - mean_v for v in values])) / spread

@@ -1,7 +1,6 @@
 """End to end with a real Prometheus (Debian's package) scraping a real instrumented process."""
 
 import json
-import os
 import re
 import subprocess
 import sys
