@@ -269,7 +269,8 @@ def detection_pass(types: int, passes: int) -> Dict[str, float]:
 
 def markdown(results: Dict[str, object]) -> str:
     lines = [
-        "| heap (gc objects) | gc.get_objects() | Counter(map(type)) | census | **full snapshot** | objgraph | pympler | snapshot / Counter | objgraph / snapshot |",
+        "| heap (gc objects) | gc.get_objects() | Counter(map(type)) | census | **full snapshot** "
+        "| objgraph | pympler | snapshot / Counter | objgraph / snapshot |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results["snapshot"]:

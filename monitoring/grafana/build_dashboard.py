@@ -117,7 +117,8 @@ def build() -> Dashboard:
             _timeseries(
                 "Forecast: heap in one hour against the limit",
                 "decmbytes",
-                "Resident memory one hour ahead at the last hour's trend; crossing the limit means an OOM kill.",
+                "Resident memory one hour ahead at the last hour's trend; "
+                "crossing the limit means an OOM kill.",
                 [
                     (f"predict_linear({HEAP}[1h], 3600)", f"in 1h {per_process}"),
                     (f"fogcompute_memory_heap_size_mb{{{SELECTOR}}}", f"limit {per_process}"),
@@ -128,7 +129,8 @@ def build() -> Dashboard:
             _timeseries(
                 "Anomalies: heap beyond two standard deviations of its hourly mean",
                 "decmbytes",
-                "Points where resident memory departs from its one-hour mean by more than two standard deviations.",
+                "Points where resident memory departs from its one-hour mean "
+                "by more than two standard deviations.",
                 [
                     (
                         f"abs({HEAP} - avg_over_time({HEAP}[1h])) > 2 * stddev_over_time({HEAP}[1h])",
