@@ -52,11 +52,11 @@ class Record:
 
 
 def build_heap(objects: int) -> list:
-    """About ``objects`` gc-tracked objects of a few kinds, as a service's heap might hold.
+    """Tops the process up to about ``objects`` gc-tracked objects, of kinds a service might hold.
 
     (A dict or tuple holding only atoms is untracked by CPython, so lists and instances are used.)
     """
-    per_kind = objects // 3
+    per_kind = max(0, objects - len(gc.get_objects())) // 3  # the process's own objects count too
     return [
         [Node(i) for i in range(per_kind)],
         [Record(i) for i in range(per_kind)],
