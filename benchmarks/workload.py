@@ -31,10 +31,12 @@ def main() -> None:
         os.sched_setaffinity(0, {core})
     # A resident heap of some 200,000 objects, so that a census costs what it would in a service.
     resident = [{"id": i, "name": str(i)} for i in range(100_000)] + [[i] for i in range(100_000)]
+    # Both copies import the package, so that they carry the same heap: what differs is only
+    # whether the profiler runs.
+    from opentelemetry_instrumentation_memory import MemoryProfiler
+
     profiler = None
     if len(sys.argv) > 4:
-        from opentelemetry_instrumentation_memory import MemoryProfiler
-
         profiler = MemoryProfiler(
             snapshot_interval=float(sys.argv[4]), enable_tracemalloc=sys.argv[5] == "on"
         )
