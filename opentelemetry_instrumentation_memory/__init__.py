@@ -13,11 +13,14 @@ from ._instrumentor import MemoryInstrumentor
 from ._leaks import Leak, LeakDetector
 from ._limits import MemoryLimit, effective_memory_limit
 from ._profiler import MemoryProfiler, get_memory_profiler
+from ._sites import AllocationSite
 from ._snapshot import MemorySnapshot
+from ._spans import MemorySpanProcessor
 from .version import __version__
 
 __all__ = [
     "Alert",
+    "AllocationSite",
     "BaselineDrift",
     "DetectionEvents",
     "Leak",
@@ -27,6 +30,7 @@ __all__ = [
     "MemoryLimit",
     "MemoryProfiler",
     "MemorySnapshot",
+    "MemorySpanProcessor",
     "ProfilerConfig",
     "TypeDrift",
     "__version__",

@@ -48,10 +48,16 @@ class Alert:
 
 
 class AlertState:
-    """Turns per-snapshot conditions into transitions, so a breach lasting an hour fires once."""
+    """Turns per-snapshot conditions into transitions, so a breach lasting an hour fires once.
 
-    def __init__(self) -> None:
+    An alert resolves only after ``resolve_after`` clear readings in a row: a value hovering at its
+    threshold would otherwise fire and resolve on alternate snapshots.
+    """
+
+    def __init__(self, resolve_after: int = 3) -> None:
         self._firing: Dict[str, Alert] = {}
+        self._clear_streak: Dict[str, int] = {}
+        self._resolve_after = resolve_after
 
     @property
     def firing(self) -> List[Alert]:
@@ -60,9 +66,18 @@ class AlertState:
     def update(self, conditions: Iterable[Condition], timestamp: float) -> List[Alert]:
         transitions = []
         for condition in conditions:
-            was_firing = condition.type in self._firing
-            if condition.active == was_firing:
+            firing = condition.type in self._firing
+            if condition.active:
+                self._clear_streak.pop(condition.type, None)
+                if firing:
+                    continue
+            elif not firing:
                 continue
+            else:
+                streak = self._clear_streak[condition.type] = self._clear_streak.get(condition.type, 0) + 1
+                if streak < self._resolve_after:
+                    continue
+                del self._clear_streak[condition.type]
             alert = Alert(
                 type=condition.type,
                 severity=condition.severity,
@@ -81,6 +96,7 @@ class AlertState:
 
     def clear(self) -> None:
         self._firing.clear()
+        self._clear_streak.clear()
 
 
 def alert_conditions(

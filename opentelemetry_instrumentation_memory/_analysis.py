@@ -7,18 +7,21 @@ everything else reads the cached results. Not thread-safe by itself: the profile
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from dataclasses import dataclass
-from typing import Deque, Dict, List, Mapping, Optional, Tuple
+from dataclasses import dataclass, replace
+from typing import Deque, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ._alerts import Alert, AlertState, alert_conditions
 from ._baseline import Baseline, BaselineDrift
 from ._config import ProfilerConfig
+from ._forecast import seconds_to_limit
 from ._history import SnapshotHistory
 from ._leaks import SEVERITIES, Leak, LeakDetector
+from ._sites import AllocationSite
 from ._snapshot import MemorySnapshot
 from ._stats import slope
 
 _GROWTH_RATE_MIN_SNAPSHOTS = 10
+_GROWTH_RATE_MIN_SPAN_SECONDS = 30.0
 _GC_RATE_MIN_SPAN_SECONDS = 1.0
 
 
@@ -46,6 +49,7 @@ class MemoryAnalysis:
         self.total_snapshots = 0
         self.latest: Optional[MemorySnapshot] = None
         self.latest_drift: Optional[BaselineDrift] = None
+        self.time_to_limit: Optional[float] = None
         self.latest_counts: Mapping[str, int] = {}
         self._baseline: Optional[Baseline] = None
         self._episode_severity: Dict[str, str] = {}
@@ -62,6 +66,12 @@ class MemoryAnalysis:
         if census:
             self.latest_drift = self._drift()
             new_leaks = self._remember_leaks(self.detector.observe(snapshot.timestamp, counts))
+            window = self.config.growth_rate_window
+            self.time_to_limit = seconds_to_limit(
+                self.history.column("timestamp", window),
+                self.history.column("rss_mb", window),
+                snapshot.heap_size_mb,
+            )
         else:  # the cheap path: object counts are the last census's, only the heap moved
             assert self.latest_drift is not None
             self.latest_drift = self._baseline.heap_drift(snapshot, self.latest_drift)
@@ -84,6 +94,16 @@ class MemoryAnalysis:
         self._baseline = Baseline(self.latest, self.latest_counts)
         self.latest_drift = self._drift()
 
+    def attach_sites(self, object_types: Sequence[str], sites: Tuple[AllocationSite, ...]) -> List[Leak]:
+        """Give the records of these leaks their allocation sites; return the updated records."""
+        updated = []
+        for name in object_types:
+            leak = self.detected.get(name)
+            if leak is not None:
+                updated.append(replace(leak, sites=sites))
+                self.detected[name] = updated[-1]
+        return updated
+
     def clear_leaks(self) -> None:
         self.detected.clear()
         self._episode_severity.clear()
@@ -95,8 +115,11 @@ class MemoryAnalysis:
         rss = self.history.column("rss_mb", window)
         if len(rss) < min(window, _GROWTH_RATE_MIN_SNAPSHOTS):
             return 0.0
+        times = self.history.column("timestamp", window)
+        if times[-1] - times[0] < _GROWTH_RATE_MIN_SPAN_SECONDS:
+            return 0.0  # a rate per hour from seconds of data is noise, however many snapshots
         mean = sum(rss) / len(rss)
-        per_second = slope(self.history.column("timestamp", window), rss)
+        per_second = slope(times, rss)
         return 100.0 * per_second * 3600.0 / mean if mean else 0.0
 
     def _drift(self) -> BaselineDrift:
@@ -118,6 +141,9 @@ class MemoryAnalysis:
         news = []
         before, self._episode_severity = self._episode_severity, {}
         for leak in active:
+            known = self.detected.get(leak.object_type)
+            if known is not None and known.sites and not leak.sites:
+                leak = replace(leak, sites=known.sites)
             worst = before.get(leak.object_type)
             if worst is None or SEVERITIES.index(leak.severity) > SEVERITIES.index(worst):
                 news.append(leak)

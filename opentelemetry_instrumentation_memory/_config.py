@@ -14,7 +14,11 @@ ENVIRONMENT_PREFIX = "OTEL_PYTHON_MEMORY_"
 
 @dataclass(frozen=True)
 class ProfilerConfig:
-    """Every setting of the profiler; invalid values raise ``ValueError`` naming the argument."""
+    """Every setting of the profiler; invalid values raise ``ValueError`` naming the argument.
+
+    Sizes have upper bounds as well as lower ones: a history or window of billions would be an
+    allocation the host cannot afford, whatever the configuration says.
+    """
 
     snapshot_interval: float = 60.0
     census_budget: float = 0.01
@@ -26,6 +30,7 @@ class ProfilerConfig:
     heap_critical_percent: float = 90.0
     growth_rate_warning: float = 10.0
     growth_rate_window: int = 60
+    oom_horizon_seconds: float = 14400.0
     gc_spike_per_second: float = 10.0
     baseline_drift_warning_percent: float = 50.0
     baseline_drift_critical_percent: float = 100.0
@@ -35,14 +40,18 @@ class ProfilerConfig:
     leak_min_snapshots: int = 24
     leak_min_growth: int = 50
     max_detected_leaks: int = 100
+    leak_site_capture: bool = True
+    leak_site_window_seconds: float = 5.0
+    leak_site_cooldown_seconds: float = 600.0
+    leak_site_path_root: str = ""
 
     def __post_init__(self) -> None:
         require_number("snapshot_interval", self.snapshot_interval, 0.0, inclusive_minimum=False)
         require_number("census_budget", self.census_budget, 0.0, 1.0, inclusive_minimum=False)
         require_bool("enable_tracemalloc", self.enable_tracemalloc)
         require_int("tracemalloc_frames", self.tracemalloc_frames, 1, 100)
-        require_int("top_objects_count", self.top_objects_count, 0)
-        require_int("history_size", self.history_size, 2)
+        require_int("top_objects_count", self.top_objects_count, 0, 10_000)
+        require_int("history_size", self.history_size, 2, 1_000_000)
         require_number("heap_warning_percent", self.heap_warning_percent, 0.0, 100.0)
         require_number("heap_critical_percent", self.heap_critical_percent, 0.0, 100.0)
         if self.heap_critical_percent < self.heap_warning_percent:
@@ -51,7 +60,8 @@ class ProfilerConfig:
                 f"got {self.heap_critical_percent!r}"
             )
         require_number("growth_rate_warning", self.growth_rate_warning, 0.0)
-        require_int("growth_rate_window", self.growth_rate_window, 3)
+        require_int("growth_rate_window", self.growth_rate_window, 3, 10_000)
+        require_number("oom_horizon_seconds", self.oom_horizon_seconds, 0.0, inclusive_minimum=False)
         require_number("gc_spike_per_second", self.gc_spike_per_second, 0.0, inclusive_minimum=False)
         require_number("baseline_drift_warning_percent", self.baseline_drift_warning_percent, 0.0)
         require_number("baseline_drift_critical_percent", self.baseline_drift_critical_percent, 0.0)
@@ -62,10 +72,17 @@ class ProfilerConfig:
             )
         require_number("significant_drift_percent", self.significant_drift_percent, 0.0)
         require_int("significant_drift_min_count", self.significant_drift_min_count, 0)
-        require_int("leak_window", self.leak_window, 8)
+        require_int("leak_window", self.leak_window, 8, 10_000)
         require_int("leak_min_snapshots", self.leak_min_snapshots, 8, self.leak_window)
         require_int("leak_min_growth", self.leak_min_growth, 1)
-        require_int("max_detected_leaks", self.max_detected_leaks, 1)
+        require_int("max_detected_leaks", self.max_detected_leaks, 1, 100_000)
+        require_bool("leak_site_capture", self.leak_site_capture)
+        require_number(
+            "leak_site_window_seconds", self.leak_site_window_seconds, 0.0, 300.0, inclusive_minimum=False
+        )
+        require_number("leak_site_cooldown_seconds", self.leak_site_cooldown_seconds, 0.0)
+        if not isinstance(self.leak_site_path_root, str):
+            raise ValueError(f"leak_site_path_root must be a path, got {self.leak_site_path_root!r}")
 
     def updated(self, **changes: Any) -> "ProfilerConfig":
         """A validated copy with ``changes``; an unknown name is a ``ValueError`` too."""
@@ -125,4 +142,16 @@ def port_from_environment(environ: Mapping[str, str], variable: str, default: Op
         return require_int(variable, int(raw), 0, 65535)
     except ValueError:
         _logger.warning("%s=%r is not a TCP port; using the default %r", variable, raw, default)
+        return default
+
+
+def flag_from_environment(environ: Mapping[str, str], variable: str, default: bool) -> bool:
+    """``true`` or ``false`` from ``variable``; anything else is warned about and ``default`` used."""
+    raw = environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        return _parse(raw, bool)
+    except ValueError:
+        _logger.warning("%s=%r is not true or false; using the default %r", variable, raw, default)
         return default

@@ -62,6 +62,12 @@ class CallbackDispatcher:
         with self._lock:
             self._callbacks.setdefault(kind, []).append((callback, loop))
 
+    def copy_for_child(self) -> "CallbackDispatcher":
+        """The same callbacks, with a fresh queue, lock and thread, for a forked child."""
+        child = CallbackDispatcher(self._queue.maxsize)
+        child._callbacks = {kind: list(entries) for kind, entries in self._callbacks.items()}
+        return child
+
     def unregister(self, callback: Callback) -> None:
         with self._lock:
             for kind, entries in self._callbacks.items():

@@ -35,7 +35,7 @@ Attributes = Dict[str, AttributeValue]
 
 
 def leak_attributes(leak: Leak) -> Attributes:
-    return {
+    attributes: Attributes = {
         "fogcompute.memory.object_type": leak.object_type,
         "fogcompute.memory.leak.severity": leak.severity,
         "fogcompute.memory.leak.growth_count": leak.growth_count,
@@ -43,6 +43,12 @@ def leak_attributes(leak: Leak) -> Attributes:
         "fogcompute.memory.leak.growth_rate_per_hour": leak.growth_rate_per_hour,
         "fogcompute.memory.leak.current_count": leak.current_count,
     }
+    if leak.sites:
+        top = leak.sites[0]
+        attributes["fogcompute.memory.leak.sites"] = [str(site) for site in leak.sites]
+        attributes["fogcompute.memory.leak.top_site"] = f"{top.file}:{top.line}"
+        attributes["fogcompute.memory.leak.top_site.traceback"] = list(top.traceback)
+    return attributes
 
 
 def alert_attributes(alert: Alert) -> Attributes:
@@ -56,10 +62,11 @@ def alert_attributes(alert: Alert) -> Attributes:
 
 
 def _leak_message(leak: Leak) -> str:
-    return (
+    message = (
         f"memory leak: {leak.object_type} grew by {leak.growth_count} objects "
         f"({leak.growth_percent:.1f}%, {leak.growth_rate_per_hour:.0f}/h), severity {leak.severity}"
     )
+    return f"{message}; growing most at {leak.sites[0]}" if leak.sites else message
 
 
 class TelemetryEventSink:

@@ -1,15 +1,17 @@
 """``MemoryExporter``: the memory metrics on a Prometheus endpoint of their own (port 9202).
 
 It owns a meter provider with a ``PrometheusMetricReader`` bound to a dedicated registry (never
-prometheus_client's global one), and serves it with prometheus_client's own HTTP server, TLS and
-client certificates included.
+prometheus_client's global one), served by prometheus_client's WSGI app on /metrics only, with TLS
+and client certificates as options.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
+import uuid
 from typing import Mapping, Optional, Tuple
 from wsgiref.simple_server import WSGIServer
 
@@ -20,13 +22,17 @@ from opentelemetry.sdk.environment_variables import (
 )
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
+from . import _fork
 from ._config import port_from_environment
 from ._metrics import metrics_for
 from ._profiler import MemoryProfiler, get_memory_profiler
+from ._server import serve_metrics
 from ._validation import require_int
 from .version import __version__
+
+_logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9202
 DEFAULT_HOST = "localhost"
@@ -36,9 +42,11 @@ class MemoryExporter:
     """Serves ``/metrics`` for one profiler (the process-wide one unless another is set).
 
     ``host`` and ``port`` default to ``OTEL_EXPORTER_PROMETHEUS_HOST`` / ``_PORT``, then to
-    ``localhost:9202``; bind ``0.0.0.0`` to be scraped from outside a container. ``certfile`` and
-    ``keyfile`` turn on TLS; ``client_cafile`` with ``client_auth_required`` asks for client
-    certificates.
+    ``localhost:9202``; bind ``0.0.0.0`` to be scraped from outside a container. With
+    ``port_span`` N, the first free port of ``port`` .. ``port + N - 1`` is used, so that the worker
+    processes of one server each get one (a forked child of a serving exporter takes the next free
+    one itself). ``certfile`` and ``keyfile`` turn on TLS; ``client_cafile`` with
+    ``client_auth_required`` asks for client certificates.
     """
 
     def __init__(
@@ -51,12 +59,15 @@ class MemoryExporter:
         keyfile: Optional[str] = None,
         client_cafile: Optional[str] = None,
         client_auth_required: bool = False,
+        port_span: int = 1,
         environ: Mapping[str, str] = os.environ,
     ) -> None:
         self.host = host if host is not None else environ.get(OTEL_EXPORTER_PROMETHEUS_HOST) or DEFAULT_HOST
         if port is None:
             port = port_from_environment(environ, OTEL_EXPORTER_PROMETHEUS_PORT, DEFAULT_PORT)
         self.port: int = require_int("port", port, 0, 65535)
+        self.base_port = self.port
+        self.port_span = require_int("port_span", port_span, 1, 1024)
         if bool(certfile) != bool(keyfile):
             raise ValueError(
                 f"certfile and keyfile go together, got certfile={certfile!r}, keyfile={keyfile!r}"
@@ -71,6 +82,31 @@ class MemoryExporter:
         self.registry = CollectorRegistry()
         self._lock = threading.Lock()
         self._serving: Optional[Tuple[WSGIServer, threading.Thread, MeterProvider]] = None
+        self._resource: Optional[Resource] = None
+        _fork.register(self)
+
+    def after_fork_in_child(self) -> None:
+        """The listening socket belongs to the parent: close the child's copy, and serve anew on
+        another port of the span if there is one."""
+        self._lock = threading.Lock()
+        serving, self._serving = self._serving, None
+        if serving is None:
+            return
+        serving[0].socket.close()
+        if self._resource is not None:
+            # The child is another instance of the service. Not Resource.create(): its detectors
+            # run on a thread pool, whose locks a fork leaves held.
+            self._resource = self._resource.merge(Resource({"service.instance.id": str(uuid.uuid4())}))
+        if self.port_span > 1:
+            threading.Thread(
+                target=self._serve_in_child, name="otel-memory-metrics-server", daemon=True
+            ).start()
+
+    def _serve_in_child(self) -> None:
+        try:
+            self.serve()
+        except OSError as error:
+            _logger.warning("forked worker serves no memory metrics: %s", error)
 
     def set_memory_profiler(self, profiler: MemoryProfiler) -> None:
         self._profiler = profiler
@@ -92,18 +128,33 @@ class MemoryExporter:
         with self._lock:
             if self._serving is not None:
                 return
+            self.registry = CollectorRegistry()
             reader = PrometheusMetricReader(registry=self.registry, scope_info_enabled=False)
-            provider = MeterProvider(metric_readers=[reader], resource=Resource.create())
+            if self._resource is None:
+                self._resource = Resource.create()
+            provider = MeterProvider(metric_readers=[reader], resource=self._resource)
             metrics_for(provider, __version__).attach(self._profiler or get_memory_profiler())
             try:
-                server, thread = start_http_server(self.port, self.host, registry=self.registry, **self._tls)
-            except OSError as error:
+                server, thread = self._bind_first_free_port()
+            except OSError:
                 provider.shutdown()
-                raise OSError(
-                    error.errno, f"cannot serve /metrics on {self.host}:{self.port}: {error.strerror}"
-                ) from error
+                raise
             self.port = server.server_port
             self._serving = (server, thread, provider)
+
+    def _bind_first_free_port(self) -> Tuple[WSGIServer, threading.Thread]:
+        last = min(self.base_port + self.port_span - 1, 65535) if self.base_port else 0
+        port = self.base_port
+        while True:
+            try:
+                return serve_metrics(self.host, port, self.registry, **self._tls)
+            except OSError as error:
+                if port >= last:
+                    ports = f"{self.base_port}-{last}" if last != self.base_port else str(port)
+                    raise OSError(
+                        error.errno, f"cannot serve /metrics on {self.host}:{ports}: {error.strerror}"
+                    ) from error
+                port += 1
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop serving; a scrape in flight completes first."""

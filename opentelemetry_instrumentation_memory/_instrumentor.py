@@ -9,19 +9,26 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from dataclasses import dataclass
 from typing import Any, Collection, Optional
 
 from opentelemetry import _logs, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-from opentelemetry.metrics import get_meter_provider
+from opentelemetry.metrics import MeterProvider, get_meter_provider
 
-from ._config import ProfilerConfig, port_from_environment, settings_from_environment
+from ._config import ProfilerConfig, flag_from_environment, port_from_environment, settings_from_environment
 from ._events import TelemetryEventSink
 from ._exporter import DEFAULT_HOST, MemoryExporter
 from ._metrics import MemoryMetrics, metrics_for
 from ._profiler import MemoryProfiler, get_memory_profiler
-from .environment_variables import OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT
+from ._spans import MemorySpanProcessor
+from .environment_variables import (
+    OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
+    OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
+    OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
+    OTEL_PYTHON_MEMORY_SPAN_PROCESSOR,
+)
 from .package import _instruments
 from .version import __version__
 
@@ -35,16 +42,17 @@ class _Installation:
     metrics: MemoryMetrics
     sink: TelemetryEventSink
     exporter: Optional[MemoryExporter]
+    spans: Optional[MemorySpanProcessor]
 
 
 class MemoryInstrumentor(BaseInstrumentor):
     """Starts profiling this process and reports through OpenTelemetry.
 
-    ``instrument(meter_provider=None, tracer_provider=None, logger_provider=None,
-    prometheus_port=None, prometheus_host=None, **settings)``: the providers default to the global
-    ones, ``settings`` are ``MemoryProfiler`` settings and take precedence over the
-    ``OTEL_PYTHON_MEMORY_*`` variables. ``prometheus_port`` (or ``OTEL_PYTHON_MEMORY_PROMETHEUS_PORT``)
-    also serves the memory metrics on an endpoint of their own.
+    ``instrument(meter_provider=None, tracer_provider=None, logger_provider=None, **options)``: the
+    providers default to the global ones. Options: ``MemoryProfiler`` settings, which take
+    precedence over the ``OTEL_PYTHON_MEMORY_*`` variables; ``prometheus_port``,
+    ``prometheus_host`` and ``prometheus_port_span`` for an endpoint of the memory metrics' own;
+    ``span_memory=True`` for ``MemorySpanProcessor``.
     """
 
     _installation: Optional[_Installation] = None
@@ -56,7 +64,13 @@ class MemoryInstrumentor(BaseInstrumentor):
         meter_provider = kwargs.pop("meter_provider", None) or get_meter_provider()
         tracer_provider = kwargs.pop("tracer_provider", None)
         logger_provider = kwargs.pop("logger_provider", None)
+        span_memory = kwargs.pop("span_memory", None)
+        if span_memory is None:
+            span_memory = flag_from_environment(os.environ, OTEL_PYTHON_MEMORY_SPAN_PROCESSOR, False)
         explicit_port = kwargs.pop("prometheus_port", None)
+        port_span = kwargs.pop("prometheus_port_span", None) or port_from_environment(
+            os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN, 1
+        )
         host = (
             kwargs.pop("prometheus_host", None)
             or os.environ.get(OTEL_PYTHON_MEMORY_PROMETHEUS_HOST)
@@ -73,11 +87,16 @@ class MemoryInstrumentor(BaseInstrumentor):
             trace.get_tracer(_SCOPE, __version__, tracer_provider),
             _logs.get_logger(_SCOPE, __version__, logger_provider=logger_provider),
         )
-        exporter = self._start_exporter(profiler, host, explicit_port)
+        exporter = self._start_exporter(profiler, host, explicit_port, port_span)
+        spans = (
+            _span_processor(tracer_provider or trace.get_tracer_provider(), meter_provider)
+            if span_memory
+            else None
+        )
         metrics.attach(profiler)
         profiler.add_event_sink(sink)
         profiler.start()
-        MemoryInstrumentor._installation = _Installation(profiler, metrics, sink, exporter)
+        MemoryInstrumentor._installation = _Installation(profiler, metrics, sink, exporter, spans)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         installation, MemoryInstrumentor._installation = MemoryInstrumentor._installation, None
@@ -88,10 +107,12 @@ class MemoryInstrumentor(BaseInstrumentor):
         installation.profiler.stop()
         if installation.exporter is not None:
             installation.exporter.close()
+        if installation.spans is not None:
+            installation.spans.enabled = False
 
     @staticmethod
     def _start_exporter(
-        profiler: MemoryProfiler, host: str, explicit_port: Optional[int]
+        profiler: MemoryProfiler, host: str, explicit_port: Optional[int], port_span: int
     ) -> Optional[MemoryExporter]:
         """The dedicated endpoint, if asked for. A busy port is an error when the port was passed in
         code, and a warning when it came from the environment, so auto-instrumentation never stops
@@ -101,7 +122,7 @@ class MemoryInstrumentor(BaseInstrumentor):
             port = port_from_environment(os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT, None)
             if port is None:
                 return None
-        exporter = MemoryExporter(host, port, profiler=profiler)
+        exporter = MemoryExporter(host, port, profiler=profiler, port_span=port_span)
         try:
             exporter.serve()
         except OSError as error:
@@ -110,3 +131,20 @@ class MemoryInstrumentor(BaseInstrumentor):
             _logger.warning("memory metrics endpoint not started: %s", error)
             return None
         return exporter
+
+
+_span_processors: "weakref.WeakKeyDictionary[object, MemorySpanProcessor]" = weakref.WeakKeyDictionary()
+
+
+def _span_processor(tracer_provider: object, meter_provider: MeterProvider) -> Optional[MemorySpanProcessor]:
+    """The provider's ``MemorySpanProcessor``, added once and re-enabled on later instrumentation."""
+    add = getattr(tracer_provider, "add_span_processor", None)
+    if add is None:
+        _logger.warning("span memory needs an SDK TracerProvider; %r has none", tracer_provider)
+        return None
+    processor = _span_processors.get(tracer_provider)
+    if processor is None:
+        processor = _span_processors[tracer_provider] = MemorySpanProcessor(meter_provider)
+        add(processor)
+    processor.enabled = True
+    return processor

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from array import array
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ._ring import tail
+from ._sites import AllocationSite
 from ._stats import mad, median, slope, steps
 from ._validation import require_int, require_number
 
@@ -48,9 +49,12 @@ class Leak:
     current_count: int
     first_detected: float
     last_detected: float
+    sites: Tuple[AllocationSite, ...] = ()
 
     def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
+        record = asdict(self)
+        record["sites"] = [{**site, "traceback": list(site["traceback"])} for site in record["sites"]]
+        return record
 
 
 @dataclass(frozen=True)
@@ -138,12 +142,12 @@ class LeakDetector:
         balance: float = 0.25,
         max_types: int = 20_000,
     ) -> None:
-        require_int("window", window, _SEGMENTS * 2)
+        require_int("window", window, _SEGMENTS * 2, 10_000)
         require_int("min_snapshots", min_snapshots, _SEGMENTS * 2, window)
         require_int("min_growth", min_growth, 1)
         require_number("significance", significance, 0.0, inclusive_minimum=False)
         require_number("balance", balance, 0.0, 1.0)
-        require_int("max_types", max_types, 1)
+        require_int("max_types", max_types, 1, 1_000_000)
         self.window = window
         self.min_snapshots = min_snapshots
         self.min_growth = min_growth

@@ -36,6 +36,7 @@ class InstrumentSpec:
     unit: str
     description: str
     read: Reader
+    always: bool = True  # False: absent while there is nothing to say (no growth, no forecast)
 
 
 def _from_snapshot(pick: Callable[[MemorySnapshot], float]) -> Reader:
@@ -89,6 +90,11 @@ def _drift(pick: Callable[..., float]) -> Reader:
 def _limit_source(profiler: MemoryProfiler) -> Iterable[Observation]:
     snapshot = profiler.latest_snapshot
     return [] if snapshot is None else [Observation(1, {"source": snapshot.limit_source})]
+
+
+def _time_to_limit(profiler: MemoryProfiler) -> Iterable[Observation]:
+    seconds = profiler.time_to_limit_seconds
+    return [] if seconds is None else [Observation(seconds)]
 
 
 def _snapshots(profiler: MemoryProfiler) -> Iterable[Observation]:
@@ -193,6 +199,21 @@ INSTRUMENTS = (
     ),
     InstrumentSpec("snapshots", COUNTER, "{snapshot}", "Snapshots taken", _snapshots),
     InstrumentSpec(
+        "time_to_limit_seconds",
+        GAUGE,
+        "s",
+        "Seconds until resident memory reaches the limit at its recent trend (absent when not growing)",
+        lambda profiler: _time_to_limit(profiler),
+        always=False,
+    ),
+    InstrumentSpec(
+        "oom_horizon_seconds",
+        GAUGE,
+        "s",
+        "The forecast horizon under which MemoryOOMPredicted fires (configured per process)",
+        lambda profiler: [Observation(profiler.config.oom_horizon_seconds)],
+    ),
+    InstrumentSpec(
         "census_duration_seconds",
         GAUGE,
         "s",
@@ -209,11 +230,31 @@ INSTRUMENTS = (
 )
 
 
+GC_PAUSE_BOUNDARIES = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+RECENT_PAUSE_WINDOW_SECONDS = 60.0
+
+
 class MemoryMetrics:
-    """One meter's set of instruments, reading whichever profiler is attached."""
+    """One meter's set of instruments, reading whichever profiler is attached.
+
+    GC pauses are timed by the profiler's ``gc.callbacks`` hook, which must stay lock-free; they
+    reach the ``gc_pause_seconds`` histogram when the ``gc_pause_max_seconds`` gauge is collected.
+    """
 
     def __init__(self, meter: Meter) -> None:
         self._profiler: Optional[MemoryProfiler] = None
+        self._gc_pause = meter.create_histogram(
+            PREFIX + "gc_pause_seconds",
+            unit="s",
+            description="Garbage-collection pauses by generation",
+            explicit_bucket_boundaries_advisory=list(GC_PAUSE_BOUNDARIES),
+        )
+        meter.create_observable_gauge(
+            PREFIX + "gc_pause_max_seconds",
+            callbacks=[self._callback(self._longest_recent_pause)],
+            unit="s",
+            description="Longest garbage-collection pause of the last minute",
+        )
         for spec in INSTRUMENTS:
             create = meter.create_observable_gauge if spec.kind == GAUGE else meter.create_observable_counter
             create(
@@ -222,6 +263,11 @@ class MemoryMetrics:
                 unit=spec.unit,
                 description=spec.description,
             )
+
+    def _longest_recent_pause(self, profiler: MemoryProfiler) -> Iterable[Observation]:
+        for generation, seconds in profiler.gc_pauses.take_unread():
+            self._gc_pause.record(seconds, {"generation": str(generation)})
+        return [Observation(profiler.gc_pauses.longest(RECENT_PAUSE_WINDOW_SECONDS))]
 
     def attach(self, profiler: MemoryProfiler) -> None:
         self._profiler = profiler
@@ -256,4 +302,5 @@ def metrics_for(meter_provider: MeterProvider, version: str) -> MemoryMetrics:
 
 
 def instrument_names() -> List[str]:
-    return [PREFIX + spec.name for spec in INSTRUMENTS]
+    """The instruments every collection reports (those with something to say even on a quiet heap)."""
+    return [PREFIX + spec.name for spec in INSTRUMENTS if spec.always]

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 import tracemalloc
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from . import _fork
 from ._alerts import Alert
 from ._analysis import DetectionEvents, MemoryAnalysis
 from ._baseline import BaselineDrift
 from ._config import ProfilerConfig
 from ._dispatch import Callback, CallbackDispatcher, RateLimitedLog
+from ._gcpauses import GCPauses
 from ._history import SnapshotHistory
 from ._leaks import Leak
 from ._limits import MemoryLimit, effective_memory_limit
+from ._sites import AllocationSite, SiteCapture
 from ._snapshot import MemorySnapshot, SnapshotTaker
 
 _logger = logging.getLogger(__name__)
@@ -31,6 +35,8 @@ ALERT_EVENTS = "alert"
 DETECTION_EVENTS = "detection"
 # A census is due once this share of its interval has passed: ticks land a little early or late.
 _CENSUS_SLACK = 0.95
+_SITE_FRAMES = 10  # enough to see past helpers into the code that keeps the objects
+_SITE_COUNT = 5
 
 
 def _threshold(name: str) -> property:
@@ -80,6 +86,43 @@ class MemoryProfiler:
         self._analysis = MemoryAnalysis(self._config)
         self._census_seconds = 0.0
         self._last_census: Optional[float] = None
+        self._sites = self._site_capture()
+        self.gc_pauses = GCPauses()
+        _fork.register(self)
+
+    def _site_capture(self) -> SiteCapture:
+        config = self._config
+        return SiteCapture(
+            window=config.leak_site_window_seconds,
+            cooldown=config.leak_site_cooldown_seconds,
+            frames=max(config.tracemalloc_frames, _SITE_FRAMES),
+            top=_SITE_COUNT,
+            root=config.leak_site_path_root or os.getcwd(),
+            on_sites=self._attach_sites,
+        )
+
+    def _attach_sites(self, object_types: Sequence[str], sites: Tuple[AllocationSite, ...]) -> None:
+        with self._lock:
+            leaks = self._analysis.attach_sites(object_types, sites)
+            latest = self._analysis.latest
+        for leak in leaks:
+            self._dispatcher.fire(LEAK_EVENTS, leak)
+        if leaks and latest is not None:
+            self._dispatcher.fire(DETECTION_EVENTS, DetectionEvents(latest, tuple(leaks), ()))
+
+    def after_fork_in_child(self) -> None:
+        """The child describes itself: fresh locks, history and threads; the loop restarts if it ran."""
+        was_running = self._thread is not None
+        self._lock = threading.RLock()
+        self._stop_event = threading.Event()
+        self._thread = None
+        self._loop_log = RateLimitedLog(_logger)
+        self._dispatcher = self._dispatcher.copy_for_child()
+        self._analysis = MemoryAnalysis(self._config)
+        self._sites = self._site_capture()
+        self._last_census = None
+        if was_running:
+            self.start()
 
     @property
     def config(self) -> ProfilerConfig:
@@ -94,6 +137,7 @@ class MemoryProfiler:
                 for name in ("history_size", "leak_window", "leak_min_snapshots", "leak_min_growth")
             )
             self._config = config
+            self._sites = self._site_capture()
             if rebuild:
                 self._analysis = MemoryAnalysis(config)
             else:
@@ -118,6 +162,7 @@ class MemoryProfiler:
             if self.running:
                 return
             self._apply_tracemalloc()
+            self.gc_pauses.install()
             self._stop_event.clear()
             self._thread = threading.Thread(target=self._run, name="otel-memory-profiler", daemon=True)
             self._thread.start()
@@ -129,6 +174,8 @@ class MemoryProfiler:
             self._stop_event.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+        self._sites.cancel(timeout)
+        self.gc_pauses.uninstall()
         self._dispatcher.close(timeout)
         with self._lock:
             if self._started_tracemalloc:
@@ -208,6 +255,8 @@ class MemoryProfiler:
             self._dispatcher.fire(
                 DETECTION_EVENTS, DetectionEvents(snapshot, tuple(new_leaks), tuple(transitions))
             )
+        if new_leaks and self._config.leak_site_capture:
+            self._sites.trigger([leak.object_type for leak in new_leaks])
         return snapshot
 
     async def take_snapshot(self) -> MemorySnapshot:
@@ -222,6 +271,11 @@ class MemoryProfiler:
     @property
     def total_snapshots(self) -> int:
         return self._analysis.total_snapshots
+
+    @property
+    def time_to_limit_seconds(self) -> Optional[float]:
+        """Seconds until resident memory reaches the limit at its recent trend; None when not growing."""
+        return self._analysis.time_to_limit
 
     @property
     def latest_drift(self) -> Optional[BaselineDrift]:

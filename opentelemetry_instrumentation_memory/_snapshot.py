@@ -4,16 +4,33 @@ from __future__ import annotations
 
 import gc
 import heapq
+import logging
 import os
+import sys
 import time
 import tracemalloc
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 import psutil
 
 from ._census import count_objects_by_type
-from ._limits import MemoryLimit, effective_memory_limit
+from ._limits import SOURCE_PHYSICAL, MemoryLimit, effective_memory_limit
+
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None  # type: ignore[assignment]
+
+_logger = logging.getLogger(__name__)
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
 
 __all__ = ["MB", "MemorySnapshot", "SnapshotTaker"]
 
@@ -65,6 +82,23 @@ class SnapshotTaker:
         self._limit: Optional[MemoryLimit] = None
         self._limit_read_at = 0.0
         self._process: Optional[psutil.Process] = None
+        self._reported: Set[str] = set()
+
+    def _missing(self, what: str, error: BaseException) -> None:
+        """Say once per process what cannot be read; the snapshot goes on with what can."""
+        if what not in self._reported:
+            self._reported.add(what)
+            _logger.warning("memory profiler cannot read %s (%s); using a fallback", what, error)
+
+    def _memory(self) -> Tuple[int, int]:
+        """Resident and virtual bytes; peak resident from getrusage when psutil cannot read them."""
+        try:
+            info = self.process().memory_info()
+            return info.rss, info.vms
+        except (psutil.Error, OSError) as error:
+            self._missing("process memory through psutil", error)
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if resource else 0
+            return peak * (1 if sys.platform == "darwin" else 1024), 0
 
     def process(self) -> psutil.Process:
         # A handle made before os.fork() would describe the parent.
@@ -75,7 +109,11 @@ class SnapshotTaker:
     def limit(self) -> MemoryLimit:
         now = time.monotonic()
         if self._limit is None or now - self._limit_read_at >= self._limit_ttl:
-            self._limit = self._limit_reader()
+            try:
+                self._limit = self._limit_reader()
+            except Exception as error:
+                self._missing("the memory limit", error)
+                self._limit = MemoryLimit(_physical_memory(), SOURCE_PHYSICAL)
             self._limit_read_at = now
         return self._limit
 
@@ -88,7 +126,7 @@ class SnapshotTaker:
         path, whose object figures are those of the last census (``census_ms == 0``).
         """
         started = time.perf_counter()
-        memory = self.process().memory_info()
+        rss, vms = self._memory()
         limit = self.limit()
         stats = gc.get_stats()
         if tracemalloc.is_tracing():
@@ -107,11 +145,11 @@ class SnapshotTaker:
             top, total = counted.top_objects, counted.total_objects
         snapshot = MemorySnapshot(
             timestamp=time.time(),
-            heap_used_mb=memory.rss / MB,
+            heap_used_mb=rss / MB,
             heap_size_mb=limit.bytes / MB,
-            heap_percent=100.0 * memory.rss / limit.bytes,
-            rss_mb=memory.rss / MB,
-            vms_mb=memory.vms / MB,
+            heap_percent=100.0 * rss / limit.bytes if limit.bytes else 0.0,
+            rss_mb=rss / MB,
+            vms_mb=vms / MB,
             total_objects=total,
             top_objects=top,
             gc_collections=tuple(generation["collections"] for generation in stats),

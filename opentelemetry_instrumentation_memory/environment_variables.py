@@ -76,6 +76,14 @@ OTEL_PYTHON_MEMORY_GROWTH_RATE_WINDOW = "OTEL_PYTHON_MEMORY_GROWTH_RATE_WINDOW"
 Snapshots the growth-rate regression looks back over (default 60).
 """
 
+OTEL_PYTHON_MEMORY_OOM_HORIZON_SECONDS = "OTEL_PYTHON_MEMORY_OOM_HORIZON_SECONDS"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_OOM_HORIZON_SECONDS
+
+Forecast horizon, in seconds, under which ``MemoryOOMPredicted`` fires (default 14400, four hours);
+exported as ``fogcompute_memory_oom_horizon_seconds`` so that the rule reads it per process.
+"""
+
 OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND = "OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND
@@ -139,6 +147,36 @@ OTEL_PYTHON_MEMORY_MAX_DETECTED_LEAKS = "OTEL_PYTHON_MEMORY_MAX_DETECTED_LEAKS"
 Leak records kept for ``get_detected_leaks()`` (default 100).
 """
 
+OTEL_PYTHON_MEMORY_LEAK_SITE_CAPTURE = "OTEL_PYTHON_MEMORY_LEAK_SITE_CAPTURE"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_SITE_CAPTURE
+
+``true`` (the default) to turn tracemalloc on for a short window when a leak is found, and report
+the allocation sites that grew most; ``false`` to never touch tracemalloc.
+"""
+
+OTEL_PYTHON_MEMORY_LEAK_SITE_WINDOW_SECONDS = "OTEL_PYTHON_MEMORY_LEAK_SITE_WINDOW_SECONDS"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_SITE_WINDOW_SECONDS
+
+How long that capture keeps tracemalloc on, in seconds (default 5, at most 300).
+"""
+
+OTEL_PYTHON_MEMORY_LEAK_SITE_COOLDOWN_SECONDS = "OTEL_PYTHON_MEMORY_LEAK_SITE_COOLDOWN_SECONDS"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_SITE_COOLDOWN_SECONDS
+
+The least time between two captures, in seconds (default 600): repeated leaks do not keep tracemalloc on.
+"""
+
+OTEL_PYTHON_MEMORY_LEAK_SITE_PATH_ROOT = "OTEL_PYTHON_MEMORY_LEAK_SITE_PATH_ROOT"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_SITE_PATH_ROOT
+
+Allocation-site paths under this directory are reported relative to it (default: the working
+directory); paths under site-packages start at the package.
+"""
+
 OTEL_PYTHON_MEMORY_PROMETHEUS_PORT = "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_PORT
@@ -152,4 +190,20 @@ OTEL_PYTHON_MEMORY_PROMETHEUS_HOST = "OTEL_PYTHON_MEMORY_PROMETHEUS_HOST"
 .. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_HOST
 
 Address that endpoint binds to (default ``localhost``; ``0.0.0.0`` to be scraped from outside a container).
+"""
+
+OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN = "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN
+
+How many ports from ``OTEL_PYTHON_MEMORY_PROMETHEUS_PORT`` on the endpoint may use (default 1):
+each worker process of a multi-worker server, forked or started apart, serves on the first free one.
+"""
+
+OTEL_PYTHON_MEMORY_SPAN_PROCESSOR = "OTEL_PYTHON_MEMORY_SPAN_PROCESSOR"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_SPAN_PROCESSOR
+
+``true`` to add ``MemorySpanProcessor`` to the tracer provider: every span gets its change in
+resident memory as an attribute, and a histogram shows it by span name (default ``false``).
 """

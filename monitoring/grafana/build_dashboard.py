@@ -127,6 +127,21 @@ def build() -> Dashboard:
         )
         .with_panel(
             _timeseries(
+                "Time to memory limit",
+                "s",
+                "When resident memory reaches the limit at its robust recent trend (empty when not growing); "
+                "MemoryOOMPredicted fires under the horizon.",
+                [
+                    (
+                        f"fogcompute_memory_time_to_limit_seconds{{{SELECTOR}}} < +Inf",
+                        f"time left {per_process}",
+                    ),
+                    (f"fogcompute_memory_oom_horizon_seconds{{{SELECTOR}}}", f"horizon {per_process}"),
+                ],
+            )
+        )
+        .with_panel(
+            _timeseries(
                 "Anomalies: heap beyond two standard deviations of its hourly mean",
                 "decmbytes",
                 "Points where resident memory departs from its one-hour mean "

@@ -45,7 +45,10 @@ class Telemetry:
         for resource_metrics in data.resource_metrics if data else ():
             for scope_metrics in resource_metrics.scope_metrics:
                 for metric in scope_metrics.metrics:
-                    points[metric.name] = [(dict(p.attributes), p.value) for p in metric.data.data_points]
+                    points[metric.name] = [
+                        (dict(p.attributes), getattr(p, "value", None) or getattr(p, "count", None))
+                        for p in metric.data.data_points
+                    ]
         return points
 
 

@@ -132,7 +132,11 @@ def test_python_reader_and_collector_agree_on_every_name():
     from_collector = {
         collector_name(PREFIX + spec.name, spec.unit, "counter" if spec.kind == COUNTER else "gauge")
         for spec in INSTRUMENTS
+        if spec.always
     }
-    assert from_collector == exposed - {"target_info"}
+    assert from_collector == exposed - {"target_info", "fogcompute_memory_gc_pause_max_seconds"}
+    assert collector_name(PREFIX + "time_to_limit_seconds", "s", "gauge") == PREFIX + "time_to_limit_seconds"
+    assert collector_name(PREFIX + "gc_pause_max_seconds", "s", "gauge") in exposed
+    assert collector_name(PREFIX + "gc_pause_seconds", "s", "histogram") == PREFIX + "gc_pause_seconds"
     assert REQUIRED <= exposed
     assert not any(unit == "1" for unit in (spec.unit for spec in INSTRUMENTS))

@@ -12,16 +12,24 @@ def readings(**overrides):
 
 def test_each_alert_fires_once_and_resolves_once():
     state = AlertState()
-    sequence = [50, 85, 86, 88, 95, 96, 85, 60, 61]
+    sequence = [50, 85, 86, 88, 95, 96, 85, 60, 61, 62, 63]
     events = []
     for t, percent in enumerate(sequence):
         events += [(t, a.type, a.state) for a in state.update(readings(heap_percent=percent), float(t))]
     assert events == [
         (1, "heap_warning", "firing"),
         (4, "heap_critical", "firing"),
-        (6, "heap_critical", "resolved"),
-        (7, "heap_warning", "resolved"),
+        (8, "heap_critical", "resolved"),  # after three clear readings in a row
+        (9, "heap_warning", "resolved"),
     ]
+
+
+def test_a_value_hovering_at_its_threshold_does_not_storm():
+    state = AlertState()
+    fired = []
+    for t in range(100):
+        fired += state.update(readings(heap_percent=81 if t % 2 else 79), float(t))
+    assert [(a.type, a.state) for a in fired] == [("heap_warning", "firing")]
 
 
 def test_alert_records_carry_value_threshold_severity_and_read_as_mappings():

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from opentelemetry_instrumentation_memory import MemoryProfiler, get_memory_profiler
+from opentelemetry_instrumentation_memory import MemoryLimit, MemoryProfiler, get_memory_profiler
 from opentelemetry_instrumentation_memory._analysis import MemoryAnalysis
 from opentelemetry_instrumentation_memory._config import ProfilerConfig
 from opentelemetry_instrumentation_memory._snapshot import SnapshotTaker
@@ -68,7 +68,8 @@ def test_a_breach_lasting_many_snapshots_alerts_once(profiler):
     for _ in range(10):
         profiler.snapshot()
     profiler.heap_warning_percent = 80.0
-    profiler.snapshot()
+    for _ in range(3):
+        profiler.snapshot()
     profiler.flush_callbacks()
     heap = [(a.type, a.state) for a in alerts if a.type == "heap_warning"]
     assert heap == [("heap_warning", "firing"), ("heap_warning", "resolved")]
@@ -115,14 +116,15 @@ def test_loop_runs_on_a_daemon_thread_and_stop_leaves_no_thread(profiler):
     assert profiler.get_stats()["total_snapshots"] >= 5
 
 
-def test_a_failing_snapshot_never_stops_the_loop(profiler, caplog):
+def test_a_failing_snapshot_never_stops_the_loop(caplog):
     calls = []
 
-    def flaky_limit():
+    def broken_limit():  # a pluggable limit reader with a bug: every snapshot fails
         calls.append(1)
-        raise OSError("cgroup file vanished")
+        return MemoryLimit("unlimited", "custom")
 
-    profiler._taker = SnapshotTaker(flaky_limit, limit_ttl=0)
+    profiler = MemoryProfiler(snapshot_interval=0.05, limit_reader=broken_limit)
+    profiler._taker = SnapshotTaker(broken_limit, limit_ttl=0)
     profiler.start()
     time.sleep(0.4)
     profiler.stop()

@@ -1,0 +1,35 @@
+"""Reinitialising after ``os.fork()``: threads do not survive a fork, and a lock that another thread
+held at that moment would stay held in the child forever. Objects that own threads or locks register
+here, and their ``after_fork_in_child()`` runs in every child."""
+
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+from typing import Protocol
+
+_logger = logging.getLogger(__name__)
+
+
+class ForkAware(Protocol):
+    def after_fork_in_child(self) -> None: ...
+
+
+_registered: "weakref.WeakSet[ForkAware]" = weakref.WeakSet()
+
+
+def register(owner: ForkAware) -> None:
+    _registered.add(owner)
+
+
+def _reinitialise_in_child() -> None:
+    for owner in list(_registered):
+        try:
+            owner.after_fork_in_child()
+        except Exception:  # a child must start even if its monitor cannot
+            _logger.exception("memory profiler could not restart after fork")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinitialise_in_child)

@@ -1,0 +1,139 @@
+"""Where is it leaking? tracemalloc for a short window after a leak is found.
+
+tracemalloc slows allocation several times over, so it stays off; when a leak is detected, a capture
+turns it on (unless it already runs), compares two of its snapshots taken ``window`` seconds apart,
+and reports the allocation sites that grew most. Then it turns tracemalloc off again, and no new
+capture starts before ``cooldown`` has passed, however many leaks are found meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import tracemalloc
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence, Tuple
+
+_logger = logging.getLogger(__name__)
+_PACKAGE_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
+_IGNORED = (
+    tracemalloc.Filter(False, tracemalloc.__file__),
+    # Anything allocated on the profiler's own behalf (the census's Counter, say), whatever the frame.
+    tracemalloc.Filter(False, os.path.join(_PACKAGE_DIRECTORY, "*"), all_frames=True),
+    tracemalloc.Filter(False, threading.__file__),
+    tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"),
+    tracemalloc.Filter(False, "<unknown>"),
+)
+
+
+@dataclass(frozen=True)
+class AllocationSite:
+    """A line whose allocations grew during the capture window; ``traceback`` is oldest first."""
+
+    file: str
+    line: int
+    size_diff_bytes: int
+    count_diff: int
+    traceback: Tuple[str, ...]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.file}:{self.line} +{self.size_diff_bytes / 1024:.1f} KiB in {self.count_diff:+d} blocks"
+        )
+
+
+def trim_path(path: str, root: str) -> str:
+    """A path relative to ``root`` when under it, or from its package when under site-packages."""
+    if root and path.startswith(root.rstrip(os.sep) + os.sep):
+        return os.path.relpath(path, root)
+    marker = os.sep + "site-packages" + os.sep
+    return path.split(marker, 1)[1] if marker in path else path
+
+
+def growing_sites(
+    before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, top: int, root: str
+) -> Tuple[AllocationSite, ...]:
+    """The ``top`` allocation tracebacks that grew most from ``before`` to ``after``."""
+    stats = after.filter_traces(_IGNORED).compare_to(before.filter_traces(_IGNORED), "traceback")
+    sites = []
+    for stat in stats:
+        if stat.size_diff <= 0 or len(sites) >= top:
+            break
+        frames = [(trim_path(frame.filename, root), frame.lineno) for frame in stat.traceback]
+        file, line = frames[-1]
+        sites.append(
+            AllocationSite(file, line, stat.size_diff, stat.count_diff, tuple(f"{f}:{n}" for f, n in frames))
+        )
+    return tuple(sites)
+
+
+class SiteCapture:
+    """One capture at a time, on a thread of its own, at most once per cool-down."""
+
+    def __init__(
+        self,
+        window: float,
+        cooldown: float,
+        frames: int,
+        top: int,
+        root: str,
+        on_sites: Callable[[Sequence[str], Tuple[AllocationSite, ...]], None],
+    ) -> None:
+        self._window, self._cooldown, self._frames, self._top, self._root = (
+            window,
+            cooldown,
+            frames,
+            top,
+            root,
+        )
+        self._on_sites = on_sites
+        self._lock = threading.Lock()
+        self._thread: Optional[threading.Thread] = None
+        self._next_allowed = 0.0
+        self._stop = threading.Event()
+
+    @property
+    def active(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def trigger(self, object_types: Sequence[str]) -> bool:
+        """Start a capture for these leaking types; False while one runs or during the cool-down."""
+        with self._lock:
+            now = time.monotonic()
+            if self.active or now < self._next_allowed:
+                return False
+            self._next_allowed = now + self._window + self._cooldown
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._capture, args=(tuple(object_types),), name="otel-memory-sites", daemon=True
+            )
+            self._thread.start()
+            return True
+
+    def cancel(self, timeout: float = 5.0) -> None:
+        """End a running capture early (its window is cut short; tracemalloc is restored)."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _capture(self, object_types: Tuple[str, ...]) -> None:
+        started_here = not tracemalloc.is_tracing()
+        try:
+            if started_here:
+                tracemalloc.start(self._frames)
+            before = tracemalloc.take_snapshot()
+            self._stop.wait(self._window)
+            after = tracemalloc.take_snapshot()
+        except Exception:
+            _logger.exception("allocation-site capture failed")
+            return
+        finally:
+            if started_here and tracemalloc.is_tracing():
+                tracemalloc.stop()
+        try:
+            self._on_sites(object_types, growing_sites(before, after, self._top, self._root))
+        except Exception:
+            _logger.exception("allocation-site capture failed")

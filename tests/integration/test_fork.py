@@ -1,0 +1,147 @@
+"""Real forks: the child describes itself, the parent is unaffected, nothing deadlocks."""
+
+import json
+import os
+import signal
+import threading
+import time
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from opentelemetry_instrumentation_memory import MemoryProfiler, get_memory_profiler
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+def in_child(work, timeout=20):
+    """Run ``work()`` in a forked child; return what it returned (JSON), or fail on a hang."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(timeout)  # a deadlocked child dies instead of hanging the suite
+        try:
+            os.write(write, json.dumps(work()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 65536):
+        chunks.append(chunk)
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"child ended with status {status}"
+    return json.loads(b"".join(chunks) or b"null")
+
+
+def test_the_child_runs_its_own_loop_describing_itself():
+    profiler = MemoryProfiler(snapshot_interval=0.05, census_budget=1.0)
+    profiler.start()
+    try:
+        time.sleep(0.3)
+        parent_snapshots = profiler.total_snapshots
+
+        def child():
+            ballast = bytearray(96 << 20)
+            ballast[::4096] = b"x" * len(ballast[::4096])
+            time.sleep(0.5)
+            snapshot = profiler.latest_snapshot
+            return {
+                "running": profiler.running,
+                "snapshots": profiler.total_snapshots,
+                "rss_mb": snapshot.rss_mb,
+                "pid": os.getpid(),
+                "handle_pid": profiler._taker.process().pid,
+            }
+
+        result = in_child(child)
+        assert result["running"]
+        assert result["handle_pid"] == result["pid"] != os.getpid()
+        assert 3 <= result["snapshots"] < parent_snapshots + 20  # its own history, started afresh
+        time.sleep(0.2)
+        assert profiler.running and profiler.total_snapshots > parent_snapshots
+        assert result["rss_mb"] > profiler.latest_snapshot.rss_mb + 48
+    finally:
+        profiler.stop()
+
+
+def test_a_lock_held_at_fork_time_does_not_deadlock_the_child():
+    profiler = MemoryProfiler(snapshot_interval=3600)
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold_the_lock():
+        with profiler._lock:
+            holding.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    holding.wait(5)
+    try:
+        result = in_child(lambda: profiler.snapshot().total_objects, timeout=10)
+    finally:
+        release.set()
+        holder.join()
+    assert result > 0
+
+
+def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetry):
+    from .conftest import free_port
+
+    base = free_port()
+    instrumentor.instrument(
+        snapshot_interval=0.1,
+        prometheus_port=base,
+        prometheus_host="127.0.0.1",
+        prometheus_port_span=4,
+        **telemetry.providers(),
+    )
+    ports = []
+
+    def worker():
+        ballast = bytearray(64 << 20)
+        ballast[::4096] = b"x" * len(ballast[::4096])
+        port = instrumentor._installation.exporter.port
+        deadline = time.monotonic() + 5
+        while get_memory_profiler().total_snapshots < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Stay up long enough for the parent to scrape every worker.
+        profiler = get_memory_profiler()
+        os.write(ready_write, f"{port} {profiler.total_snapshots} {profiler.running}\n".encode())
+        time.sleep(3)
+        return port
+
+    children = []
+    ready_read, ready_write = os.pipe()
+    for _ in range(3):
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(20)
+            try:
+                worker()
+            finally:
+                os._exit(0)
+        children.append(pid)
+    os.close(ready_write)
+    with os.fdopen(ready_read) as ready:
+        reports = [ready.readline().split() for _ in children]
+    ports = [int(port) for port, _, _ in reports]
+    assert all(int(snapshots) >= 2 and running == "True" for _, snapshots, running in reports), reports
+    instances = {}
+    for port in [base, *ports]:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        target = families["target_info"].samples[0].labels
+        instances[port] = (
+            target["service_instance_id"],
+            families["fogcompute_memory_heap_used_mb"].samples[0].value,
+        )
+    for pid in children:
+        os.waitpid(pid, 0)
+    assert sorted(ports) == [base + 1, base + 2, base + 3]
+    assert len({instance for instance, _ in instances.values()}) == 4  # four processes, four identities
+    assert all(heap > instances[base][1] + 32 for port, (_, heap) in instances.items() if port != base), (
+        instances
+    )

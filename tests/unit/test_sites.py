@@ -1,0 +1,101 @@
+"""Allocation sites of a real leak, found by a short tracemalloc window."""
+
+import threading
+import time
+import tracemalloc
+
+import pytest
+
+from opentelemetry_instrumentation_memory import MemoryProfiler
+from opentelemetry_instrumentation_memory._sites import trim_path
+
+
+class Orphan:
+    """Allocated where it leaks: the instance is created on the leaking line itself."""
+
+
+def leak_forever(stop, sink):
+    while not stop.is_set():
+        sink.append(Orphan())  # the leaking line
+        time.sleep(0.0005)
+
+
+LEAKING_LINE = leak_forever.__code__.co_firstlineno + 2
+FAST = dict(snapshot_interval=0.05, census_budget=1.0, leak_window=16, leak_min_snapshots=12)
+
+
+def run_leak(profiler, until, timeout=20):
+    stop, sink = threading.Event(), []
+    leaker = threading.Thread(target=leak_forever, args=(stop, sink))
+    leaker.start()
+    profiler.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not until() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        leaker.join()
+        profiler.stop()
+
+
+def orphan_leak(profiler):
+    return next(
+        (leak for leak in profiler.get_detected_leaks() if leak["object_type"].endswith("Orphan")), None
+    )
+
+
+def test_the_reported_site_is_the_line_that_leaks_and_tracemalloc_is_off_again():
+    assert not tracemalloc.is_tracing()
+    seen = []
+    profiler = MemoryProfiler(leak_site_window_seconds=0.5, **FAST)
+    profiler.register_leak_callback(seen.append)
+    run_leak(profiler, lambda: (orphan_leak(profiler) or {}).get("sites"))
+    leak = orphan_leak(profiler)
+    assert leak and leak["sites"], "no sites captured"
+    top = leak["sites"][0]
+    assert top["file"].endswith("test_sites.py") and top["line"] == LEAKING_LINE, leak["sites"]
+    assert top["size_diff_bytes"] > 0 and top["count_diff"] > 0
+    assert top["traceback"][-1].endswith(f"test_sites.py:{LEAKING_LINE}")
+    assert not tracemalloc.is_tracing()
+    profiler.flush_callbacks()
+    with_sites = [leak for leak in seen if leak.object_type.endswith("Orphan") and leak.sites]
+    assert with_sites and str(with_sites[0].sites[0]).startswith(f"{top['file']}:{LEAKING_LINE} +")
+
+
+def test_repeated_leaks_do_not_keep_tracemalloc_on():
+    profiler = MemoryProfiler(leak_site_window_seconds=0.2, leak_site_cooldown_seconds=3600, **FAST)
+    assert profiler._sites.trigger(["a.First"])
+    time.sleep(0.5)
+    assert not tracemalloc.is_tracing()
+    assert not profiler._sites.trigger(["a.Second"])  # in its cool-down
+    assert not tracemalloc.is_tracing()
+
+
+def test_tracemalloc_on_by_configuration_stays_on():
+    profiler = MemoryProfiler(enable_tracemalloc=True, leak_site_window_seconds=0.5, **FAST)
+    run_leak(profiler, lambda: (orphan_leak(profiler) or {}).get("sites"))
+    try:
+        leak = orphan_leak(profiler)
+        assert leak and leak["sites"][0]["line"] == LEAKING_LINE
+    finally:
+        tracemalloc.stop()
+
+
+def test_capture_can_be_turned_off():
+    profiler = MemoryProfiler(leak_site_capture=False, **FAST)
+    run_leak(profiler, lambda: orphan_leak(profiler))
+    assert orphan_leak(profiler)["sites"] == []
+    assert not profiler._sites.active
+
+
+@pytest.mark.parametrize(
+    "path, root, shown",
+    [
+        ("/srv/app/handlers/cart.py", "/srv/app", "handlers/cart.py"),
+        ("/usr/lib/python3/site-packages/requests/models.py", "/srv/app", "requests/models.py"),
+        ("/opt/other/x.py", "/srv/app", "/opt/other/x.py"),
+    ],
+)
+def test_paths_are_trimmed_to_the_project_root(path, root, shown):
+    assert trim_path(path, root) == shown
