@@ -267,6 +267,53 @@ def detection_pass(types: int, passes: int) -> Dict[str, float]:
     return {"types": types, "p50_ms": statistics.median(samples[48:]), "max_ms": max(samples[48:])}
 
 
+def span_cost(spans: int) -> Dict[str, float]:
+    """Per-span cost of MemorySpanProcessor: spans started and ended with and without it."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from opentelemetry_instrumentation_memory import MemorySpanProcessor
+
+    plain = TracerProvider().get_tracer("bench")
+    measured_provider = TracerProvider()
+    measured_provider.add_span_processor(
+        MemorySpanProcessor(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    )
+    measured = measured_provider.get_tracer("bench")
+
+    def run(tracer) -> float:
+        started = time.perf_counter()
+        for index in range(spans):
+            with tracer.start_as_current_span(f"GET /items/{index % 20}"):
+                pass
+        return (time.perf_counter() - started) / spans * 1e6
+
+    bare = min(run(plain) for _ in range(3))
+    with_processor = min(run(measured) for _ in range(3))
+    return {"span_us": bare, "span_with_processor_us": with_processor, "added_us": with_processor - bare}
+
+
+def gc_callback_cost(repeats: int) -> Dict[str, float]:
+    """Throughput of allocation-heavy code with and without the GC pause callback installed."""
+    from opentelemetry_instrumentation_memory._gcpauses import GCPauses
+
+    def work() -> None:
+        for _ in range(200):
+            [[i] for i in range(500)]
+
+    pauses = GCPauses()
+    bare, hooked = [], []
+    for _ in range(repeats):
+        bare.append(best_ms(work, 1))
+        pauses.install()
+        hooked.append(best_ms(work, 1))
+        pauses.uninstall()
+    return {
+        "bare_ms": min(bare),
+        "with_callback_ms": min(hooked),
+        "overhead_percent": (min(hooked) / min(bare) - 1) * 100,
+    }
+
+
 def markdown(results: Dict[str, object]) -> str:
     lines = [
         "| heap (gc objects) | gc.get_objects() | Counter(map(type)) | census | **full snapshot** "
@@ -307,6 +354,7 @@ def markdown(results: Dict[str, object]) -> str:
             f"| {row['seconds']:.0f} s | {row['throughput_ratio']:.4f} | {row['overhead_percent']:+.2f} % |"
         )
     memory, detection = results["memory"], results["detection"]
+    spans, gc_cost = results["spans"], results["gc_callback"]
     lines += [
         "",
         f"History of 1000 snapshots: {memory['history_1000_snapshots_kb']:.0f} KB. Whole profiler after "
@@ -315,6 +363,12 @@ def markdown(results: Dict[str, object]) -> str:
         "",
         f"Leak detection pass over {detection['types']} types: p50 {detection['p50_ms']:.2f} ms, "
         f"max {detection['max_ms']:.2f} ms.",
+        "",
+        f"MemorySpanProcessor: a span costs {spans['span_us']:.1f} µs bare and "
+        f"{spans['span_with_processor_us']:.1f} µs with it (+{spans['added_us']:.1f} µs a span).",
+        "",
+        f"GC pause callback: allocation-heavy code {gc_cost['overhead_percent']:+.2f} % "
+        f"({gc_cost['bare_ms']:.1f} ms bare, {gc_cost['with_callback_ms']:.1f} ms with the callback).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -332,6 +386,8 @@ def main() -> None:
     results["scrape"] = scrape_and_collection([10_000, 1_000_000], scrapes=50 if args.quick else 200)
     results["memory"] = retained_memory()
     results["detection"] = detection_pass(700, 200)
+    results["spans"] = span_cost(20_000)
+    results["gc_callback"] = gc_callback_cost(15)
     print("host overhead", flush=True)
     results["overhead"] = host_overhead(
         seconds=5 if args.quick else 15, long_seconds=10 if args.quick else 62

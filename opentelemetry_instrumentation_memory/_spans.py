@@ -54,6 +54,24 @@ class _ResidentMemory:
         return psutil.Process().memory_info().rss
 
 
+def _set_while_ending(span: Span, attributes: dict) -> None:
+    """Set attributes in the OnEnding hook. The specification keeps the span writable there; SDKs up
+    to at least 1.45 have already frozen its attributes, so they are written past the freeze, before
+    the readable copy that exporters see is made."""
+    if span.is_recording():
+        span.set_attributes(attributes)
+        return
+    frozen = getattr(span, "_attributes", None)
+    if frozen is None or not hasattr(frozen, "_immutable"):
+        return
+    frozen._immutable = False
+    try:
+        for key, value in attributes.items():
+            frozen[key] = value
+    finally:
+        frozen._immutable = True
+
+
 class MemorySpanProcessor(SpanProcessor):
     def __init__(self, meter_provider: Optional[MeterProvider] = None, max_span_names: int = 50) -> None:
         meter = get_meter(__name__.rpartition(".")[0], __version__, meter_provider)
@@ -86,9 +104,10 @@ class MemorySpanProcessor(SpanProcessor):
         if reading is None:
             return
         rss_delta = (self._rss.read() - reading[0]) / MB
-        span.set_attribute(RSS_DELTA_ATTRIBUTE, rss_delta)
+        attributes = {RSS_DELTA_ATTRIBUTE: rss_delta}
         if reading[1] >= 0 and tracemalloc.is_tracing():
-            span.set_attribute(TRACED_DELTA_ATTRIBUTE, (tracemalloc.get_traced_memory()[0] - reading[1]) / MB)
+            attributes[TRACED_DELTA_ATTRIBUTE] = (tracemalloc.get_traced_memory()[0] - reading[1]) / MB
+        _set_while_ending(span, attributes)
         self._histogram.record(rss_delta, {"span_name": self._bounded(span.name)})
 
     def on_end(self, span: ReadableSpan) -> None:
