@@ -215,6 +215,36 @@ def build() -> Dashboard:
         )
         .with_panel(
             _timeseries(
+                "GC pauses (p99 by generation, and the longest of the last minute)",
+                "s",
+                "Garbage-collection pauses timed through gc.callbacks.",
+                [
+                    (
+                        "histogram_quantile(0.99, sum by (le, generation) "
+                        f"(rate(fogcompute_memory_gc_pause_seconds_bucket{{{SELECTOR}}}[5m])))",
+                        "p99 gen {{generation}}",
+                    ),
+                    (f"max(fogcompute_memory_gc_pause_max_seconds{{{SELECTOR}}})", "longest, last minute"),
+                ],
+            )
+        )
+        .with_panel(
+            _timeseries(
+                "Memory growth by span name (MB/s)",
+                "decmbytes",
+                "Resident memory gained per second by spans of each name (needs MemorySpanProcessor, "
+                "OTEL_PYTHON_MEMORY_SPAN_PROCESSOR=true): which endpoints grow memory.",
+                [
+                    (
+                        "topk(10, sum by (span_name) "
+                        f"(rate(fogcompute_memory_span_rss_delta_mb_sum{{{SELECTOR}}}[5m])))",
+                        "{{span_name}}",
+                    )
+                ],
+            )
+        )
+        .with_panel(
+            _timeseries(
                 "Baseline drift",
                 "percent",
                 "Resident memory drift from the baseline (the first snapshot, or the last reset).",
