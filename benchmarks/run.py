@@ -233,10 +233,10 @@ def host_overhead(seconds: float, long_seconds: float) -> List[Dict[str, object]
 
 def retained_memory() -> Dict[str, float]:
     profiler_heap = build_heap(100_000)
+    snapshot = MemoryProfiler().snapshot()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     history = SnapshotHistory(1000)
-    snapshot = MemoryProfiler().snapshot()
     for _ in range(1000):
         history.append(snapshot)
     history_bytes = tracemalloc.get_traced_memory()[0] - before

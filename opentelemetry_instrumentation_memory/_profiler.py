@@ -99,6 +99,7 @@ class MemoryProfiler:
             top=_SITE_COUNT,
             root=config.leak_site_path_root or os.getcwd(),
             on_sites=self._attach_sites,
+            quiet=self._lock,
         )
 
     def _attach_sites(self, object_types: Sequence[str], sites: Tuple[AllocationSite, ...]) -> None:

@@ -61,6 +61,11 @@ def _print_snapshot(snapshot: MemorySnapshot) -> None:
 
 
 def _print_leak(leak: Leak) -> None:
+    if leak.sites:
+        print(f"LEAK      {leak.object_type} grows most at {leak.sites[0]}")
+        for frame in leak.sites[0].traceback[-3:]:
+            print(f"            {frame}")
+        return
     print(
         f"LEAK      {leak.object_type}: +{leak.growth_count} objects ({leak.growth_percent:.0f}%), "
         f"{leak.growth_rate_per_hour:,.0f}/h, severity {leak.severity}"

@@ -1,4 +1,5 @@
 import socket
+import subprocess
 
 import pytest
 from opentelemetry.sdk._logs import LoggerProvider
@@ -10,6 +11,16 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from opentelemetry_instrumentation_memory import MemoryInstrumentor
+
+
+def self_signed(directory, name: str, server: bool = True):
+    """A self-signed certificate and key made by openssl: (certificate path, key path)."""
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    extra = ["-addext", "subjectAltName=IP:127.0.0.1"] if server else []
+    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key)]
+    command += ["-out", str(cert), "-days", "1", "-subj", f"/CN={name}", *extra]
+    subprocess.run(command, check=True, capture_output=True)
+    return cert, key
 
 
 def free_port() -> int:

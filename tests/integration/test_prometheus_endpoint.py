@@ -2,7 +2,6 @@
 
 import socket
 import ssl
-import subprocess
 import urllib.error
 import urllib.request
 
@@ -11,6 +10,8 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from opentelemetry_instrumentation_memory import MemoryExporter, MemoryProfiler
+
+from .conftest import self_signed
 
 EXPECTED = {
     # family: (type, label names)
@@ -162,29 +163,7 @@ def test_stop_and_restart(profiler):
 
 
 def test_tls(tmp_path, profiler):
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed(tmp_path, "127.0.0.1")
     exporter = MemoryExporter(
         host="127.0.0.1", port=0, profiler=profiler, certfile=str(cert), keyfile=str(key)
     )

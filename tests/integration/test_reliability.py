@@ -24,7 +24,7 @@ from opentelemetry_instrumentation_memory import (
 )
 from opentelemetry_instrumentation_memory._config import ENVIRONMENT_PREFIX, field_names
 
-from .conftest import free_port
+from .conftest import free_port, self_signed
 
 VARIABLES = [ENVIRONMENT_PREFIX + name.upper() for name in field_names()] + [
     "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN"
@@ -150,29 +150,7 @@ def test_stopping_while_scrapes_are_in_flight():
 
 
 def test_a_silent_tls_client_does_not_block_scrapes(tmp_path):
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed(tmp_path, "127.0.0.1")
     import ssl
 
     profiler = MemoryProfiler()
@@ -195,49 +173,26 @@ def test_a_silent_tls_client_does_not_block_scrapes(tmp_path):
 def test_client_certificates_are_required_when_asked(tmp_path):
     import ssl
 
-    def make(name, *extra):
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                str(tmp_path / f"{name}.key"),
-                "-out",
-                str(tmp_path / f"{name}.pem"),
-                "-days",
-                "1",
-                "-subj",
-                f"/CN={name}",
-                *extra,
-            ],
-            check=True,
-            capture_output=True,
-        )
-
-    make("server", "-addext", "subjectAltName=IP:127.0.0.1")
-    make("client")
+    server_cert, server_key = self_signed(tmp_path, "server")
+    client_cert, client_key = self_signed(tmp_path, "client", server=False)
     profiler = MemoryProfiler()
     profiler.snapshot()
     exporter = MemoryExporter(
         host="127.0.0.1",
         port=0,
         profiler=profiler,
-        certfile=str(tmp_path / "server.pem"),
-        keyfile=str(tmp_path / "server.key"),
-        client_cafile=str(tmp_path / "client.pem"),
+        certfile=str(server_cert),
+        keyfile=str(server_key),
+        client_cafile=str(client_cert),
         client_auth_required=True,
     )
     exporter.serve()
     try:
-        anonymous = ssl.create_default_context(cafile=str(tmp_path / "server.pem"))
+        anonymous = ssl.create_default_context(cafile=str(server_cert))
         with pytest.raises(OSError):
             urllib.request.urlopen(exporter.url, timeout=5, context=anonymous).read()
-        known = ssl.create_default_context(cafile=str(tmp_path / "server.pem"))
-        known.load_cert_chain(str(tmp_path / "client.pem"), str(tmp_path / "client.key"))
+        known = ssl.create_default_context(cafile=str(server_cert))
+        known.load_cert_chain(str(client_cert), str(client_key))
         assert b"fogcompute_memory" in urllib.request.urlopen(exporter.url, timeout=5, context=known).read()
     finally:
         exporter.close()
