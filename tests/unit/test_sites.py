@@ -24,7 +24,7 @@ LEAKING_LINE = leak_forever.__code__.co_firstlineno + 2
 FAST = dict(snapshot_interval=0.05, census_budget=1.0, leak_window=16, leak_min_snapshots=12)
 
 
-def run_leak(profiler, until, timeout=20):
+def run_leak(profiler, until, timeout=60):
     stop, sink = threading.Event(), []
     leaker = threading.Thread(target=leak_forever, args=(stop, sink))
     leaker.start()
