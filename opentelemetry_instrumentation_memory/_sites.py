@@ -8,7 +8,6 @@ capture starts before ``cooldown`` has passed, however many leaks are found mean
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -82,7 +81,7 @@ class SiteCapture:
         top: int,
         root: str,
         on_sites: Callable[[Sequence[str], Tuple[AllocationSite, ...]], None],
-        quiet: ContextManager[object] = contextlib.nullcontext(),
+        quiet: ContextManager[object],
     ) -> None:
         self._window, self._cooldown, self._frames, self._top, self._root = (
             window,
