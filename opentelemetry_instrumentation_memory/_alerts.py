@@ -94,10 +94,6 @@ class AlertState:
             transitions.append(alert)
         return transitions
 
-    def clear(self) -> None:
-        self._firing.clear()
-        self._clear_streak.clear()
-
 
 def alert_conditions(
     config: ProfilerConfig,

@@ -48,6 +48,3 @@ class SnapshotHistory:
             raise ValueError(f"name must be one of {', '.join(FIELDS)}, got {name!r}")
         length = len(self) if last is None else min(last, len(self))
         return tail(self._columns[name], self._written, length)
-
-    def clear(self) -> None:
-        self._written = 0
