@@ -1,8 +1,13 @@
 """Allocation sites of a real leak, found by a short tracemalloc window."""
 
+import json
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
@@ -73,13 +78,33 @@ def test_repeated_leaks_do_not_keep_tracemalloc_on():
 
 
 def test_tracemalloc_on_by_configuration_stays_on():
-    profiler = MemoryProfiler(enable_tracemalloc=True, leak_site_window_seconds=0.5, **FAST)
-    run_leak(profiler, lambda: (orphan_leak(profiler) or {}).get("sites"))
-    try:
-        leak = orphan_leak(profiler)
-        assert leak and leak["sites"][0]["line"] == LEAKING_LINE
-    finally:
-        tracemalloc.stop()
+    """In a fresh interpreter: with tracemalloc tracing every allocation, the test session's heap
+    would make each census slow enough to starve this test."""
+    script = textwrap.dedent(
+        f"""
+        import json, sys, tracemalloc
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from tests.unit.test_sites import FAST, MemoryProfiler, orphan_leak, run_leak
+
+        profiler = MemoryProfiler(enable_tracemalloc=True, leak_site_window_seconds=0.5, **FAST)
+        seen = {{}}
+
+        def sites_found():
+            sites = (orphan_leak(profiler) or {{}}).get("sites")
+            if sites:
+                seen["tracing_after_capture"] = tracemalloc.is_tracing()
+            return sites
+
+        run_leak(profiler, sites_found)
+        leak = orphan_leak(profiler) or {{"sites": []}}
+        print(json.dumps({{"sites": leak["sites"], **seen}}))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["sites"] and report["sites"][0]["line"] == LEAKING_LINE, report
+    assert report["tracing_after_capture"]  # the capture left the configured tracing on
 
 
 def test_capture_can_be_turned_off():
