@@ -106,10 +106,17 @@ class MemoryProfiler:
         with self._lock:
             leaks = self._analysis.attach_sites(object_types, sites)
             latest = self._analysis.latest
+        if latest is not None:
+            self._publish(latest, leaks, [])
+
+    def _publish(self, snapshot: MemorySnapshot, leaks: List[Leak], alerts: List[Alert]) -> None:
+        """Hand one snapshot's events to callbacks, and to sinks as one batch."""
         for leak in leaks:
             self._dispatcher.fire(LEAK_EVENTS, leak)
-        if leaks and latest is not None:
-            self._dispatcher.fire(DETECTION_EVENTS, DetectionEvents(latest, tuple(leaks), ()))
+        for alert in alerts:
+            self._dispatcher.fire(ALERT_EVENTS, alert)
+        if leaks or alerts:
+            self._dispatcher.fire(DETECTION_EVENTS, DetectionEvents(snapshot, tuple(leaks), tuple(alerts)))
 
     def after_fork_in_child(self) -> None:
         """The child describes itself: fresh locks, history and threads; the loop restarts if it ran."""
@@ -248,14 +255,7 @@ class MemoryProfiler:
                     seconds if self._census_seconds == 0 else 0.7 * self._census_seconds + 0.3 * seconds
                 )
             new_leaks, transitions = self._analysis.record(snapshot, counts)
-        for leak in new_leaks:
-            self._dispatcher.fire(LEAK_EVENTS, leak)
-        for alert in transitions:
-            self._dispatcher.fire(ALERT_EVENTS, alert)
-        if new_leaks or transitions:
-            self._dispatcher.fire(
-                DETECTION_EVENTS, DetectionEvents(snapshot, tuple(new_leaks), tuple(transitions))
-            )
+        self._publish(snapshot, new_leaks, transitions)
         if new_leaks and self._config.leak_site_capture:
             self._sites.trigger([leak.object_type for leak in new_leaks])
         return snapshot
