@@ -29,9 +29,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from opentelemetry_instrumentation_memory import LeakDetector, MemoryExporter, MemoryProfiler
-from opentelemetry_instrumentation_memory._census import count_objects_by_type
-from opentelemetry_instrumentation_memory._history import SnapshotHistory
-from opentelemetry_instrumentation_memory._metrics import metrics_for
+from opentelemetry_instrumentation_memory.core.analysis.history import SnapshotHistory
+from opentelemetry_instrumentation_memory.core.sampling.census import count_objects_by_type
+from opentelemetry_instrumentation_memory.otel.metrics import metrics_for
 
 RESULTS = Path(__file__).parent / "results"
 WORKLOAD = Path(__file__).parent / "workload.py"
@@ -294,7 +294,7 @@ def span_cost(spans: int) -> Dict[str, float]:
 
 def gc_callback_cost(repeats: int) -> Dict[str, float]:
     """Throughput of allocation-heavy code with and without the GC pause callback installed."""
-    from opentelemetry_instrumentation_memory._gcpauses import GCPauses
+    from opentelemetry_instrumentation_memory.core.sampling.gcpauses import GCPauses
 
     def work() -> None:
         for _ in range(200):

@@ -4,18 +4,23 @@
 finds leaking object types by their trend, and raises alerts.
 """
 
-from ._alerts import Alert
-from ._analysis import DetectionEvents
-from ._baseline import BaselineDrift, TypeDrift
-from ._config import ProfilerConfig
-from ._exporter import MemoryExporter, get_memory_exporter
-from ._instrumentor import MemoryInstrumentor
-from ._leaks import Leak, LeakDetector
-from ._limits import MemoryLimit, effective_memory_limit
-from ._profiler import MemoryProfiler, get_memory_profiler
-from ._sites import AllocationSite
-from ._snapshot import MemorySnapshot
-from ._spans import MemorySpanProcessor
+from .core.analysis.leaks import LeakDetector
+from .core.config import ProfilerConfig
+from .core.profiler import MemoryProfiler, get_memory_profiler
+from .core.records import (
+    Alert,
+    AllocationSite,
+    BaselineDrift,
+    DetectionEvents,
+    Leak,
+    MemoryLimit,
+    MemorySnapshot,
+    TypeDrift,
+)
+from .core.sampling.limits import effective_memory_limit
+from .otel.exporter import MemoryExporter, get_memory_exporter
+from .otel.instrumentor import MemoryInstrumentor
+from .otel.spans import MemorySpanProcessor
 from .version import __version__
 
 __all__ = [

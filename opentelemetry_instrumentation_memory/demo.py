@@ -17,11 +17,9 @@ import time
 import urllib.request
 from typing import Dict, List, Optional
 
-from ._alerts import Alert
-from ._instrumentor import MemoryInstrumentor
-from ._leaks import Leak
-from ._profiler import get_memory_profiler
-from ._snapshot import MemorySnapshot
+from .core.profiler import get_memory_profiler
+from .core.records import Alert, Leak, MemorySnapshot
+from .otel.instrumentor import MemoryInstrumentor
 
 _CHILD_MARKER = "OTEL_PYTHON_MEMORY_DEMO_CHILD"
 _DEMO_ENVIRONMENT = {

@@ -11,8 +11,8 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from opentelemetry_instrumentation_memory._events import LEAK_EVENT
-from opentelemetry_instrumentation_memory._metrics import instrument_names
+from opentelemetry_instrumentation_memory.otel.events import LEAK_EVENT
+from opentelemetry_instrumentation_memory.otel.metrics import instrument_names
 
 from .conftest import free_port
 from .otlp_receiver import GrpcReceiver, HttpReceiver

@@ -3,7 +3,7 @@ import time
 from opentelemetry._logs import SeverityNumber
 
 from opentelemetry_instrumentation_memory import get_memory_profiler
-from opentelemetry_instrumentation_memory._events import ALERT_EVENT, DETECTION_SPAN, LEAK_EVENT
+from opentelemetry_instrumentation_memory.otel.events import ALERT_EVENT, DETECTION_SPAN, LEAK_EVENT
 
 FAST = dict(snapshot_interval=3600.0, leak_window=16, leak_min_snapshots=12)
 

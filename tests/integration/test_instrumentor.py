@@ -6,8 +6,8 @@ from importlib.metadata import entry_points
 import pytest
 
 from opentelemetry_instrumentation_memory import MemoryInstrumentor, get_memory_profiler
-from opentelemetry_instrumentation_memory._metrics import instrument_names
 from opentelemetry_instrumentation_memory.environment_variables import OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL
+from opentelemetry_instrumentation_memory.otel.metrics import instrument_names
 
 
 def profiler_threads():
@@ -104,7 +104,7 @@ def test_entry_points_are_registered():
     ]
     module = variables.load()
     names = [name for name in dir(module) if name.startswith("OTEL_PYTHON_MEMORY_")]
-    from opentelemetry_instrumentation_memory._config import field_names
+    from opentelemetry_instrumentation_memory.core.config import field_names
 
     assert {f"OTEL_PYTHON_MEMORY_{field.upper()}" for field in field_names()} <= set(names)
     assert all(getattr(module, name) == name for name in names)

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from opentelemetry_instrumentation_memory import MemoryExporter, MemoryProfiler
-from opentelemetry_instrumentation_memory._metrics import COUNTER, INSTRUMENTS, PREFIX
+from opentelemetry_instrumentation_memory.otel.metrics import COUNTER, INSTRUMENTS, PREFIX
 
 UNIT_MAP = {
     "d": "days",

@@ -13,8 +13,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from opentelemetry_instrumentation_memory import get_memory_profiler
-from opentelemetry_instrumentation_memory._events import ALERT_EVENT
-from opentelemetry_instrumentation_memory._metrics import instrument_names
+from opentelemetry_instrumentation_memory.otel.events import ALERT_EVENT
+from opentelemetry_instrumentation_memory.otel.metrics import instrument_names
 
 from .otlp_receiver import GrpcReceiver, HttpReceiver
 

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 import yaml
 
-from opentelemetry_instrumentation_memory._metrics import COUNTER, INSTRUMENTS, PREFIX
+from opentelemetry_instrumentation_memory.otel.metrics import COUNTER, INSTRUMENTS, PREFIX
 
 from .conftest import free_port
 from .promtool import MONITORING, RULES, binary, substitute_grafana_variables

@@ -22,7 +22,7 @@ from opentelemetry_instrumentation_memory import (
     MemoryProfiler,
     get_memory_profiler,
 )
-from opentelemetry_instrumentation_memory._config import ENVIRONMENT_PREFIX, field_names
+from opentelemetry_instrumentation_memory.core.config import ENVIRONMENT_PREFIX, field_names
 
 from .conftest import free_port, self_signed
 

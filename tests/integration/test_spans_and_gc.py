@@ -3,7 +3,7 @@
 import gc
 
 from opentelemetry_instrumentation_memory import MemorySpanProcessor, get_memory_profiler
-from opentelemetry_instrumentation_memory._spans import OTHER_SPANS, RSS_DELTA_ATTRIBUTE
+from opentelemetry_instrumentation_memory.otel.spans import OTHER_SPANS, RSS_DELTA_ATTRIBUTE
 
 
 def histogram_points(telemetry, name):

@@ -1,5 +1,5 @@
 from opentelemetry_instrumentation_memory import ProfilerConfig
-from opentelemetry_instrumentation_memory._alerts import AlertState, alert_conditions
+from opentelemetry_instrumentation_memory.core.analysis.alerts import AlertState, alert_conditions
 
 
 def readings(**overrides):

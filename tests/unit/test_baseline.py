@@ -1,5 +1,5 @@
-from opentelemetry_instrumentation_memory._baseline import Baseline
-from opentelemetry_instrumentation_memory._snapshot import SnapshotTaker
+from opentelemetry_instrumentation_memory.core.analysis.baseline import Baseline
+from opentelemetry_instrumentation_memory.core.sampling.snapshot import SnapshotTaker
 
 
 def snapshot_with(heap_used_mb, total_objects):

@@ -2,7 +2,7 @@ import collections
 import gc
 from collections import Counter
 
-from opentelemetry_instrumentation_memory._census import count_objects_by_type, type_name
+from opentelemetry_instrumentation_memory.core.sampling.census import count_objects_by_type, type_name
 
 
 class Widget:

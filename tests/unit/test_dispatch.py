@@ -3,7 +3,7 @@ import logging
 import threading
 import time
 
-from opentelemetry_instrumentation_memory._dispatch import CallbackDispatcher
+from opentelemetry_instrumentation_memory.core.dispatch import CallbackDispatcher
 
 
 def test_a_raising_callback_does_not_stop_the_others_and_is_logged_once(caplog):

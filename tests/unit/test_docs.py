@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from opentelemetry_instrumentation_memory import environment_variables
-from opentelemetry_instrumentation_memory._metrics import COUNTER, INSTRUMENTS, PREFIX
+from opentelemetry_instrumentation_memory.otel.metrics import COUNTER, INSTRUMENTS, PREFIX
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

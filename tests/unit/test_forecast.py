@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from opentelemetry_instrumentation_memory._forecast import seconds_to_limit
+from opentelemetry_instrumentation_memory.core.analysis.forecast import seconds_to_limit
 
 
 def test_steady_growth_reaches_the_limit_when_a_line_says():

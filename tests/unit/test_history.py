@@ -2,8 +2,8 @@ import tracemalloc
 
 import pytest
 
-from opentelemetry_instrumentation_memory._history import SnapshotHistory
-from opentelemetry_instrumentation_memory._snapshot import SnapshotTaker
+from opentelemetry_instrumentation_memory.core.analysis.history import SnapshotHistory
+from opentelemetry_instrumentation_memory.core.sampling.snapshot import SnapshotTaker
 
 
 def test_ring_keeps_the_last_capacity_snapshots_oldest_first():

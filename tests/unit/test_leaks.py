@@ -150,7 +150,7 @@ def test_one_class_leaking_in_a_real_heap_is_the_only_leak():
     leaked = []
     churn = []
     detector = LeakDetector()
-    from opentelemetry_instrumentation_memory._census import count_objects_by_type
+    from opentelemetry_instrumentation_memory.core.sampling.census import count_objects_by_type
 
     rng = random.Random(5)
     for i in range(40):

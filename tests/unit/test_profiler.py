@@ -5,9 +5,9 @@ import time
 import pytest
 
 from opentelemetry_instrumentation_memory import MemoryLimit, MemoryProfiler, get_memory_profiler
-from opentelemetry_instrumentation_memory._analysis import MemoryAnalysis
-from opentelemetry_instrumentation_memory._config import ProfilerConfig
-from opentelemetry_instrumentation_memory._snapshot import SnapshotTaker
+from opentelemetry_instrumentation_memory.core.analysis.state import MemoryAnalysis
+from opentelemetry_instrumentation_memory.core.config import ProfilerConfig
+from opentelemetry_instrumentation_memory.core.sampling.snapshot import SnapshotTaker
 
 FAST_LEAKS = dict(leak_window=16, leak_min_snapshots=12)
 
@@ -255,7 +255,7 @@ def test_census_cadence_adapts_to_its_budget_and_cheap_figures_keep_coming():
     assert profiler.census_interval > 10.0
     assert profiler.census_seconds > 0
     assert profiler.total_snapshots >= 20
-    assert profiler.latest_snapshot.census_ms == 0  # a cheap snapshot...
+    assert not profiler.latest_snapshot.census  # a cheap snapshot...
     assert profiler.latest_snapshot.total_objects == censuses[0]  # ...carrying the last census's figures
     assert len(set(profiler.history.column("timestamp"))) == len(censuses)
 
@@ -268,4 +268,4 @@ def test_a_whole_budget_counts_at_every_snapshot():
     assert profiler.census_seconds < 0.2  # this test heap counts in far less than the interval
     assert profiler.census_interval == 0.2
     assert profiler.total_snapshots >= 3
-    assert profiler.latest_snapshot.census_ms > 0
+    assert profiler.latest_snapshot.census

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from opentelemetry_instrumentation_memory import MemoryProfiler
-from opentelemetry_instrumentation_memory._sites import trim_path
+from opentelemetry_instrumentation_memory.core.diagnosis.sites import trim_path
 
 
 class Orphan:

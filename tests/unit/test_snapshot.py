@@ -6,7 +6,8 @@ import psutil
 import pytest
 
 from opentelemetry_instrumentation_memory import MemoryLimit
-from opentelemetry_instrumentation_memory._snapshot import MB, SnapshotTaker
+from opentelemetry_instrumentation_memory.core.records import MB
+from opentelemetry_instrumentation_memory.core.sampling.snapshot import SnapshotTaker
 
 
 def test_heap_is_resident_memory_against_the_effective_limit():

@@ -3,42 +3,9 @@
 from __future__ import annotations
 
 import heapq
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Dict, Mapping, Tuple
+from typing import Mapping
 
-from ._snapshot import MemorySnapshot
-
-
-@dataclass(frozen=True)
-class TypeDrift:
-    object_type: str
-    baseline_count: int
-    current_count: int
-    drift: int
-    drift_percent: float
-
-
-@dataclass(frozen=True)
-class BaselineDrift:
-    """Where the process stands against its baseline; ``object_drift`` holds the largest movers."""
-
-    baseline_timestamp: float
-    timestamp: float
-    heap_drift_mb: float
-    heap_drift_percent: float
-    total_objects_drift: int
-    object_drift: Mapping[str, int]
-    significant_drifts: Tuple[TypeDrift, ...]
-
-    def to_dict(self) -> Dict[str, Any]:
-        record = asdict(self)
-        record["object_drift"] = dict(self.object_drift)
-        return record
-
-    def with_heap(self, base: MemorySnapshot, current: MemorySnapshot) -> "BaselineDrift":
-        drift = current.heap_used_mb - base.heap_used_mb
-        percent = 100.0 * drift / base.heap_used_mb if base.heap_used_mb else 0.0
-        return replace(self, timestamp=current.timestamp, heap_drift_mb=drift, heap_drift_percent=percent)
+from ..records import BaselineDrift, MemorySnapshot, TypeDrift
 
 
 class Baseline:

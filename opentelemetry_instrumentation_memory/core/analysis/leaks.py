@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import math
 from array import array
-from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional
 
-from ._ring import tail
-from ._sites import AllocationSite
-from ._stats import mad, median, slope, steps
-from ._validation import require_int, require_number
+from ..records import SEVERITIES, Leak
+from ..validation import require_int, require_number
+from .ring import tail
+from .stats import mad, median, slope, steps
 
 __all__ = ["Leak", "LeakDetector"]
-
-SEVERITIES = ("low", "medium", "high", "critical")
 
 # Either axis can raise the severity, so a faster leak of the same type never ranks lower.
 _SEVERITY_BY_PERCENT_PER_HOUR = ((100.0, "critical"), (50.0, "high"), (10.0, "medium"))
@@ -35,26 +33,6 @@ _MIN_LAST_TO_FIRST_STEP = 0.7
 _SMOOTHNESS = 4.0  # level spread over step noise above which a series is smooth enough to read floors
 _MIN_STEP_ERRORS = 2.0  # every step, not only the whole rise, must stand out of the noise
 _MIN_NOISE = 1.0  # counts are integers: below one object the noise estimate means nothing
-
-
-@dataclass(frozen=True)
-class Leak:
-    """A type whose count grows persistently; growth figures describe the analysis window."""
-
-    object_type: str
-    severity: str
-    growth_count: int
-    growth_percent: float
-    growth_rate_per_hour: float
-    current_count: int
-    first_detected: float
-    last_detected: float
-    sites: Tuple[AllocationSite, ...] = ()
-
-    def to_dict(self) -> Dict[str, Any]:
-        record = asdict(self)
-        record["sites"] = [{**site, "traceback": list(site["traceback"])} for site in record["sites"]]
-        return record
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from ._snapshot import MB
-from .version import __version__
+from ..core.records import MB
+from ..version import __version__
 
 RSS_DELTA_ATTRIBUTE = "fogcompute.memory.rss_delta_mb"
 TRACED_DELTA_ATTRIBUTE = "fogcompute.memory.traced_delta_mb"

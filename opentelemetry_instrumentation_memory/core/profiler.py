@@ -15,18 +15,16 @@ import time
 import tracemalloc
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from . import _fork
-from ._alerts import Alert
-from ._analysis import DetectionEvents, MemoryAnalysis
-from ._baseline import BaselineDrift
-from ._config import ProfilerConfig
-from ._dispatch import Callback, CallbackDispatcher, RateLimitedLog
-from ._gcpauses import GCPauses
-from ._history import SnapshotHistory
-from ._leaks import Leak
-from ._limits import MemoryLimit, effective_memory_limit
-from ._sites import AllocationSite, SiteCapture
-from ._snapshot import MemorySnapshot, SnapshotTaker
+from .analysis.history import SnapshotHistory
+from .analysis.state import MemoryAnalysis
+from .config import ProfilerConfig
+from .diagnosis.sites import SiteCapture
+from .dispatch import Callback, CallbackDispatcher, RateLimitedLog
+from .records import Alert, AllocationSite, BaselineDrift, DetectionEvents, Leak, MemoryLimit, MemorySnapshot
+from .sampling import fork
+from .sampling.gcpauses import GCPauses
+from .sampling.limits import effective_memory_limit
+from .sampling.snapshot import SnapshotTaker
 
 _logger = logging.getLogger(__name__)
 
@@ -88,7 +86,7 @@ class MemoryProfiler:
         self._last_census: Optional[float] = None
         self._sites = self._site_capture()
         self.gc_pauses = GCPauses()
-        _fork.register(self)
+        fork.register(self)
 
     def _site_capture(self) -> SiteCapture:
         config = self._config
@@ -247,7 +245,7 @@ class MemoryProfiler:
             latest = self._analysis.latest
             previous = None if census or latest is None else (latest, self._analysis.latest_counts)
             snapshot, counts = self._taker.take(self._config.top_objects_count, previous)
-            if previous is None:
+            if snapshot.census:
                 self._last_census = started
                 seconds = snapshot.census_ms / 1000.0
                 # Smoothed, so that one slow census (a page fault storm) does not stall the next ones.

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Dict, Iterable, List
+from dataclasses import dataclass
+from typing import Dict, Iterable, List
 
-from ._config import ProfilerConfig
-
-FIRING = "firing"
-RESOLVED = "resolved"
+from ..config import ProfilerConfig
+from ..records import FIRING, RESOLVED, Alert
 
 
 @dataclass(frozen=True)
@@ -21,30 +19,6 @@ class Condition:
     value: float
     threshold: float
     message: str
-
-
-@dataclass(frozen=True)
-class Alert:
-    """An alert's onset (``state == "firing"``) or resolution (``"resolved"``).
-
-    Reads as a mapping too (``alert["type"]``), as the original callbacks expect.
-    """
-
-    type: str
-    severity: str
-    state: str
-    message: str
-    value: float
-    threshold: float
-    timestamp: float
-
-    def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self.__dataclass_fields__:
-            raise KeyError(key)
-        return getattr(self, key)
 
 
 class AlertState:

@@ -17,20 +17,25 @@ from opentelemetry import _logs, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.metrics import MeterProvider, get_meter_provider
 
-from ._config import ProfilerConfig, flag_from_environment, port_from_environment, settings_from_environment
-from ._events import TelemetryEventSink
-from ._exporter import DEFAULT_HOST, MemoryExporter
-from ._metrics import MemoryMetrics, metrics_for
-from ._profiler import MemoryProfiler, get_memory_profiler
-from ._spans import MemorySpanProcessor
-from .environment_variables import (
+from ..core.config import (
+    ProfilerConfig,
+    flag_from_environment,
+    port_from_environment,
+    settings_from_environment,
+)
+from ..core.profiler import MemoryProfiler, get_memory_profiler
+from ..environment_variables import (
     OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
     OTEL_PYTHON_MEMORY_SPAN_PROCESSOR,
 )
-from .package import _instruments
-from .version import __version__
+from ..package import _instruments
+from ..version import __version__
+from .events import TelemetryEventSink
+from .exporter import DEFAULT_HOST, MemoryExporter
+from .metrics import MemoryMetrics, metrics_for
+from .spans import MemorySpanProcessor
 
 _logger = logging.getLogger(__name__)
 _SCOPE = "opentelemetry_instrumentation_memory"

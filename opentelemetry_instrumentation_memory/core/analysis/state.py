@@ -7,31 +7,21 @@ everything else reads the cached results. Not thread-safe by itself: the profile
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Deque, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ._alerts import Alert, AlertState, alert_conditions
-from ._baseline import Baseline, BaselineDrift
-from ._config import ProfilerConfig
-from ._forecast import seconds_to_limit
-from ._history import SnapshotHistory
-from ._leaks import SEVERITIES, Leak, LeakDetector
-from ._sites import AllocationSite
-from ._snapshot import MemorySnapshot
-from ._stats import slope
+from ..config import ProfilerConfig
+from ..records import SEVERITIES, Alert, AllocationSite, BaselineDrift, Leak, MemorySnapshot
+from .alerts import AlertState, alert_conditions
+from .baseline import Baseline
+from .forecast import seconds_to_limit
+from .history import SnapshotHistory
+from .leaks import LeakDetector
+from .stats import slope
 
 _GROWTH_RATE_MIN_SNAPSHOTS = 10
 _GROWTH_RATE_MIN_SPAN_SECONDS = 30.0
 _GC_RATE_MIN_SPAN_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class DetectionEvents:
-    """What one snapshot brought: the leaks that started or worsened, and the alert transitions."""
-
-    snapshot: MemorySnapshot
-    leaks: Tuple[Leak, ...]
-    alerts: Tuple[Alert, ...]
 
 
 class MemoryAnalysis:
@@ -59,7 +49,7 @@ class MemoryAnalysis:
         """Take in one snapshot; return the leaks that started or worsened and the alert transitions."""
         self.history.append(snapshot)
         self.total_snapshots += 1
-        census = snapshot.census_ms > 0 or self.latest_drift is None
+        census = snapshot.census or self.latest_drift is None
         self.latest, self.latest_counts = snapshot, counts
         if self._baseline is None:
             self._baseline = Baseline(snapshot, counts)

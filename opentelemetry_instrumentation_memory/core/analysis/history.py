@@ -5,8 +5,8 @@ from __future__ import annotations
 from array import array
 from typing import Dict, List, Optional
 
-from ._ring import tail
-from ._snapshot import MemorySnapshot
+from ..records import MemorySnapshot
+from .ring import tail
 
 FIELDS = (
     "timestamp",

@@ -13,36 +13,22 @@ import os
 import threading
 import time
 import tracemalloc
-from dataclasses import dataclass
 from typing import Callable, ContextManager, Optional, Sequence, Tuple
 
+from ..records import AllocationSite
+
 _logger = logging.getLogger(__name__)
-_PACKAGE_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIRECTORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _IGNORED = (
     tracemalloc.Filter(False, tracemalloc.__file__),
     # Anything allocated on the profiler's own behalf (the census's Counter, say), whatever the
-    # frame: its private modules, not the bundled demo, whose leak is the point.
-    tracemalloc.Filter(False, os.path.join(_PACKAGE_DIRECTORY, "_*"), all_frames=True),
+    # frame: its core and OpenTelemetry layers, not the bundled demo, whose leak is the point.
+    tracemalloc.Filter(False, os.path.join(_PACKAGE_DIRECTORY, "core", "*"), all_frames=True),
+    tracemalloc.Filter(False, os.path.join(_PACKAGE_DIRECTORY, "otel", "*"), all_frames=True),
     tracemalloc.Filter(False, threading.__file__),
     tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"),
     tracemalloc.Filter(False, "<unknown>"),
 )
-
-
-@dataclass(frozen=True)
-class AllocationSite:
-    """A line whose allocations grew during the capture window; ``traceback`` is oldest first."""
-
-    file: str
-    line: int
-    size_diff_bytes: int
-    count_diff: int
-    traceback: Tuple[str, ...]
-
-    def __str__(self) -> str:
-        return (
-            f"{self.file}:{self.line} +{self.size_diff_bytes / 1024:.1f} KiB in {self.count_diff:+d} blocks"
-        )
 
 
 def trim_path(path: str, root: str) -> str:

@@ -19,8 +19,8 @@ from typing import Callable, Iterable, List, Optional
 
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation, get_meter
 
-from ._profiler import MemoryProfiler
-from ._snapshot import MemorySnapshot
+from ..core.profiler import MemoryProfiler
+from ..core.records import MemorySnapshot
 
 PREFIX = "fogcompute_memory_"
 GAUGE = "gauge"

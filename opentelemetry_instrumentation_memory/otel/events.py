@@ -15,9 +15,7 @@ from opentelemetry._logs import Logger, SeverityNumber
 from opentelemetry.trace import Span, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
-from ._alerts import FIRING, Alert
-from ._analysis import DetectionEvents
-from ._leaks import Leak
+from ..core.records import FIRING, Alert, DetectionEvents, Leak
 
 LEAK_EVENT = "fogcompute.memory.leak_detected"
 ALERT_EVENT = "fogcompute.memory.alert"

@@ -9,13 +9,13 @@ import os
 import sys
 import time
 import tracemalloc
-from dataclasses import asdict, dataclass
-from typing import Any, Callable, Dict, Optional, Set, Tuple
+from typing import Callable, Dict, Optional, Set, Tuple
 
 import psutil
 
-from ._census import count_objects_by_type
-from ._limits import SOURCE_PHYSICAL, MemoryLimit, effective_memory_limit
+from ..records import MB, MemoryLimit, MemorySnapshot
+from .census import count_objects_by_type
+from .limits import SOURCE_PHYSICAL, effective_memory_limit
 
 try:
     import resource
@@ -30,39 +30,6 @@ def _physical_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return 0
-
-
-__all__ = ["MB", "MemorySnapshot", "SnapshotTaker"]
-
-MB = float(1 << 20)  # 1 MB is 2**20 bytes throughout
-
-
-@dataclass(frozen=True)
-class MemorySnapshot:
-    """One reading of the process. ``heap_*`` describe resident memory against the effective limit."""
-
-    timestamp: float
-    heap_used_mb: float
-    heap_size_mb: float
-    heap_percent: float
-    rss_mb: float
-    vms_mb: float
-    total_objects: int
-    top_objects: Tuple[Tuple[str, int], ...]
-    gc_collections: Tuple[int, ...]
-    gc_collected: int
-    gc_uncollectable: int
-    tracemalloc_current_mb: float
-    tracemalloc_peak_mb: float
-    limit_source: str
-    census_ms: float
-    duration_ms: float
-
-    def to_dict(self) -> Dict[str, Any]:
-        record = asdict(self)
-        record["top_objects"] = dict(self.top_objects)
-        record["gc_collections"] = list(self.gc_collections)
-        return record
 
 
 class SnapshotTaker:
@@ -123,7 +90,7 @@ class SnapshotTaker:
         """A snapshot and the full census behind it (every type, not only the top ``top_n``).
 
         Given the ``previous`` snapshot and census, the objects are not counted again: the cheap
-        path, whose object figures are those of the last census (``census_ms == 0``).
+        path, whose object figures are those of the last census (``census`` is False).
         """
         started = time.perf_counter()
         rss, vms = self._memory()
@@ -159,6 +126,7 @@ class SnapshotTaker:
             tracemalloc_peak_mb=peak / MB,
             limit_source=limit.source,
             census_ms=census_ms,
+            census=previous is None,
             duration_ms=(time.perf_counter() - started) * 1000.0,
         )
         return snapshot, counts

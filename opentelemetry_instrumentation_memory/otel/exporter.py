@@ -24,13 +24,13 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry
 
-from . import _fork
-from ._config import port_from_environment
-from ._metrics import metrics_for
-from ._profiler import MemoryProfiler, get_memory_profiler
-from ._server import serve_metrics
-from ._validation import require_int
-from .version import __version__
+from ..core.config import port_from_environment
+from ..core.profiler import MemoryProfiler, get_memory_profiler
+from ..core.sampling import fork
+from ..core.validation import require_int
+from ..version import __version__
+from .metrics import metrics_for
+from .server import serve_metrics
 
 _logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class MemoryExporter:
         self._lock = threading.Lock()
         self._serving: Optional[Tuple[WSGIServer, threading.Thread, MeterProvider]] = None
         self._resource: Optional[Resource] = None
-        _fork.register(self)
+        fork.register(self)
 
     def after_fork_in_child(self) -> None:
         """The listening socket belongs to the parent: close the child's copy, and serve anew on

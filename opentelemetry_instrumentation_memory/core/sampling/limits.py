@@ -7,22 +7,17 @@ Every path is read under ``root`` so that tests can lay out cgroup v1 and v2 tre
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Tuple
 
 import psutil
+
+from ..records import MemoryLimit
 
 __all__ = ["MemoryLimit", "effective_memory_limit"]
 
 SOURCE_CGROUP_V2 = "cgroup_v2"
 SOURCE_CGROUP_V1 = "cgroup_v1"
 SOURCE_PHYSICAL = "physical"
-
-
-@dataclass(frozen=True)
-class MemoryLimit:
-    bytes: int
-    source: str
 
 
 def _read(path: str) -> Optional[str]:

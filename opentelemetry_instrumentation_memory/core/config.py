@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, fields, replace
 from typing import Any, Dict, Mapping, Optional
 
-from ._validation import require_bool, require_int, require_number
+from .validation import require_bool, require_int, require_number
 
 _logger = logging.getLogger(__name__)
 ENVIRONMENT_PREFIX = "OTEL_PYTHON_MEMORY_"

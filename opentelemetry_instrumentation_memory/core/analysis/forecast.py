@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from ._stats import median
+from .stats import median
 
 _MAX_POINTS = 24  # Theil-Sen is quadratic: evenly spaced points keep it near 300 pairs
 _MIN_POINTS = 6

@@ -1,0 +1,1 @@
+"""The profiler without OpenTelemetry: sampling, analysis, diagnosis and records."""

@@ -1,0 +1,173 @@
+"""The records the profiler produces: frozen dataclasses with ``to_dict()``, and nothing else.
+
+Every layer passes these around; none of them imports the machinery that samples the process, so
+the analysis depends only on data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Dict, Mapping, Tuple
+
+__all__ = [
+    "FIRING",
+    "MB",
+    "RESOLVED",
+    "SEVERITIES",
+    "Alert",
+    "AllocationSite",
+    "BaselineDrift",
+    "DetectionEvents",
+    "Leak",
+    "MemoryLimit",
+    "MemorySnapshot",
+    "TypeDrift",
+]
+
+MB = float(1 << 20)  # 1 MB is 2**20 bytes throughout
+SEVERITIES = ("low", "medium", "high", "critical")  # leak severities, least first
+FIRING = "firing"
+RESOLVED = "resolved"
+
+
+class _SeedMapping:
+    """``record["name"]`` as the seed's callbacks read it; ``to_dict()`` is the dict view."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:  # type: ignore[attr-defined]
+            raise KeyError(key)
+        return getattr(self, key)
+
+
+@dataclass(frozen=True)
+class MemoryLimit:
+    """The memory limit the process runs against, and where it comes from."""
+
+    bytes: int
+    source: str
+
+
+@dataclass(frozen=True)
+class MemorySnapshot:
+    """One reading of the process. ``heap_*`` describe resident memory against the effective limit.
+
+    ``census`` says whether the objects were counted for this snapshot; when not, the object
+    figures are those of the last census and ``census_ms`` is 0.
+    """
+
+    timestamp: float
+    heap_used_mb: float
+    heap_size_mb: float
+    heap_percent: float
+    rss_mb: float
+    vms_mb: float
+    total_objects: int
+    top_objects: Tuple[Tuple[str, int], ...]
+    gc_collections: Tuple[int, ...]
+    gc_collected: int
+    gc_uncollectable: int
+    tracemalloc_current_mb: float
+    tracemalloc_peak_mb: float
+    limit_source: str
+    census_ms: float
+    duration_ms: float
+    census: bool = True
+
+    def to_dict(self) -> Dict[str, Any]:
+        record = asdict(self)
+        record["top_objects"] = dict(self.top_objects)
+        record["gc_collections"] = list(self.gc_collections)
+        return record
+
+
+@dataclass(frozen=True)
+class AllocationSite:
+    """A line whose allocations grew during the capture window; ``traceback`` is oldest first."""
+
+    file: str
+    line: int
+    size_diff_bytes: int
+    count_diff: int
+    traceback: Tuple[str, ...]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.file}:{self.line} +{self.size_diff_bytes / 1024:.1f} KiB in {self.count_diff:+d} blocks"
+        )
+
+
+@dataclass(frozen=True)
+class Leak(_SeedMapping):
+    """A type whose count grows persistently; growth figures describe the analysis window."""
+
+    object_type: str
+    severity: str
+    growth_count: int
+    growth_percent: float
+    growth_rate_per_hour: float
+    current_count: int
+    first_detected: float
+    last_detected: float
+    sites: Tuple[AllocationSite, ...] = ()
+
+    def to_dict(self) -> Dict[str, Any]:
+        record = asdict(self)
+        record["sites"] = [{**site, "traceback": list(site["traceback"])} for site in record["sites"]]
+        return record
+
+
+@dataclass(frozen=True)
+class Alert(_SeedMapping):
+    """An alert's onset (``state == "firing"``) or resolution (``"resolved"``)."""
+
+    type: str
+    severity: str
+    state: str
+    message: str
+    value: float
+    threshold: float
+    timestamp: float
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TypeDrift:
+    object_type: str
+    baseline_count: int
+    current_count: int
+    drift: int
+    drift_percent: float
+
+
+@dataclass(frozen=True)
+class BaselineDrift:
+    """Where the process stands against its baseline; ``object_drift`` holds the largest movers."""
+
+    baseline_timestamp: float
+    timestamp: float
+    heap_drift_mb: float
+    heap_drift_percent: float
+    total_objects_drift: int
+    object_drift: Mapping[str, int]
+    significant_drifts: Tuple[TypeDrift, ...]
+
+    def to_dict(self) -> Dict[str, Any]:
+        record = asdict(self)
+        record["object_drift"] = dict(self.object_drift)
+        return record
+
+    def with_heap(self, base: MemorySnapshot, current: MemorySnapshot) -> "BaselineDrift":
+        drift = current.heap_used_mb - base.heap_used_mb
+        percent = 100.0 * drift / base.heap_used_mb if base.heap_used_mb else 0.0
+        return replace(self, timestamp=current.timestamp, heap_drift_mb=drift, heap_drift_percent=percent)
+
+
+@dataclass(frozen=True)
+class DetectionEvents:
+    """What one snapshot brought: the leaks that started or worsened, and the alert transitions."""
+
+    snapshot: MemorySnapshot
+    leaks: Tuple[Leak, ...]
+    alerts: Tuple[Alert, ...]

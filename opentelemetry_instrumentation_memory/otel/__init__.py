@@ -1,0 +1,1 @@
+"""The OpenTelemetry layer: instruments over cached state, events, the endpoint, spans, the instrumentor."""
