@@ -41,9 +41,7 @@ def test_core_imports_no_opentelemetry(path):
     assert not offending, f"{path.relative_to(PACKAGE)} imports {offending}"
 
 
-@pytest.mark.parametrize(
-    "path", modules_under("core/analysis"), ids=lambda p: str(p.relative_to(PACKAGE))
-)
+@pytest.mark.parametrize("path", modules_under("core/analysis"), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_analysis_imports_no_sampling_machinery(path):
     forbidden = {"psutil", "tracemalloc", "threading", "gc", "os"}
     own = package.__name__ + ".core."
