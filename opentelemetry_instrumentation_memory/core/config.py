@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, fields, replace
 from typing import Any, Dict, Mapping, Optional
 
-from .validation import require_bool, require_int, require_number
+from .validation import ECHO_LIMIT, excerpt, require_bool, require_host, require_int, require_number
 
 _logger = logging.getLogger(__name__)
 ENVIRONMENT_PREFIX = "OTEL_PYTHON_MEMORY_"
@@ -126,7 +126,11 @@ def settings_from_environment(environ: Mapping[str, str]) -> Dict[str, Any]:
             config = config.updated(**{field.name: value})
         except ValueError as error:
             _logger.warning(
-                "%s=%r is not valid (%s); using the default %r", variable, raw, error, field.default
+                "%s=%s is not valid (%s); using the default %r",
+                variable,
+                excerpt(raw),
+                _reason(error),
+                field.default,
             )
             continue
         settings[field.name] = value
@@ -141,7 +145,7 @@ def port_from_environment(environ: Mapping[str, str], variable: str, default: Op
     try:
         return require_int(variable, int(raw), 0, 65535)
     except ValueError:
-        _logger.warning("%s=%r is not a TCP port; using the default %r", variable, raw, default)
+        _logger.warning("%s=%s is not a TCP port; using the default %r", variable, excerpt(raw), default)
         return default
 
 
@@ -153,5 +157,25 @@ def flag_from_environment(environ: Mapping[str, str], variable: str, default: bo
     try:
         return _parse(raw, bool)
     except ValueError:
-        _logger.warning("%s=%r is not true or false; using the default %r", variable, raw, default)
+        _logger.warning("%s=%s is not true or false; using the default %r", variable, excerpt(raw), default)
         return default
+
+
+def host_from_environment(environ: Mapping[str, str], variable: str, default: str) -> str:
+    """An address to bind from ``variable``; a malformed one is warned about and ``default`` used."""
+    raw = environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        return require_host(variable, raw)
+    except ValueError:
+        _logger.warning(
+            "%s=%s is not an IP address or a host name; using the default %r", variable, excerpt(raw), default
+        )
+        return default
+
+
+def _reason(error: ValueError) -> str:
+    """Why a value was refused; the message quotes the value, so it is cut short as well."""
+    text = str(error)
+    return text if len(text) <= 2 * ECHO_LIMIT else text[: 2 * ECHO_LIMIT] + "..."

@@ -31,6 +31,11 @@ class RateLimitedLog:
         self._lock = threading.Lock()
 
     def error(self, key: str, error: BaseException, message: str, *args: Any) -> None:
+        self.log(logging.ERROR, key, message, *args, exc_info=error)
+
+    def log(
+        self, level: int, key: str, message: str, *args: Any, exc_info: Optional[BaseException] = None
+    ) -> None:
         now = time.monotonic()
         with self._lock:
             last, skipped = self._last.get(key, (float("-inf"), 0))
@@ -39,7 +44,7 @@ class RateLimitedLog:
                 return
             self._last[key] = (now, 0)
         suffix = f" ({skipped} similar failures not logged)" if skipped else ""
-        self._logger.error(message + suffix, *args, exc_info=error)
+        self._logger.log(level, message + suffix, *args, exc_info=exc_info)
 
 
 class CallbackDispatcher:
