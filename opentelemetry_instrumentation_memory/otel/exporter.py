@@ -2,7 +2,9 @@
 
 It owns a meter provider with a ``PrometheusMetricReader`` bound to a dedicated registry (never
 prometheus_client's global one), served by prometheus_client's WSGI app on /metrics only, with TLS
-and client certificates as options.
+and client certificates as options. Its variables are the package's own
+(``OTEL_PYTHON_MEMORY_PROMETHEUS_HOST`` / ``_PORT``): ``OTEL_EXPORTER_PROMETHEUS_HOST`` / ``_PORT``
+belong to the SDK's Prometheus reader, which may serve in the same process.
 """
 
 from __future__ import annotations
@@ -12,25 +14,21 @@ import logging
 import os
 import threading
 import uuid
-from typing import Mapping, Optional, Tuple
-from wsgiref.simple_server import WSGIServer
+from typing import Dict, Mapping, Optional, Tuple
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.sdk.environment_variables import (
-    OTEL_EXPORTER_PROMETHEUS_HOST,
-    OTEL_EXPORTER_PROMETHEUS_PORT,
-)
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry
 
-from ..core.config import port_from_environment
+from ..core.config import host_from_environment, port_from_environment
 from ..core.profiler import MemoryProfiler, get_memory_profiler
 from ..core.sampling import fork
-from ..core.validation import require_int
+from ..core.validation import require_host, require_int
+from ..environment_variables import OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT
 from ..version import __version__
 from .metrics import metrics_for
-from .server import serve_metrics
+from .server import MetricsServer, TLSOptions, serve_metrics
 
 _logger = logging.getLogger(__name__)
 
@@ -41,7 +39,7 @@ DEFAULT_HOST = "localhost"
 class MemoryExporter:
     """Serves ``/metrics`` for one profiler (the process-wide one unless another is set).
 
-    ``host`` and ``port`` default to ``OTEL_EXPORTER_PROMETHEUS_HOST`` / ``_PORT``, then to
+    ``host`` and ``port`` default to ``OTEL_PYTHON_MEMORY_PROMETHEUS_HOST`` / ``_PORT``, then to
     ``localhost:9202``; bind ``0.0.0.0`` to be scraped from outside a container. With
     ``port_span`` N, the first free port of ``port`` .. ``port + N - 1`` is used, so that the worker
     processes of one server each get one (a forked child of a serving exporter takes the next free
@@ -62,9 +60,12 @@ class MemoryExporter:
         port_span: int = 1,
         environ: Mapping[str, str] = os.environ,
     ) -> None:
-        self.host = host if host is not None else environ.get(OTEL_EXPORTER_PROMETHEUS_HOST) or DEFAULT_HOST
+        if host is None:
+            self.host = host_from_environment(environ, OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, DEFAULT_HOST)
+        else:
+            self.host = require_host("host", host)
         if port is None:
-            port = port_from_environment(environ, OTEL_EXPORTER_PROMETHEUS_PORT, DEFAULT_PORT)
+            port = port_from_environment(environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT, DEFAULT_PORT)
         self.port: int = require_int("port", port, 0, 65535)
         self.base_port = self.port
         self.port_span = require_int("port_span", port_span, 1, 1024)
@@ -72,16 +73,15 @@ class MemoryExporter:
             raise ValueError(
                 f"certfile and keyfile go together, got certfile={certfile!r}, keyfile={keyfile!r}"
             )
-        self._tls = dict(
-            certfile=certfile,
-            keyfile=keyfile,
-            client_cafile=client_cafile,
-            client_auth_required=client_auth_required,
+        self._tls = (
+            TLSOptions(certfile, keyfile, client_cafile, client_auth_required)
+            if certfile and keyfile
+            else None
         )
         self._profiler = profiler
         self.registry = CollectorRegistry()
         self._lock = threading.Lock()
-        self._serving: Optional[Tuple[WSGIServer, threading.Thread, MeterProvider]] = None
+        self._serving: Optional[Tuple[MetricsServer, threading.Thread, MeterProvider]] = None
         self._resource: Optional[Resource] = None
         fork.register(self)
 
@@ -115,9 +115,15 @@ class MemoryExporter:
     def running(self) -> bool:
         return self._serving is not None
 
+    def connection_counts(self) -> Dict[str, int]:
+        """The endpoint's connections by outcome (accepted, refused, evicted, deadline,
+        client_errors, ...), since it started serving; empty when not serving."""
+        serving = self._serving
+        return serving[0].counts() if serving is not None else {}
+
     @property
     def url(self) -> str:
-        scheme = "https" if self._tls["certfile"] else "http"
+        scheme = "https" if self._tls is not None else "http"
         return f"{scheme}://{self.host}:{self.port}/metrics"
 
     def serve(self) -> None:
@@ -142,12 +148,12 @@ class MemoryExporter:
             self.port = server.server_port
             self._serving = (server, thread, provider)
 
-    def _bind_first_free_port(self) -> Tuple[WSGIServer, threading.Thread]:
+    def _bind_first_free_port(self) -> Tuple[MetricsServer, threading.Thread]:
         last = min(self.base_port + self.port_span - 1, 65535) if self.base_port else 0
         port = self.base_port
         while True:
             try:
-                return serve_metrics(self.host, port, self.registry, **self._tls)
+                return serve_metrics(self.host, port, self.registry, self._tls)
             except OSError as error:
                 if port >= last:
                     ports = f"{self.base_port}-{last}" if last != self.base_port else str(port)

@@ -20,10 +20,12 @@ from opentelemetry.metrics import MeterProvider, get_meter_provider
 from ..core.config import (
     ProfilerConfig,
     flag_from_environment,
+    host_from_environment,
     port_from_environment,
     settings_from_environment,
 )
 from ..core.profiler import MemoryProfiler, get_memory_profiler
+from ..core.validation import require_host
 from ..environment_variables import (
     OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
@@ -76,11 +78,11 @@ class MemoryInstrumentor(BaseInstrumentor):
         port_span = kwargs.pop("prometheus_port_span", None) or port_from_environment(
             os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN, 1
         )
-        host = (
-            kwargs.pop("prometheus_host", None)
-            or os.environ.get(OTEL_PYTHON_MEMORY_PROMETHEUS_HOST)
-            or DEFAULT_HOST
-        )
+        host = kwargs.pop("prometheus_host", None)
+        if host is None:
+            host = host_from_environment(os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, DEFAULT_HOST)
+        else:
+            host = require_host("prometheus_host", host)
         # Defaults, then the environment, then keywords: each instrument() is complete in itself.
         settings = {**ProfilerConfig().to_dict(), **settings_from_environment(os.environ), **kwargs}
 

@@ -133,14 +133,18 @@ def test_a_busy_port_is_an_error_that_names_it(profiler):
             MemoryExporter(host="127.0.0.1", port=port, profiler=profiler).serve()
 
 
-def test_host_and_port_come_from_the_standard_variables(monkeypatch):
-    monkeypatch.setenv("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.2")
-    monkeypatch.setenv("OTEL_EXPORTER_PROMETHEUS_PORT", "9333")
+def test_host_and_port_come_from_the_package_variables_never_the_sdk_readers(monkeypatch):
+    """``OTEL_EXPORTER_PROMETHEUS_*`` configure the SDK's own Prometheus reader: under
+    ``OTEL_METRICS_EXPORTER=prometheus`` reading them too would make both bind one port."""
+    monkeypatch.setenv("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.3")
+    monkeypatch.setenv("OTEL_EXPORTER_PROMETHEUS_PORT", "9464")
+    monkeypatch.delenv("OTEL_PYTHON_MEMORY_PROMETHEUS_HOST", raising=False)
+    monkeypatch.delenv("OTEL_PYTHON_MEMORY_PROMETHEUS_PORT", raising=False)
+    assert (MemoryExporter().host, MemoryExporter().port) == ("localhost", 9202)
+    monkeypatch.setenv("OTEL_PYTHON_MEMORY_PROMETHEUS_HOST", "127.0.0.2")
+    monkeypatch.setenv("OTEL_PYTHON_MEMORY_PROMETHEUS_PORT", "9333")
     exporter = MemoryExporter()
     assert (exporter.host, exporter.port) == ("127.0.0.2", 9333)
-    monkeypatch.delenv("OTEL_EXPORTER_PROMETHEUS_HOST")
-    monkeypatch.delenv("OTEL_EXPORTER_PROMETHEUS_PORT")
-    assert (MemoryExporter().host, MemoryExporter().port) == ("localhost", 9202)
 
 
 def test_invalid_port_is_a_value_error_naming_it():
