@@ -26,6 +26,7 @@ from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from ..core.dispatch import RateLimitedLog
+from ..core.validation import require_int, require_number
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -47,6 +48,10 @@ class ConnectionLimits:
 
     max_connections: int = 16
     request_deadline_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        require_int("max_connections", self.max_connections, 1, 10_000)
+        require_number("request_deadline_seconds", self.request_deadline_seconds, 0.0, 3600.0, False)
 
 
 @dataclass(frozen=True)
@@ -158,11 +163,6 @@ class MetricsServer(WSGIServer):
                 self.server_close()
                 raise
             self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
-
-    @property
-    def open_connections(self) -> int:
-        with self._slots:
-            return len(self._connections)
 
     def counts(self) -> Dict[str, int]:
         """Connections by outcome: accepted, refused, evicted, deadline, closed, client_errors,
