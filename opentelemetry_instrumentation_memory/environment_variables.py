@@ -183,13 +183,16 @@ OTEL_PYTHON_MEMORY_PROMETHEUS_PORT = "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT"
 
 Serve the memory metrics on their own Prometheus endpoint at this port (9202 is the convention),
 besides exporting them through the meter provider. Unset (the default): no endpoint of its own.
+``MemoryExporter()`` reads it too (9202 when unset); the SDK reader's ``OTEL_EXPORTER_PROMETHEUS_PORT``
+is never read, so that both endpoints can serve in one process.
 """
 
 OTEL_PYTHON_MEMORY_PROMETHEUS_HOST = "OTEL_PYTHON_MEMORY_PROMETHEUS_HOST"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_HOST
 
-Address that endpoint binds to (default ``localhost``; ``0.0.0.0`` to be scraped from outside a container).
+Address that endpoint binds to (default ``localhost``; ``0.0.0.0`` to be scraped from outside a container):
+an IP address or a host name; anything else is warned about and the default used.
 """
 
 OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN = "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN"

@@ -148,3 +148,38 @@ def test_opentelemetry_instrument_help_lists_the_variables():
     )
     for flag in ("--memory_snapshot_interval", "--memory_top_objects_count", "--memory_prometheus_port"):
         assert flag in result.stdout
+
+
+def test_a_bad_host_in_the_environment_never_stops_auto_instrumentation(tmp_path):
+    """The SDK's Prometheus reader and the package's endpoint side by side, each on its own
+    variables, with a host name that encoding rejects: a warning, and both serve."""
+    sdk_port, memory_port = free_port(), free_port()
+    app = launch(
+        tmp_path,
+        seconds=6,
+        OTEL_METRICS_EXPORTER="prometheus",
+        OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
+        OTEL_EXPORTER_PROMETHEUS_PORT=str(sdk_port),
+        OTEL_PYTHON_MEMORY_PROMETHEUS_HOST="ünï..",
+        OTEL_PYTHON_MEMORY_PROMETHEUS_PORT=str(memory_port),
+        OTEL_TRACES_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+    )
+    try:
+        served = set()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(served) < 2 and app.poll() is None:
+            time.sleep(0.2)
+            for port in {sdk_port, memory_port} - served:
+                try:
+                    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
+                except OSError:
+                    continue
+                if b"fogcompute_memory_heap_used_mb" in text:
+                    served.add(port)
+        assert served == {sdk_port, memory_port}
+    finally:
+        app.kill()
+        _, stderr = app.communicate()
+    assert "Failed to auto initialize" not in stderr
+    assert "OTEL_PYTHON_MEMORY_PROMETHEUS_HOST='ünï..' is not an IP address or a host name" in stderr

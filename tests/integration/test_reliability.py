@@ -27,7 +27,8 @@ from opentelemetry_instrumentation_memory.core.config import ENVIRONMENT_PREFIX,
 from .conftest import free_port, self_signed
 
 VARIABLES = [ENVIRONMENT_PREFIX + name.upper() for name in field_names()] + [
-    "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN"
+    "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN",
+    "OTEL_PYTHON_MEMORY_PROMETHEUS_HOST",
 ]
 junk = st.one_of(
     st.text(max_size=12),
