@@ -56,11 +56,13 @@ class Host:
         for command in sys.stdin:
             command = command.strip()
             if command == "exhaust":  # every descriptor the limit allows, taken
-                while True:
-                    try:
-                        held.append(open(os.devnull))
-                    except OSError:
-                        break
+                for _ in range(5):  # again after a pause: host_work may have held one
+                    time.sleep(0.02)
+                    while True:
+                        try:
+                            held.append(open(os.devnull))
+                        except OSError:
+                            break
             elif command == "release":
                 for file in held:
                     file.close()
@@ -140,8 +142,9 @@ def test_slow_clients_hold_a_bounded_share_of_the_host_and_scrapes_go_on():
             time.sleep(1)
         after = host.ask()
         assert after["failed_opens"] == 0
-        assert after["fds"] <= before["fds"] + CAP + 1
-        assert after["threads"] <= before["threads"] + CAP
+        # one descriptor more for a newcomer waiting for an evicted slot, one for the host's open()
+        assert after["fds"] <= before["fds"] + CAP + 2
+        assert after["threads"] <= before["threads"] + CAP + 1  # a finishing thread
         assert (after["cpu"] - cpu_started) / (time.monotonic() - started) < 0.5
         counts = after["counts"][0]
         assert counts["evicted"] >= 120 - CAP and counts.get("refused", 0) == 0
@@ -235,7 +238,10 @@ def test_bad_clients_leave_the_host_stderr_clean(tmp_path):
         for sock in flood:
             reset(sock)
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and host.ask()["counts"][1].get("client_errors", 0) < 20:
+        while time.monotonic() < deadline:
+            counts = host.ask()["counts"]
+            if counts[0].get("client_errors", 0) >= 10 and counts[1].get("client_errors", 0) >= 20:
+                break
             time.sleep(0.1)
         counts = host.ask()["counts"]
         assert host.stderr() == ""
