@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, fields, replace
 from typing import Any, Dict, Mapping, Optional
 
+from .records import SEVERITIES
 from .validation import require_bool, require_int, require_number
 
 _logger = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ class ProfilerConfig:
     growth_rate_window: int = 60
     oom_horizon_seconds: float = 14400.0
     gc_spike_per_second: float = 10.0
+    gc_pause_warning_percent: float = 5.0
+    warmup_seconds: float = 600.0
     baseline_drift_warning_percent: float = 50.0
     baseline_drift_critical_percent: float = 100.0
     significant_drift_percent: float = 50.0
@@ -40,6 +43,7 @@ class ProfilerConfig:
     leak_min_snapshots: int = 24
     leak_min_growth: int = 50
     max_detected_leaks: int = 100
+    leak_alert_severity: str = "high"
     leak_site_capture: bool = True
     leak_site_window_seconds: float = 5.0
     leak_site_cooldown_seconds: float = 600.0
@@ -63,6 +67,8 @@ class ProfilerConfig:
         require_int("growth_rate_window", self.growth_rate_window, 3, 10_000)
         require_number("oom_horizon_seconds", self.oom_horizon_seconds, 0.0, inclusive_minimum=False)
         require_number("gc_spike_per_second", self.gc_spike_per_second, 0.0, inclusive_minimum=False)
+        require_number("gc_pause_warning_percent", self.gc_pause_warning_percent, 0.0, 100.0)
+        require_number("warmup_seconds", self.warmup_seconds, 0.0, 7 * 86400.0)
         require_number("baseline_drift_warning_percent", self.baseline_drift_warning_percent, 0.0)
         require_number("baseline_drift_critical_percent", self.baseline_drift_critical_percent, 0.0)
         if self.baseline_drift_critical_percent < self.baseline_drift_warning_percent:
@@ -76,6 +82,11 @@ class ProfilerConfig:
         require_int("leak_min_snapshots", self.leak_min_snapshots, 8, self.leak_window)
         require_int("leak_min_growth", self.leak_min_growth, 1)
         require_int("max_detected_leaks", self.max_detected_leaks, 1, 100_000)
+        if self.leak_alert_severity not in SEVERITIES:
+            raise ValueError(
+                f"leak_alert_severity must be one of {', '.join(SEVERITIES)}, "
+                f"got {self.leak_alert_severity!r}"
+            )
         require_bool("leak_site_capture", self.leak_site_capture)
         require_number(
             "leak_site_window_seconds", self.leak_site_window_seconds, 0.0, 300.0, inclusive_minimum=False

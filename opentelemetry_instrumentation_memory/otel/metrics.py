@@ -69,6 +69,10 @@ def _active_leaks(profiler: MemoryProfiler) -> Iterable[Observation]:
     return [Observation(len(profiler.active_leaks))] if profiler.latest_snapshot else []
 
 
+def _paging_leaks(profiler: MemoryProfiler) -> Iterable[Observation]:
+    return [Observation(len(profiler.paging_leaks))] if profiler.latest_snapshot else []
+
+
 def _leak_detections(profiler: MemoryProfiler) -> Iterable[Observation]:
     if profiler.latest_snapshot is None:
         return []
@@ -80,9 +84,11 @@ def _leak_detections(profiler: MemoryProfiler) -> Iterable[Observation]:
 
 
 def _drift(pick: Callable[..., float]) -> Reader:
+    """Absent until the baseline is settled after the warm-up: drift from a cold start is no drift."""
+
     def read(profiler: MemoryProfiler) -> Iterable[Observation]:
         drift = profiler.latest_drift
-        return [] if drift is None else [Observation(pick(drift))]
+        return [] if drift is None or not profiler.baseline_settled else [Observation(pick(drift))]
 
     return read
 
@@ -164,6 +170,20 @@ INSTRUMENTS = (
     InstrumentSpec("vms_mb", GAUGE, "{MiB}", "Virtual memory size", _from_snapshot(lambda s: s.vms_mb)),
     InstrumentSpec("active_leaks", GAUGE, "{leak}", "Object types leaking now", _active_leaks),
     InstrumentSpec(
+        "paging_leaks",
+        GAUGE,
+        "{leak}",
+        "Leaks now at or above the paging severity (leak_alert_severity, default high)",
+        _paging_leaks,
+    ),
+    InstrumentSpec(
+        "uptime_seconds",
+        GAUGE,
+        "s",
+        "Seconds this process has been profiled (rules skip its warm-up)",
+        lambda profiler: [Observation(profiler.uptime_seconds)] if profiler.latest_snapshot else [],
+    ),
+    InstrumentSpec(
         "leak_detections",
         COUNTER,
         "{leak}",
@@ -174,15 +194,17 @@ INSTRUMENTS = (
         "baseline_drift_percent",
         GAUGE,
         "%",
-        "Resident memory drift from the baseline",
+        "Resident memory drift from the baseline taken after the warm-up (absent before)",
         _drift(lambda d: d.heap_drift_percent),
+        always=False,
     ),
     InstrumentSpec(
         "baseline_drift_mb",
         GAUGE,
         "{MiB}",
-        "Resident memory drift from the baseline",
+        "Resident memory drift from the baseline taken after the warm-up (absent before)",
         _drift(lambda d: d.heap_drift_mb),
+        always=False,
     ),
     InstrumentSpec(
         "object_count", GAUGE, "{object}", "Objects of each of the most numerous types", _object_counts

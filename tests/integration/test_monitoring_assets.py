@@ -60,7 +60,7 @@ def test_rules_match_the_spec_table():
     assert oom["expr"].endswith("< min by (job, instance) (fogcompute_memory_oom_horizon_seconds)")
     for alert, (threshold, duration, severity) in SPEC_TABLE.items():
         rule = rules[alert]
-        assert rule["expr"].endswith(threshold), alert
+        assert rule["expr"].rstrip(")").endswith(threshold), alert
         assert rule["for"] == duration, alert
         assert rule["labels"] == {"severity": severity}, alert
         assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}, alert

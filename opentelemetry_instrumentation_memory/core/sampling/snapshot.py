@@ -43,8 +43,10 @@ class SnapshotTaker:
         self,
         limit_reader: Callable[[], MemoryLimit] = effective_memory_limit,
         limit_ttl: float = 300.0,
+        gc_pause_seconds: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self._limit_reader = limit_reader
+        self._gc_pause_seconds = gc_pause_seconds
         self._limit_ttl = limit_ttl
         self._limit: Optional[MemoryLimit] = None
         self._limit_read_at = 0.0
@@ -127,6 +129,7 @@ class SnapshotTaker:
             limit_source=limit.source,
             census_ms=census_ms,
             census=previous is None,
+            gc_pause_seconds=self._gc_pause_seconds(),
             duration_ms=(time.perf_counter() - started) * 1000.0,
         )
         return snapshot, counts
