@@ -36,6 +36,7 @@ DETECTION_EVENTS = "detection"
 _CENSUS_SLACK = 0.95
 _SITE_FRAMES = 10  # enough to see past helpers into the code that keeps the objects
 _SITE_COUNT = 5
+_LONGEST_WAIT = 3600.0  # seconds the loop sleeps at a time, whatever the interval
 
 
 def _threshold(name: str) -> property:
@@ -217,7 +218,9 @@ class MemoryProfiler:
                 self._loop_log.error("snapshot", error, "memory snapshot failed")
             interval = self._config.snapshot_interval
             next_due = max(next_due + interval, time.monotonic())
-            stop.wait(next_due - time.monotonic())
+            # In steps: Event.wait raises OverflowError past threading.TIMEOUT_MAX (about 9.2e9 s).
+            while not stop.is_set() and time.monotonic() < next_due:
+                stop.wait(min(next_due - time.monotonic(), _LONGEST_WAIT))
 
     @property
     def census_interval(self) -> float:

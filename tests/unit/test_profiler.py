@@ -319,3 +319,20 @@ def test_growth_after_the_warm_up_is_rated_and_drift_is_measured_from_the_warm_b
     assert "growth_rate_high" in fired
     assert analysis.latest_drift.baseline_timestamp >= 600.0  # not the cold first snapshot
     assert "baseline_drift_critical" not in fired  # +40 % from warm, not +300 % from cold
+
+
+def test_an_interval_beyond_what_event_wait_accepts_keeps_the_loop_alive():
+    profiler = MemoryProfiler(snapshot_interval=1e308, census_budget=1.0)
+    profiler.start()
+    try:
+        deadline = time.monotonic() + 5
+        while profiler.total_snapshots == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        thread = profiler._thread
+        assert profiler.total_snapshots == 1 and thread is not None
+        thread.join(0.3)  # Event.wait(1e308) raised OverflowError at once and ended the thread
+        assert thread.is_alive()
+    finally:
+        started = time.monotonic()
+        profiler.stop(timeout=5)
+    assert time.monotonic() - started < 2 and not thread.is_alive()

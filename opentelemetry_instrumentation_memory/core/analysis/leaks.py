@@ -38,6 +38,7 @@ _MIN_LAST_TO_FIRST_STEP = 0.7
 _SMOOTHNESS = 4.0  # level spread over step noise above which a series is smooth enough to read floors
 _MIN_STEP_ERRORS = 2.0  # every step, not only the whole rise, must stand out of the noise
 _MIN_NOISE = 1.0  # counts are integers: below one object the noise estimate means nothing
+SERIES_BUDGET_BYTES = 64 << 20  # the rings of every tracked type together (docs/OPERATIONS.md)
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,8 @@ class LeakDetector:
         self.min_growth = min_growth
         self.significance = float(significance)
         self.balance = float(balance)
-        self.max_types = max_types
+        # Each tracked type holds a ring of ``window`` doubles: the memory, not only the count, is bounded.
+        self.max_types = min(max_types, max(1, SERIES_BUDGET_BYTES // (8 * window)))
         self.reset()
 
     def reset(self) -> None:
