@@ -150,8 +150,9 @@ def test_dashboard_has_the_variables_and_every_spec_query():
         "predict_linear(fogcompute_memory_heap_used_mb[1h], 3600)",
         "sum by (severity) (fogcompute_memory_leak_detections_total)",
         "topk(5, fogcompute_memory_object_count)",
-        "abs(fogcompute_memory_heap_used_mb - avg_over_time(fogcompute_memory_heap_used_mb[1h])) "
-        "> 2 * stddev_over_time(fogcompute_memory_heap_used_mb[1h])",
+        "fogcompute_memory_heap_used_mb - min_over_time(fogcompute_memory_heap_used_mb[6h]) "
+        "> 0.25 * min_over_time(fogcompute_memory_heap_used_mb[6h])",
+        "fogcompute_memory_paging_leaks",
         "fogcompute_memory_baseline_drift_percent",
         "fogcompute_memory_heap_size_mb",
         "fogcompute_memory_time_to_limit_seconds",
