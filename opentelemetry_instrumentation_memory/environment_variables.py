@@ -88,7 +88,25 @@ OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND = "OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND
 """
 .. envvar:: OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND
 
-Garbage collections per second above which ``gc_spike`` fires (default 10).
+Garbage collections per second below which ``gc_spike`` never fires on the rate (default 10). Above
+it, a spike is a rate three times the process's own median rate; a busy service's steady rate is
+its normal, not a spike.
+"""
+
+OTEL_PYTHON_MEMORY_GC_PAUSE_WARNING_PERCENT = "OTEL_PYTHON_MEMORY_GC_PAUSE_WARNING_PERCENT"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_GC_PAUSE_WARNING_PERCENT
+
+Share of wall time in garbage-collection pauses above which ``gc_spike`` fires whatever the rate
+(default 5).
+"""
+
+OTEL_PYTHON_MEMORY_WARMUP_SECONDS = "OTEL_PYTHON_MEMORY_WARMUP_SECONDS"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_WARMUP_SECONDS
+
+Seconds after the first snapshot before the baseline is taken and resident-memory growth is rated
+(default 600): caches, pools and imports fill first, and a startup ramp is not growth.
 """
 
 OTEL_PYTHON_MEMORY_BASELINE_DRIFT_WARNING_PERCENT = "OTEL_PYTHON_MEMORY_BASELINE_DRIFT_WARNING_PERCENT"
@@ -145,6 +163,14 @@ OTEL_PYTHON_MEMORY_MAX_DETECTED_LEAKS = "OTEL_PYTHON_MEMORY_MAX_DETECTED_LEAKS"
 .. envvar:: OTEL_PYTHON_MEMORY_MAX_DETECTED_LEAKS
 
 Leak records kept for ``get_detected_leaks()`` (default 100).
+"""
+
+OTEL_PYTHON_MEMORY_LEAK_ALERT_SEVERITY = "OTEL_PYTHON_MEMORY_LEAK_ALERT_SEVERITY"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_ALERT_SEVERITY
+
+Least leak severity that raises ``leak_detected`` and counts in ``paging_leaks``: ``low``, ``medium``,
+``high`` (default) or ``critical``. Every leak is still recorded, logged and counted.
 """
 
 OTEL_PYTHON_MEMORY_LEAK_SITE_CAPTURE = "OTEL_PYTHON_MEMORY_LEAK_SITE_CAPTURE"

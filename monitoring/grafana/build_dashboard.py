@@ -142,13 +142,14 @@ def build() -> Dashboard:
         )
         .with_panel(
             _timeseries(
-                "Anomalies: heap beyond two standard deviations of its hourly mean",
+                "Anomalies: heap more than 25 % above its lowest of the last 6 hours",
                 "decmbytes",
-                "Points where resident memory departs from its one-hour mean "
-                "by more than two standard deviations.",
+                "MB above the process's lowest resident memory of the last six hours, shown where that "
+                "is more than 25 %. A steady leak climbs here and stays; a spike shows and goes. (A band "
+                "of standard deviations around a moving mean follows a steady leak and never flags it.)",
                 [
                     (
-                        f"abs({HEAP} - avg_over_time({HEAP}[1h])) > 2 * stddev_over_time({HEAP}[1h])",
+                        f"{HEAP} - min_over_time({HEAP}[6h]) > 0.25 * min_over_time({HEAP}[6h])",
                         per_process,
                     )
                 ],
@@ -157,10 +158,14 @@ def build() -> Dashboard:
         .with_row(Row("Leaks"))
         .with_panel(
             Stat()
-            .title("Active leaks")
-            .description("Object types growing persistently now.")
+            .title("Active leaks (paging)")
+            .description(
+                "Object types growing persistently now, and those of them at or above the paging "
+                "severity (by default: the leak alone fills the headroom within three days)."
+            )
             .datasource(DATASOURCE)
             .with_target(_query(f"sum(fogcompute_memory_active_leaks{{{SELECTOR}}})", "active leaks", "A"))
+            .with_target(_query(f"sum(fogcompute_memory_paging_leaks{{{SELECTOR}}})", "paging", "B"))
             .thresholds(_thresholds((1, "red")))
             .height(8)
             .span(6)

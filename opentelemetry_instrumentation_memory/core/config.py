@@ -6,10 +6,12 @@ import logging
 from dataclasses import dataclass, fields, replace
 from typing import Any, Dict, Mapping, Optional
 
-from .validation import ECHO_LIMIT, excerpt, require_bool, require_host, require_int, require_number
+from .records import SEVERITIES
+from .validation import require_bool, require_host, require_int, require_number, shown
 
 _logger = logging.getLogger(__name__)
 ENVIRONMENT_PREFIX = "OTEL_PYTHON_MEMORY_"
+_REASON_CHARACTERS = 160
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class ProfilerConfig:
     growth_rate_window: int = 60
     oom_horizon_seconds: float = 14400.0
     gc_spike_per_second: float = 10.0
+    gc_pause_warning_percent: float = 5.0
+    warmup_seconds: float = 600.0
     baseline_drift_warning_percent: float = 50.0
     baseline_drift_critical_percent: float = 100.0
     significant_drift_percent: float = 50.0
@@ -40,6 +44,7 @@ class ProfilerConfig:
     leak_min_snapshots: int = 24
     leak_min_growth: int = 50
     max_detected_leaks: int = 100
+    leak_alert_severity: str = "high"
     leak_site_capture: bool = True
     leak_site_window_seconds: float = 5.0
     leak_site_cooldown_seconds: float = 600.0
@@ -63,6 +68,8 @@ class ProfilerConfig:
         require_int("growth_rate_window", self.growth_rate_window, 3, 10_000)
         require_number("oom_horizon_seconds", self.oom_horizon_seconds, 0.0, inclusive_minimum=False)
         require_number("gc_spike_per_second", self.gc_spike_per_second, 0.0, inclusive_minimum=False)
+        require_number("gc_pause_warning_percent", self.gc_pause_warning_percent, 0.0, 100.0)
+        require_number("warmup_seconds", self.warmup_seconds, 0.0, 7 * 86400.0)
         require_number("baseline_drift_warning_percent", self.baseline_drift_warning_percent, 0.0)
         require_number("baseline_drift_critical_percent", self.baseline_drift_critical_percent, 0.0)
         if self.baseline_drift_critical_percent < self.baseline_drift_warning_percent:
@@ -76,6 +83,11 @@ class ProfilerConfig:
         require_int("leak_min_snapshots", self.leak_min_snapshots, 8, self.leak_window)
         require_int("leak_min_growth", self.leak_min_growth, 1)
         require_int("max_detected_leaks", self.max_detected_leaks, 1, 100_000)
+        if self.leak_alert_severity not in SEVERITIES:
+            raise ValueError(
+                f"leak_alert_severity must be one of {', '.join(SEVERITIES)}, "
+                f"got {self.leak_alert_severity!r}"
+            )
         require_bool("leak_site_capture", self.leak_site_capture)
         require_number(
             "leak_site_window_seconds", self.leak_site_window_seconds, 0.0, 300.0, inclusive_minimum=False
@@ -128,7 +140,7 @@ def settings_from_environment(environ: Mapping[str, str]) -> Dict[str, Any]:
             _logger.warning(
                 "%s=%s is not valid (%s); using the default %r",
                 variable,
-                excerpt(raw),
+                shown(raw),
                 _reason(error),
                 field.default,
             )
@@ -145,7 +157,7 @@ def port_from_environment(environ: Mapping[str, str], variable: str, default: Op
     try:
         return require_int(variable, int(raw), 0, 65535)
     except ValueError:
-        _logger.warning("%s=%s is not a TCP port; using the default %r", variable, excerpt(raw), default)
+        _logger.warning("%s=%s is not a TCP port; using the default %r", variable, shown(raw), default)
         return default
 
 
@@ -157,7 +169,7 @@ def flag_from_environment(environ: Mapping[str, str], variable: str, default: bo
     try:
         return _parse(raw, bool)
     except ValueError:
-        _logger.warning("%s=%s is not true or false; using the default %r", variable, excerpt(raw), default)
+        _logger.warning("%s=%s is not true or false; using the default %r", variable, shown(raw), default)
         return default
 
 
@@ -170,12 +182,12 @@ def host_from_environment(environ: Mapping[str, str], variable: str, default: st
         return require_host(variable, raw)
     except ValueError:
         _logger.warning(
-            "%s=%s is not an IP address or a host name; using the default %r", variable, excerpt(raw), default
+            "%s=%s is not an IP address or a host name; using the default %r", variable, shown(raw), default
         )
         return default
 
 
 def _reason(error: ValueError) -> str:
-    """Why a value was refused; the message quotes the value, so it is cut short as well."""
+    """Why a value was refused, cut short: a conversion's message quotes the whole value."""
     text = str(error)
-    return text if len(text) <= 2 * ECHO_LIMIT else text[: 2 * ECHO_LIMIT] + "..."
+    return text if len(text) <= _REASON_CHARACTERS else text[: _REASON_CHARACTERS - 3] + "..."

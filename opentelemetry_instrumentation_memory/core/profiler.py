@@ -24,6 +24,7 @@ from .records import Alert, AllocationSite, BaselineDrift, DetectionEvents, Leak
 from .sampling import fork
 from .sampling.gcpauses import GCPauses
 from .sampling.limits import effective_memory_limit
+from .sampling.sizes import ObjectSizer
 from .sampling.snapshot import SnapshotTaker
 
 _logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ DETECTION_EVENTS = "detection"
 _CENSUS_SLACK = 0.95
 _SITE_FRAMES = 10  # enough to see past helpers into the code that keeps the objects
 _SITE_COUNT = 5
+_LONGEST_WAIT = 3600.0  # seconds the loop sleeps at a time, whatever the interval
 
 
 def _threshold(name: str) -> property:
@@ -75,17 +77,18 @@ class MemoryProfiler:
             **settings,
         )
         self._lock = threading.RLock()
-        self._taker = SnapshotTaker(limit_reader)
+        self.gc_pauses = GCPauses()
+        self._taker = SnapshotTaker(limit_reader, gc_pause_seconds=lambda: self.gc_pauses.total_seconds)
+        self._object_sizes = ObjectSizer()
         self._dispatcher = CallbackDispatcher()
         self._loop_log = RateLimitedLog(_logger)
         self._stop_event = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._started_tracemalloc = False
-        self._analysis = MemoryAnalysis(self._config)
+        self._analysis = self._new_analysis(self._config)
         self._census_seconds = 0.0
         self._last_census: Optional[float] = None
         self._sites = self._site_capture()
-        self.gc_pauses = GCPauses()
         fork.register(self)
 
     def _site_capture(self) -> SiteCapture:
@@ -99,6 +102,9 @@ class MemoryProfiler:
             on_sites=self._attach_sites,
             quiet=self._lock,
         )
+
+    def _new_analysis(self, config: ProfilerConfig) -> MemoryAnalysis:
+        return MemoryAnalysis(config, self._object_sizes)
 
     def _attach_sites(self, object_types: Sequence[str], sites: Tuple[AllocationSite, ...]) -> None:
         with self._lock:
@@ -124,7 +130,7 @@ class MemoryProfiler:
         self._thread = None
         self._loop_log = RateLimitedLog(_logger)
         self._dispatcher = self._dispatcher.copy_for_child()
-        self._analysis = MemoryAnalysis(self._config)
+        self._analysis = self._new_analysis(self._config)
         self._sites = self._site_capture()
         self._last_census = None
         if was_running:
@@ -145,7 +151,7 @@ class MemoryProfiler:
             self._config = config
             self._sites = self._site_capture()
             if rebuild:
-                self._analysis = MemoryAnalysis(config)
+                self._analysis = self._new_analysis(config)
             else:
                 self._analysis.config = config
             if self.running:
@@ -154,7 +160,7 @@ class MemoryProfiler:
     def reset(self) -> None:
         """Forget history, baseline, leaks and alerts, and start over from the next snapshot."""
         with self._lock:
-            self._analysis = MemoryAnalysis(self._config)
+            self._analysis = self._new_analysis(self._config)
 
     # Lifecycle
 
@@ -212,7 +218,9 @@ class MemoryProfiler:
                 self._loop_log.error("snapshot", error, "memory snapshot failed")
             interval = self._config.snapshot_interval
             next_due = max(next_due + interval, time.monotonic())
-            stop.wait(next_due - time.monotonic())
+            # In steps: Event.wait raises OverflowError past threading.TIMEOUT_MAX (about 9.2e9 s).
+            while not stop.is_set() and time.monotonic() < next_due:
+                stop.wait(min(next_due - time.monotonic(), _LONGEST_WAIT))
 
     @property
     def census_interval(self) -> float:
@@ -287,6 +295,22 @@ class MemoryProfiler:
     @property
     def active_leaks(self) -> List[Leak]:
         return self._analysis.detector.active_leaks
+
+    @property
+    def paging_leaks(self) -> List[Leak]:
+        """Active leaks at or above ``leak_alert_severity``: what ``leak_detected`` alerts on."""
+        return self._analysis.paging_leaks
+
+    @property
+    def baseline_settled(self) -> bool:
+        """Whether the baseline was taken after the warm-up (or reset by hand); drift means
+        something only then."""
+        return self._analysis.baseline_settled
+
+    @property
+    def uptime_seconds(self) -> float:
+        """Seconds from the first snapshot since the last reset to the latest."""
+        return self._analysis.uptime_seconds
 
     @property
     def active_alerts(self) -> List[Alert]:

@@ -72,6 +72,7 @@ class MemorySnapshot:
     census_ms: float
     duration_ms: float
     census: bool = True
+    gc_pause_seconds: float = 0.0  # time spent in collection pauses since profiling started
 
     def to_dict(self) -> Dict[str, Any]:
         record = asdict(self)
@@ -98,7 +99,12 @@ class AllocationSite:
 
 @dataclass(frozen=True)
 class Leak(_SeedMapping):
-    """A type whose count grows persistently; growth figures describe the analysis window."""
+    """A type whose count grows persistently; growth figures describe the analysis window.
+
+    ``severity`` ranks the leak by the time it alone would take to fill the headroom to the memory
+    limit, from ``retained_bytes_per_hour``: the object rate times ``bytes_per_object``, estimated
+    from a sample of the leaking objects (docs/LEAK_DETECTION.md).
+    """
 
     object_type: str
     severity: str
@@ -109,6 +115,9 @@ class Leak(_SeedMapping):
     first_detected: float
     last_detected: float
     sites: Tuple[AllocationSite, ...] = ()
+    bytes_per_object: float = 0.0
+    retained_bytes: int = 0
+    retained_bytes_per_hour: float = 0.0
 
     def to_dict(self) -> Dict[str, Any]:
         record = asdict(self)

@@ -7,23 +7,25 @@ import math
 import re
 from typing import Optional
 
-ECHO_LIMIT = 64
+_SHOWN_CHARACTERS = 80
 _DNS_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 
-def excerpt(text: str, limit: int = ECHO_LIMIT) -> str:
-    """``repr(text)`` cut to its first ``limit`` characters: a 1 MB value is not a 1 MB log line."""
-    if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}... ({len(text)} characters)"
+def shown(value: object) -> str:
+    """The value's repr, cut short: a message must neither carry nor choke on a huge value (the repr
+    of an integer of more than 4300 digits raises)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARACTERS else text[: _SHOWN_CHARACTERS - 3] + "..."
 
 
 def require_int(name: str, value: object, minimum: int, maximum: Optional[int] = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise ValueError(f"{name} must be an integer, got {shown(value)}")
     if value < minimum or (maximum is not None and value > maximum):
         upper = f" and <= {maximum}" if maximum is not None else ""
-        raise ValueError(f"{name} must be >= {minimum}{upper}, got {value!r}")
+        raise ValueError(f"{name} must be >= {minimum}{upper}, got {shown(value)}")
     return value
 
 
@@ -34,19 +36,25 @@ def require_number(
     maximum: Optional[float] = None,
     inclusive_minimum: bool = True,
 ) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    below = value < minimum if inclusive_minimum else value <= minimum
-    if below or (maximum is not None and value > maximum) or math.isinf(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond every float: out of every range
+        number = math.inf
+    if math.isnan(number):
+        raise ValueError(f"{name} must be a number, got {shown(value)}")
+    below = number < minimum if inclusive_minimum else number <= minimum
+    if below or (maximum is not None and number > maximum) or math.isinf(number):
         lower = f">= {minimum}" if inclusive_minimum else f"> {minimum}"
         upper = f" and <= {maximum}" if maximum is not None else ""
-        raise ValueError(f"{name} must be a finite number {lower}{upper}, got {value!r}")
-    return float(value)
+        raise ValueError(f"{name} must be a finite number {lower}{upper}, got {shown(value)}")
+    return number
 
 
 def require_bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
+        raise ValueError(f"{name} must be True or False, got {shown(value)}")
     return value
 
 
@@ -57,8 +65,7 @@ def require_host(name: str, value: object) -> str:
     (an empty label) rather than ``OSError``.
     """
     if not isinstance(value, str) or not _is_host(value):
-        shown = excerpt(value) if isinstance(value, str) else repr(value)
-        raise ValueError(f"{name} must be an IP address or a host name, got {shown}")
+        raise ValueError(f"{name} must be an IP address or a host name, got {shown(value)}")
     return value
 
 

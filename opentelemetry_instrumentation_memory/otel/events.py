@@ -40,6 +40,9 @@ def leak_attributes(leak: Leak) -> Attributes:
         "fogcompute.memory.leak.growth_percent": leak.growth_percent,
         "fogcompute.memory.leak.growth_rate_per_hour": leak.growth_rate_per_hour,
         "fogcompute.memory.leak.current_count": leak.current_count,
+        "fogcompute.memory.leak.bytes_per_object": leak.bytes_per_object,
+        "fogcompute.memory.leak.retained_bytes": leak.retained_bytes,
+        "fogcompute.memory.leak.retained_bytes_per_hour": leak.retained_bytes_per_hour,
     }
     if leak.sites:
         top = leak.sites[0]
@@ -62,7 +65,8 @@ def alert_attributes(alert: Alert) -> Attributes:
 def _leak_message(leak: Leak) -> str:
     message = (
         f"memory leak: {leak.object_type} grew by {leak.growth_count} objects "
-        f"({leak.growth_percent:.1f}%, {leak.growth_rate_per_hour:.0f}/h), severity {leak.severity}"
+        f"({leak.growth_rate_per_hour:.0f}/h, about {leak.retained_bytes_per_hour / 1048576:.1f} MB/h), "
+        f"severity {leak.severity}"
     )
     return f"{message}; growing most at {leak.sites[0]}" if leak.sites else message
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, List, Mapping, Optional, Set
 
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation, get_meter
 
@@ -58,15 +58,56 @@ def _gc_collections_by_generation(profiler: MemoryProfiler) -> Iterable[Observat
     return [Observation(count, {"generation": str(g)}) for g, count in enumerate(snapshot.gc_collections)]
 
 
+OBJECT_COUNT = "object_count"
+OBJECT_TYPE = "object_type"
+
+
 def _object_counts(profiler: MemoryProfiler) -> Iterable[Observation]:
     snapshot = profiler.latest_snapshot
     if snapshot is None:
         return []
-    return [Observation(count, {"object_type": name}) for name, count in snapshot.top_objects]
+    return [Observation(count, {OBJECT_TYPE: name}) for name, count in snapshot.top_objects]
+
+
+def forget_unreported_types(instrument: object, reported: Set[str]) -> None:
+    """Drop what the SDK retains for object types no longer reported by ``instrument``.
+
+    The SDK keeps the state of every attribute set an asynchronous instrument has ever reported
+    (with cumulative and delta temporality alike) and, past its cardinality limit (2000 by
+    default), files every new set under ``otel.metric.overflow``: a process whose top types churn
+    would stop exporting new types by name. No public API forgets an attribute set, so this reaches
+    the SDK's per-reader storage: it works on every reader of the instrument's provider (Prometheus,
+    OTLP), including a provider the user owns. Called from the instrument's own callback, during a
+    collection, before the new observations are taken in. Nothing is lost: a gauge's point is its
+    last observation, and a type back in the top N starts a new one. Where the SDK's layout differs
+    (another SDK, a no-op provider), nothing is dropped, and the test of this promise fails.
+    """
+    instrument = getattr(instrument, "_real_instrument", None) or instrument  # the API's proxy
+    consumer = getattr(instrument, "_measurement_consumer", None)
+    storages = getattr(consumer, "_reader_storages", None)
+    if not isinstance(storages, Mapping):
+        return
+    for storage in list(storages.values()):
+        matches = getattr(storage, "_instrument_view_instrument_matches", {})
+        for match in matches.get(instrument, ()):
+            retained = getattr(match, "_attributes_aggregation", None)
+            lock = getattr(match, "_lock", None)
+            if not isinstance(retained, dict) or lock is None:
+                continue
+            with lock:
+                match._attributes_aggregation = {
+                    key: aggregation
+                    for key, aggregation in retained.items()
+                    if (getattr(aggregation, "_attributes", None) or {}).get(OBJECT_TYPE) in reported
+                }
 
 
 def _active_leaks(profiler: MemoryProfiler) -> Iterable[Observation]:
     return [Observation(len(profiler.active_leaks))] if profiler.latest_snapshot else []
+
+
+def _paging_leaks(profiler: MemoryProfiler) -> Iterable[Observation]:
+    return [Observation(len(profiler.paging_leaks))] if profiler.latest_snapshot else []
 
 
 def _leak_detections(profiler: MemoryProfiler) -> Iterable[Observation]:
@@ -80,9 +121,11 @@ def _leak_detections(profiler: MemoryProfiler) -> Iterable[Observation]:
 
 
 def _drift(pick: Callable[..., float]) -> Reader:
+    """Absent until the baseline is settled after the warm-up: drift from a cold start is no drift."""
+
     def read(profiler: MemoryProfiler) -> Iterable[Observation]:
         drift = profiler.latest_drift
-        return [] if drift is None else [Observation(pick(drift))]
+        return [] if drift is None or not profiler.baseline_settled else [Observation(pick(drift))]
 
     return read
 
@@ -164,6 +207,20 @@ INSTRUMENTS = (
     InstrumentSpec("vms_mb", GAUGE, "{MiB}", "Virtual memory size", _from_snapshot(lambda s: s.vms_mb)),
     InstrumentSpec("active_leaks", GAUGE, "{leak}", "Object types leaking now", _active_leaks),
     InstrumentSpec(
+        "paging_leaks",
+        GAUGE,
+        "{leak}",
+        "Leaks now at or above the paging severity (leak_alert_severity, default high)",
+        _paging_leaks,
+    ),
+    InstrumentSpec(
+        "uptime_seconds",
+        GAUGE,
+        "s",
+        "Seconds this process has been profiled (rules skip its warm-up)",
+        lambda profiler: [Observation(profiler.uptime_seconds)] if profiler.latest_snapshot else [],
+    ),
+    InstrumentSpec(
         "leak_detections",
         COUNTER,
         "{leak}",
@@ -174,18 +231,20 @@ INSTRUMENTS = (
         "baseline_drift_percent",
         GAUGE,
         "%",
-        "Resident memory drift from the baseline",
+        "Resident memory drift from the baseline taken after the warm-up (absent before)",
         _drift(lambda d: d.heap_drift_percent),
+        always=False,
     ),
     InstrumentSpec(
         "baseline_drift_mb",
         GAUGE,
         "{MiB}",
-        "Resident memory drift from the baseline",
+        "Resident memory drift from the baseline taken after the warm-up (absent before)",
         _drift(lambda d: d.heap_drift_mb),
+        always=False,
     ),
     InstrumentSpec(
-        "object_count", GAUGE, "{object}", "Objects of each of the most numerous types", _object_counts
+        OBJECT_COUNT, GAUGE, "{object}", "Objects of each of the most numerous types", _object_counts
     ),
     InstrumentSpec(
         "limit_info", GAUGE, "", "Where the effective memory limit comes from (always 1)", _limit_source
@@ -243,6 +302,7 @@ class MemoryMetrics:
 
     def __init__(self, meter: Meter) -> None:
         self._profiler: Optional[MemoryProfiler] = None
+        self._object_count: object = None
         self._gc_pause = meter.create_histogram(
             PREFIX + "gc_pause_seconds",
             unit="s",
@@ -257,12 +317,22 @@ class MemoryMetrics:
         )
         for spec in INSTRUMENTS:
             create = meter.create_observable_gauge if spec.kind == GAUGE else meter.create_observable_counter
-            create(
+            read = self._object_counts if spec.name == OBJECT_COUNT else spec.read
+            instrument = create(
                 PREFIX + spec.name,
-                callbacks=[self._callback(spec.read)],
+                callbacks=[self._callback(read)],
                 unit=spec.unit,
                 description=spec.description,
             )
+            if spec.name == OBJECT_COUNT:
+                self._object_count = instrument
+
+    def _object_counts(self, profiler: MemoryProfiler) -> Iterable[Observation]:
+        """The current top types; the SDK forgets the others, so its retained sets stay the top N."""
+        observations = list(_object_counts(profiler))
+        reported = {str((observation.attributes or {})[OBJECT_TYPE]) for observation in observations}
+        forget_unreported_types(self._object_count, reported)
+        return observations
 
     def _longest_recent_pause(self, profiler: MemoryProfiler) -> Iterable[Observation]:
         for generation, seconds in profiler.gc_pauses.take_unread():

@@ -5,7 +5,8 @@ from opentelemetry._logs import SeverityNumber
 from opentelemetry_instrumentation_memory import get_memory_profiler
 from opentelemetry_instrumentation_memory.otel.events import ALERT_EVENT, DETECTION_SPAN, LEAK_EVENT
 
-FAST = dict(snapshot_interval=3600.0, leak_window=16, leak_min_snapshots=12)
+# Pages on any leak here: a few thousand small objects hold a sliver of the headroom, so rank low.
+FAST = dict(snapshot_interval=3600.0, leak_window=16, leak_min_snapshots=12, leak_alert_severity="low")
 
 
 class Hoarded:
@@ -28,8 +29,10 @@ def test_leaks_and_alerts_become_log_records_and_span_events(instrumentor, telem
     leak = hoarded[0]
     assert leak.attributes["fogcompute.memory.object_type"] == f"{__name__}.Hoarded"
     assert leak.attributes["fogcompute.memory.leak.growth_count"] > 1_000
-    assert leak.attributes["fogcompute.memory.leak.severity"] in ("low", "medium", "high", "critical")
-    assert leak.severity_number in (SeverityNumber.INFO, SeverityNumber.WARN, SeverityNumber.ERROR)
+    assert leak.attributes["fogcompute.memory.leak.severity"] == "low"
+    assert leak.severity_number == SeverityNumber.INFO
+    assert leak.attributes["fogcompute.memory.leak.bytes_per_object"] > 0
+    assert leak.attributes["fogcompute.memory.leak.retained_bytes_per_hour"] > 0
     assert "Hoarded" in leak.body
 
     alert_records = [r for r in records if r.event_name == ALERT_EVENT]

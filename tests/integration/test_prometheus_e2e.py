@@ -27,7 +27,8 @@ APP = textwrap.dedent(
 
     MemoryInstrumentor().instrument(
         prometheus_port=int(sys.argv[1]), prometheus_host="127.0.0.1",
-        snapshot_interval=0.2, census_budget=1.0, leak_window=16, leak_min_snapshots=12,
+        snapshot_interval=0.2, census_budget=1.0, leak_window=16, leak_min_snapshots=12, warmup_seconds=1,
+        leak_alert_severity="low",
     )
     kept = []
     deadline = time.monotonic() + 120
@@ -110,8 +111,9 @@ def instant(base, query):
 
 
 def without_final_comparison(expr):
-    """The operand of a threshold or filter: what must return series even when nothing breaches."""
-    return re.split(r"\s[<>]\s", expr)[0]
+    """The expression with every threshold read as ``bool``: what must return series (0 or 1) for
+    every process even when nothing breaches."""
+    return re.sub(r"\s([<>]=?)\s(?!bool)", r" \1 bool ", expr)
 
 
 def test_every_family_is_ingested(stack):

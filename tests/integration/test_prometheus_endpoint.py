@@ -46,7 +46,7 @@ def families(text):
 
 @pytest.fixture
 def profiler():
-    instance = MemoryProfiler(top_objects_count=5)
+    instance = MemoryProfiler(top_objects_count=5, warmup_seconds=0)
     instance.snapshot()
     return instance
 

@@ -4,7 +4,13 @@ from opentelemetry_instrumentation_memory.core.analysis.alerts import AlertState
 
 def readings(**overrides):
     values = dict(
-        heap_percent=50.0, active_leaks=0, growth_percent_per_hour=0.0, gc_per_second=0.0, drift_percent=0.0
+        heap_percent=50.0,
+        paging_leaks=0,
+        growth_percent_per_hour=0.0,
+        gc_per_second=0.0,
+        gc_normal_per_second=5.0,
+        gc_pause_percent=0.0,
+        drift_percent=0.0,
     )
     values.update(overrides)
     return alert_conditions(ProfilerConfig(), **values)
@@ -47,9 +53,9 @@ def test_every_rule_of_the_spec_can_fire():
     fired = state.update(
         readings(
             heap_percent=95.0,
-            active_leaks=2,
+            paging_leaks=2,
             growth_percent_per_hour=30.0,
-            gc_per_second=11.0,
+            gc_per_second=40.0,
             drift_percent=120.0,
         ),
         0.0,
@@ -68,3 +74,25 @@ def test_every_rule_of_the_spec_can_fire():
 def test_values_at_the_threshold_do_not_fire():
     state = AlertState()
     assert state.update(readings(heap_percent=80.0, gc_per_second=10.0, drift_percent=50.0), 0.0) == []
+
+
+def test_a_busy_but_steady_collection_rate_is_no_spike():
+    """A healthy busy worker collects 30-37 times a second, all the time: its normal."""
+    assert not any(c.active for c in readings(gc_per_second=37.0, gc_normal_per_second=33.0))
+    assert not any(c.active for c in readings(gc_per_second=37.0, gc_normal_per_second=None))
+    (spike,) = [c for c in readings(gc_per_second=120.0, gc_normal_per_second=33.0) if c.active]
+    assert spike.type == "gc_spike" and "normal 33.0/s" in spike.message
+
+
+def test_time_lost_in_collection_pauses_is_a_spike_whatever_the_rate():
+    (spike,) = [c for c in readings(gc_per_second=2.0, gc_pause_percent=12.0) if c.active]
+    assert spike.type == "gc_spike" and "12.0% of the time" in spike.message
+    assert not any(c.active for c in readings(gc_per_second=2.0, gc_pause_percent=4.0))
+
+
+def test_no_drift_alert_before_the_baseline_is_settled():
+    assert not any(c.active for c in readings(drift_percent=None))
+    assert {c.type for c in readings(drift_percent=150.0) if c.active} == {
+        "baseline_drift_high",
+        "baseline_drift_critical",
+    }

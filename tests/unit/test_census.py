@@ -1,7 +1,9 @@
 import collections
 import gc
+import time
 from collections import Counter
 
+from opentelemetry_instrumentation_memory.core.sampling import census
 from opentelemetry_instrumentation_memory.core.sampling.census import count_objects_by_type, type_name
 
 
@@ -38,3 +40,69 @@ def test_untracked_atomic_objects_are_invisible():
     counts = count_objects_by_type()
     assert counts.get("str", 0) < 1_000
     assert len(strings) == 10_000
+
+
+class Hostile(type):
+    """A metaclass whose names raise or stall, and whose classes are unhashable (``__eq__`` alone)."""
+
+    calls = 0
+
+    def __getattribute__(cls, name):
+        if name in ("__qualname__", "__name__"):
+            Hostile.calls += 1
+            raise RuntimeError(f"no {name} for you")
+        return type.__getattribute__(cls, name)
+
+    @property
+    def __module__(cls):
+        Hostile.calls += 1
+        time.sleep(5)
+        return "slow"
+
+    def __eq__(cls, other):
+        return cls is other
+
+
+class Guarded(metaclass=Hostile):
+    pass
+
+
+def test_a_hostile_metaclass_is_named_without_running_its_code():
+    guarded = [Guarded() for _ in range(3_000)]
+    started = time.monotonic()
+    counts = count_objects_by_type()
+    assert time.monotonic() - started < 2  # the sleeping __module__ was never called
+    assert counts[f"{__name__}.Guarded"] == 3_000
+    assert Hostile.calls == 0
+    assert counts["dict"] > 0 and len(guarded) == 3_000  # the rest of the census is intact
+
+
+def test_names_are_valid_utf8_and_distinct_names_stay_distinct():
+    first, second = type("Row", (), {}), type("Row", (), {})
+    first.__qualname__, second.__qualname__ = "Row\udcff", "Row\udcfe"
+    names = {type_name(first), type_name(second)}
+    assert names == {f"{__name__}.Row\\udcff", f"{__name__}.Row\\udcfe"}
+    for name in names:
+        name.encode("utf-8")
+
+
+def test_a_name_is_read_once_per_type_and_shared_by_types_of_the_same_name():
+    long_name = "Generated" + "x" * 2_000
+    first, second = type(long_name, (), {}), type(long_name, (), {})
+    name = type_name(first)
+    assert type_name(first) is name  # cached: every census holds the same string
+    assert type_name(second) is name  # interned: one copy however many types share it
+    first.__qualname__ = "Renamed"
+    assert type_name(first) is name  # read once: a rename is not seen (and costs nothing)
+
+
+def test_names_are_forgotten_with_their_types():
+    gc.collect()
+    before = len(census._names)
+    kinds = [type(f"Transient{i}", (), {}) for i in range(2_000)]
+    for kind in kinds:
+        type_name(kind)
+    assert len(census._names) >= before + 2_000
+    del kinds, kind
+    gc.collect()
+    assert len(census._names) <= before + 10

@@ -1,6 +1,9 @@
+import tracemalloc
+
 import pytest
 
 from opentelemetry_instrumentation_memory import MemoryProfiler, ProfilerConfig
+from opentelemetry_instrumentation_memory.core.analysis.leaks import SERIES_BUDGET_BYTES
 
 
 def test_defaults_match_the_spec():
@@ -61,3 +64,27 @@ def test_threshold_attributes_validate_on_assignment():
     assert profiler.heap_warning_percent == 70.0
     profiler.growth_rate_warning = 25
     assert profiler.config.growth_rate_warning == 25
+
+
+@pytest.mark.parametrize("name", ["snapshot_interval", "census_budget", "oom_horizon_seconds", "leak_window"])
+@pytest.mark.parametrize("value", [10**400, -(10**400), 10**5000], ids=["1e400", "-1e400", "1e5000"])
+def test_integers_beyond_any_float_are_a_value_error_naming_the_argument(name, value):
+    with pytest.raises(ValueError) as error:
+        MemoryProfiler(**{name: value})
+    assert name in str(error.value) and len(str(error.value)) < 200
+
+
+def test_a_long_leak_window_is_bounded_by_memory_not_only_by_count():
+    window = 10_000
+    profiler = MemoryProfiler(leak_window=window, leak_min_snapshots=24)
+    detector = profiler._analysis.detector
+    assert detector.max_types == SERIES_BUDGET_BYTES // (8 * window) == 838
+    assert MemoryProfiler()._analysis.detector.max_types == 20_000  # the default window keeps the cap
+    tracemalloc.start()
+    try:
+        detector.observe(0.0, {f"Type{i}": i + 1 for i in range(1_000)})
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert detector.tracked_types == 838 and detector.types_dropped == 162
+    assert held < SERIES_BUDGET_BYTES * 17 // 16 + (1 << 20)  # arrays keep a growth margin of 1/16

@@ -29,7 +29,7 @@ def test_a_huge_value_is_echoed_cut_short(reader, value, caplog):
     (record,) = caplog.records
     message = record.getMessage()
     assert message.startswith("VARIABLE=") and "using the default" in message
-    assert f"({len(value)} characters)" in message and len(message) < 300
+    assert value[:20] in message and len(message) < 300
 
 
 @pytest.mark.parametrize("value", HUGE, ids=["letters", "digits", "exponent", "non-ascii"])

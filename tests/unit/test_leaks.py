@@ -74,12 +74,71 @@ def test_faster_growth_never_gets_lower_severity():
     ranks = []
     for per_snapshot in (1, 2, 5, 10, 30, 100, 300, 1_000, 3_000, 10_000, 100_000):
         detector = LeakDetector(min_growth=1)
-        for i in range(30):
+        for i in range(60):
             leaks = detector.observe(i * 60.0, {"T": 10_000 + per_snapshot * i})
         assert leaks, per_snapshot
         ranks.append(["low", "medium", "high", "critical"].index(leaks[0].severity))
     assert ranks == sorted(ranks)
     assert ranks[0] == 0 and ranks[-1] == 3
+
+
+@pytest.mark.parametrize(
+    "bytes_per_object, headroom_gib, severity",
+    [
+        (64, 16, "low"),  # 240 objects/h of 64 B: centuries to fill 16 GiB
+        (1_000_000, 32, "medium"),  # 240 MB/h: six days
+        (1_000_000, 4, "high"),  # 240 MB/h: 17 hours
+        (1_000_000, 1, "critical"),  # 240 MB/h: four hours
+    ],
+)
+def test_severity_is_the_time_to_fill_the_headroom(bytes_per_object, headroom_gib, severity):
+    detector = LeakDetector()
+    for i in range(60):
+        leaks = detector.observe(
+            i * 60.0,
+            {"T": 1_000 + 4 * i},
+            headroom_bytes=headroom_gib * 2**30,
+            object_sizes=lambda names: {name: bytes_per_object for name in names},
+        )
+    (leak,) = leaks
+    assert leak.severity == severity
+    assert leak.bytes_per_object == bytes_per_object
+    assert leak.retained_bytes_per_hour == pytest.approx(240 * bytes_per_object, rel=1e-3)
+    assert leak.growth_percent < 200  # from the window's mean level, never thousands of percent
+
+
+def test_a_new_leak_ranks_low_until_it_keeps_growing():
+    detector = LeakDetector()
+    severities = []
+    for i in range(40):
+        leaks = detector.observe(i * 60.0, {"T": 1_000 + 40_000 * i}, headroom_bytes=2**30)
+        severities.append(leaks[0].severity if leaks else None)
+    first = next(i for i, s in enumerate(severities) if s)
+    assert set(severities[first : first + 12]) == {"low"}
+    assert severities[-1] == "critical"
+
+
+def test_a_type_holding_a_sliver_of_the_headroom_ranks_low_whatever_its_rate():
+    """A cache of 2,000 small objects filled in minutes: thousands per hour, a megabyte at most."""
+    detector = LeakDetector()
+    for i in range(60):
+        leaks = detector.observe(
+            i * 3.0, {"T": 40 * i}, headroom_bytes=2 * 2**30, object_sizes=lambda names: {"T": 300.0}
+        )
+    assert leaks[0].severity == "low" and leaks[0].retained_bytes_per_hour > 10 * 2**20
+
+
+def test_a_smooth_fill_that_plateaus_ends_within_a_quarter_window():
+    """A user-capped cache: 500 entries in 25 snapshots, then full. It may be seen while it fills,
+    never above low, and stops being active soon after it is full."""
+    detector = LeakDetector()
+    values = [min(20 * i, 500) for i in range(100)]
+    _, active = run(values, detector)
+    seen = [leaks[0].severity for leaks in active if leaks]
+    assert set(seen) <= {"low"}
+    last_active = max((i for i, leaks in enumerate(active) if leaks), default=None)
+    assert last_active is None or last_active < 25 + 12
+    assert detector.active_leaks == []
 
 
 def test_a_leak_that_stops_growing_stops_being_active():

@@ -1,11 +1,13 @@
+import gc
 import json
+import logging
 import os
 import tracemalloc
 
 import psutil
 import pytest
 
-from opentelemetry_instrumentation_memory import MemoryLimit
+from opentelemetry_instrumentation_memory import MemoryLimit, MemoryProfiler
 from opentelemetry_instrumentation_memory.core.records import MB
 from opentelemetry_instrumentation_memory.core.sampling.snapshot import SnapshotTaker
 
@@ -82,3 +84,23 @@ def test_process_handle_describes_the_child_after_fork():
     parent, _ = taker.take(top_n=1)
     assert taker.process().pid == os.getpid()
     assert float(child_rss) > parent.rss_mb + 32
+
+
+def test_a_failing_census_costs_only_the_object_figures(monkeypatch, caplog):
+    def broken():
+        raise RuntimeError("the heap cannot be walked")
+
+    profiler = MemoryProfiler()
+    counted = profiler.snapshot()
+    blind = MemoryProfiler()
+    monkeypatch.setattr(gc, "get_objects", broken)
+    with caplog.at_level(logging.ERROR):
+        snapshots = [profiler.snapshot() for _ in range(3)]
+        first = blind.snapshot()
+    assert all(s.rss_mb > 0 and len(s.gc_collections) == 3 and not s.census for s in snapshots)
+    assert all(s.top_objects == counted.top_objects for s in snapshots)  # the last census's figures
+    assert first.rss_mb > 0 and first.top_objects == () and not first.census
+    failures = [r for r in caplog.records if "could not count objects" in r.getMessage()]
+    assert len(failures) == 2  # once per profiler, not once per snapshot
+    monkeypatch.undo()
+    assert profiler.snapshot().census

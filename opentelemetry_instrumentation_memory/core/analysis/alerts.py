@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Optional
 
 from ..config import ProfilerConfig
 from ..records import FIRING, RESOLVED, Alert
@@ -69,15 +69,35 @@ class AlertState:
         return transitions
 
 
+# A collection rate this many times the process's own median rate is a spike; a busy service's
+# ordinary young-generation rate (tens per second) is its normal, not one.
+GC_SPIKE_FACTOR = 3.0
+
+
 def alert_conditions(
     config: ProfilerConfig,
     heap_percent: float,
-    active_leaks: int,
+    paging_leaks: int,
     growth_percent_per_hour: float,
     gc_per_second: float,
-    drift_percent: float,
+    gc_normal_per_second: Optional[float],
+    gc_pause_percent: float,
+    drift_percent: Optional[float],
 ) -> List[Condition]:
-    """Every rule's reading for one snapshot."""
+    """Every rule's reading for one snapshot.
+
+    ``paging_leaks`` counts the active leaks at or above ``leak_alert_severity``;
+    ``gc_normal_per_second`` is the process's own usual rate (None until it is known);
+    ``drift_percent`` is None until the baseline is settled after the warm-up.
+    """
+    gc_departs = (
+        gc_per_second > config.gc_spike_per_second
+        and gc_normal_per_second is not None
+        and gc_per_second > GC_SPIKE_FACTOR * gc_normal_per_second
+    )
+    gc_costly = gc_pause_percent > config.gc_pause_warning_percent
+    normal = "unknown" if gc_normal_per_second is None else f"{gc_normal_per_second:.1f}/s"
+    drift = 0.0 if drift_percent is None else drift_percent
     return [
         Condition(
             "heap_critical",
@@ -98,10 +118,10 @@ def alert_conditions(
         Condition(
             "leak_detected",
             "critical",
-            active_leaks > 0,
-            active_leaks,
+            paging_leaks > 0,
+            paging_leaks,
             0,
-            f"{active_leaks} object type(s) growing persistently",
+            f"{paging_leaks} leak(s) of severity {config.leak_alert_severity} or worse",
         ),
         Condition(
             "growth_rate_high",
@@ -114,25 +134,26 @@ def alert_conditions(
         Condition(
             "gc_spike",
             "warning",
-            gc_per_second > config.gc_spike_per_second,
+            gc_departs or gc_costly,
             gc_per_second,
             config.gc_spike_per_second,
-            f"{gc_per_second:.1f} garbage collections per second",
+            f"{gc_per_second:.1f} garbage collections per second (normal {normal}), "
+            f"{gc_pause_percent:.1f}% of the time in collection pauses",
         ),
         Condition(
             "baseline_drift_critical",
             "critical",
-            drift_percent > config.baseline_drift_critical_percent,
-            drift_percent,
+            drift > config.baseline_drift_critical_percent,
+            drift,
             config.baseline_drift_critical_percent,
-            f"heap {drift_percent:+.1f}% from its baseline",
+            f"heap {drift:+.1f}% from its baseline",
         ),
         Condition(
             "baseline_drift_high",
             "warning",
-            drift_percent > config.baseline_drift_warning_percent,
-            drift_percent,
+            drift > config.baseline_drift_warning_percent,
+            drift,
             config.baseline_drift_warning_percent,
-            f"heap {drift_percent:+.1f}% from its baseline",
+            f"heap {drift:+.1f}% from its baseline",
         ),
     ]

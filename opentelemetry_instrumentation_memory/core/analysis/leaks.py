@@ -1,8 +1,9 @@
 """Trend-based leak detection over per-type object counts.
 
 Pure and clock-free: it sees only ``(timestamp, counts)`` observations, decides on the sequence of
-counts and their shape, and uses timestamps only to express rates per hour. The reasoning behind the
-tests below is written up in docs/LEAK_DETECTION.md.
+counts and their shape, and uses timestamps only to express rates per hour. Severity comes from the
+impact of the growth (severity.py), given the headroom to the limit and the bytes per object, which
+the caller measures. The reasoning behind the tests below is written up in docs/LEAK_DETECTION.md.
 """
 
 from __future__ import annotations
@@ -10,22 +11,26 @@ from __future__ import annotations
 import math
 from array import array
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 from ..records import SEVERITIES, Leak
 from ..validation import require_int, require_number
 from .ring import tail
+from .severity import growth_percent, impact_severity
 from .stats import mad, median, slope, steps
 
-__all__ = ["Leak", "LeakDetector"]
+__all__ = ["Leak", "LeakDetector", "ObjectSizes"]
 
-# Either axis can raise the severity, so a faster leak of the same type never ranks lower.
-_SEVERITY_BY_PERCENT_PER_HOUR = ((100.0, "critical"), (50.0, "high"), (10.0, "medium"))
-_SEVERITY_BY_OBJECTS_PER_HOUR = (
-    (1_000_000.0, "critical"),
-    (100_000.0, "high"),
-    (10_000.0, "medium"),
-)
+ObjectSizes = Callable[[Sequence[str]], Mapping[str, float]]
+"""Given type names, their estimated bytes per object (retained by each object alone)."""
+
+# Without a measurement: a small instance with its __dict__, and a 1 GiB headroom.
+DEFAULT_OBJECT_BYTES = 200.0
+DEFAULT_HEADROOM_BYTES = float(1 << 30)
+# A leak ranks low until it has grown for a quarter window more since it was found, and while the
+# objects of its type hold less than this share of the headroom: a cache still filling when it is
+# found plateaus within that time, and caches and pools are that small; a leak that matters is not.
+_MATERIAL_SHARE_OF_HEADROOM = 0.01
 
 _SEGMENTS = 4
 _MAD_TO_SIGMA = 1.4826
@@ -33,6 +38,7 @@ _MIN_LAST_TO_FIRST_STEP = 0.7
 _SMOOTHNESS = 4.0  # level spread over step noise above which a series is smooth enough to read floors
 _MIN_STEP_ERRORS = 2.0  # every step, not only the whole rise, must stand out of the noise
 _MIN_NOISE = 1.0  # counts are integers: below one object the noise estimate means nothing
+SERIES_BUDGET_BYTES = 64 << 20  # the rings of every tracked type together (docs/OPERATIONS.md)
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class _Assessment:
     still_growing: bool
     start_level: float
     rise: float
+    smooth: bool = False
 
 
 def _ascending(levels: List[float]) -> bool:
@@ -86,18 +93,12 @@ def _is_one_step(values: List[float]) -> bool:
     return best_step_error <= line_error
 
 
-def _severity(rate_per_hour: float, start_level: float) -> str:
-    percent_per_hour = 100.0 * rate_per_hour / max(start_level, 1.0)
-    rank = 0
-    for thresholds, value in (
-        (_SEVERITY_BY_PERCENT_PER_HOUR, percent_per_hour),
-        (_SEVERITY_BY_OBJECTS_PER_HOUR, rate_per_hour),
-    ):
-        for threshold, name in thresholds:
-            if value >= threshold:
-                rank = max(rank, SEVERITIES.index(name))
-                break
-    return SEVERITIES[rank]
+def _plateaued(values: List[float]) -> bool:
+    """No new high in the last quarter of the window (at least 8 snapshots): a smooth series that
+    stopped growing, a cache that reached its bound. Read only on smooth series, where noise cannot
+    hide a real leak's new highs."""
+    recent = max(8, len(values) // 4)
+    return len(values) > recent and max(values[-recent:]) <= max(values[:-recent])
 
 
 class LeakDetector:
@@ -131,7 +132,8 @@ class LeakDetector:
         self.min_growth = min_growth
         self.significance = float(significance)
         self.balance = float(balance)
-        self.max_types = max_types
+        # Each tracked type holds a ring of ``window`` doubles: the memory, not only the count, is bounded.
+        self.max_types = min(max_types, max(1, SERIES_BUDGET_BYTES // (8 * window)))
         self.reset()
 
     def reset(self) -> None:
@@ -141,6 +143,7 @@ class LeakDetector:
         # type name -> [ring of counts, index of its first observation, last observation seen > 0]
         self._series: Dict[str, list] = {}
         self._active: Dict[str, Leak] = {}
+        self._onsets: Dict[str, int] = {}
         self.types_dropped = 0
 
     @property
@@ -151,8 +154,18 @@ class LeakDetector:
     def active_leaks(self) -> List[Leak]:
         return list(self._active.values())
 
-    def observe(self, timestamp: float, counts: Mapping[str, int]) -> List[Leak]:
-        """Record one census and return the leaks active after it."""
+    def observe(
+        self,
+        timestamp: float,
+        counts: Mapping[str, int],
+        headroom_bytes: float = DEFAULT_HEADROOM_BYTES,
+        object_sizes: Optional[ObjectSizes] = None,
+    ) -> List[Leak]:
+        """Record one census and return the leaks active after it.
+
+        ``headroom_bytes`` is what is left to the memory limit; ``object_sizes`` is asked once per
+        census, for the active leaks only, for their bytes per object.
+        """
         now = self._observations
         slot = now % self.window
         self._times[slot] = timestamp
@@ -171,6 +184,7 @@ class LeakDetector:
                 state = series[name] = [ring, now, now]
             if count:
                 state[2] = now
+        growing = []
         for name, (ring, first, _) in series.items():
             length = min(now - first + 1, self.window)
             # Cheap screen: a type whose count is not min_growth above its window's start cannot pass.
@@ -178,33 +192,65 @@ class LeakDetector:
                 length >= self.min_snapshots
                 and ring[slot] - ring[(now - length + 1) % self.window] >= self.min_growth
             ):
-                self._update(name, timestamp)
+                trend = self._trend(name)
+                if trend is not None:
+                    growing.append(trend)
+        sizes = object_sizes([t[0] for t in growing]) if object_sizes and growing else {}
+        for name, values, assessment, rate in growing:
+            self._record(name, timestamp, values, assessment, rate, headroom_bytes, sizes.get(name))
         if slot == self.window - 1:
             self._forget_vanished(now)
         return list(self._active.values())
 
-    def _update(self, name: str, timestamp: float) -> None:
+    def _trend(self, name: str) -> Optional[tuple]:
+        """(name, window, assessment, objects per hour) of a type that leaks now; ends one that stopped."""
         values = self._window(name)
         previous = self._active.get(name)
         assessment = self._assess(values, active=previous is not None)
         if assessment is None or (previous is None and not assessment.growing):
-            return
-        if previous is not None and not (assessment.growing or assessment.still_growing):
-            del self._active[name]
-            return
+            return None
+        stopped = not (assessment.growing or assessment.still_growing)
+        if stopped or (assessment.smooth and _plateaued(values)):
+            if previous is not None:
+                del self._active[name]
+                self._onsets.pop(name, None)
+            return None
         times = tail(self._times, self._observations, len(values))
-        rate = slope(times, values) * 3600.0
-        leak = Leak(
+        return name, values, assessment, slope(times, values) * 3600.0
+
+    def _record(
+        self,
+        name: str,
+        timestamp: float,
+        values: List[float],
+        assessment: _Assessment,
+        rate: float,
+        headroom_bytes: float,
+        bytes_per_object: Optional[float],
+    ) -> None:
+        previous = self._active.get(name)
+        onset = self._onsets.setdefault(name, self._observations)
+        size = DEFAULT_OBJECT_BYTES if bytes_per_object is None else bytes_per_object
+        if bytes_per_object is None and previous is not None and previous.bytes_per_object:
+            size = previous.bytes_per_object
+        confirmed = self._observations - onset >= self.window // 4
+        material = values[-1] * size >= _MATERIAL_SHARE_OF_HEADROOM * headroom_bytes
+        severity = impact_severity(rate * size, headroom_bytes) if confirmed and material else SEVERITIES[0]
+        start = assessment.start_level
+        self._active[name] = Leak(
             object_type=name,
-            severity=_severity(rate, assessment.start_level),
+            severity=severity,
             growth_count=int(round(assessment.rise)),
-            growth_percent=round(100.0 * assessment.rise / max(assessment.start_level, 1.0), 2),
+            growth_percent=growth_percent(start, start + assessment.rise),
             growth_rate_per_hour=round(rate, 2),
             current_count=int(values[-1]),
             first_detected=timestamp if previous is None else previous.first_detected,
             last_detected=timestamp,
+            sites=previous.sites if previous is not None else (),
+            bytes_per_object=round(size, 1),
+            retained_bytes=int(values[-1] * size),
+            retained_bytes_per_hour=round(rate * size, 1),
         )
-        self._active[name] = leak
 
     def _window(self, name: str) -> List[float]:
         """The type's counts in the window, oldest first."""
@@ -227,13 +273,14 @@ class LeakDetector:
         median_step_error = max(level_noise, step_noise) * math.sqrt(math.pi / (n // _SEGMENTS))
         floor_step_error = math.sqrt(2.0) * step_noise
         if level_noise >= _SMOOTHNESS * step_noise and self._rises(floors, floor_step_error):
-            return _Assessment(True, True, floors[0], floors[-1] - floors[0])
+            return _Assessment(True, True, floors[0], floors[-1] - floors[0], smooth=True)
         growing = self._rises(medians, median_step_error) and not _is_one_step(values)
         least_recent_growth = self.min_growth / 3.0
         still_growing = (
             medians[3] > medians[2] and medians[3] - medians[1] >= max(least_recent_growth, level_noise)
         ) or (floors[3] > floors[2] and floors[3] - floors[1] >= max(least_recent_growth, step_noise))
-        return _Assessment(growing, still_growing, medians[0], medians[-1] - medians[0])
+        smooth = level_noise >= _SMOOTHNESS * step_noise
+        return _Assessment(growing, still_growing, medians[0], medians[-1] - medians[0], smooth)
 
     def _rises(self, levels: List[float], step_error: float) -> bool:
         rise = levels[-1] - levels[0]
@@ -257,3 +304,4 @@ class LeakDetector:
     def clear(self) -> None:
         """Forget the active leaks but keep the series, so a leak still growing is found again."""
         self._active.clear()
+        self._onsets.clear()

@@ -6,27 +6,34 @@ everything else reads the cached results. Not thread-safe by itself: the profile
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import replace
-from typing import Deque, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..config import ProfilerConfig
 from ..records import SEVERITIES, Alert, AllocationSite, BaselineDrift, Leak, MemorySnapshot
 from .alerts import AlertState, alert_conditions
 from .baseline import Baseline
 from .forecast import seconds_to_limit
+from .gcrate import RunningMedian, SpanRate
 from .history import SnapshotHistory
-from .leaks import LeakDetector
+from .leaks import LeakDetector, ObjectSizes
 from .stats import slope
 
 _GROWTH_RATE_MIN_SNAPSHOTS = 10
-_GROWTH_RATE_MIN_SPAN_SECONDS = 30.0
+# A rate per hour read off minutes of data is noise: resident memory wobbles by a percent or two.
+_GROWTH_RATE_MIN_SPAN_SECONDS = 600.0
 _GC_RATE_MIN_SPAN_SECONDS = 1.0
+_MB = float(1 << 20)
 
 
 class MemoryAnalysis:
-    def __init__(self, config: ProfilerConfig) -> None:
+    """``object_sizes`` measures bytes per object of leaking types (the profiler injects the heap
+    walk); without it, leaks are ranked with a default size."""
+
+    def __init__(self, config: ProfilerConfig, object_sizes: Optional[ObjectSizes] = None) -> None:
         self.config = config
+        self._object_sizes = object_sizes
         self.history = SnapshotHistory(config.history_size)
         self.detector = LeakDetector(
             window=config.leak_window,
@@ -42,8 +49,12 @@ class MemoryAnalysis:
         self.time_to_limit: Optional[float] = None
         self.latest_counts: Mapping[str, int] = {}
         self._baseline: Optional[Baseline] = None
+        self.baseline_settled = False
+        self._started: Optional[float] = None
         self._episode_severity: Dict[str, str] = {}
-        self._gc_rate = _SpanRate(_GC_RATE_MIN_SPAN_SECONDS)
+        self._gc_rate = SpanRate(_GC_RATE_MIN_SPAN_SECONDS)
+        self._gc_pause_share = SpanRate(_GC_RATE_MIN_SPAN_SECONDS)
+        self._gc_normal = RunningMedian()
 
     def record(self, snapshot: MemorySnapshot, counts: Mapping[str, int]) -> Tuple[List[Leak], List[Alert]]:
         """Take in one snapshot; return the leaks that started or worsened and the alert transitions."""
@@ -51,11 +62,17 @@ class MemoryAnalysis:
         self.total_snapshots += 1
         census = snapshot.census or self.latest_drift is None
         self.latest, self.latest_counts = snapshot, counts
-        if self._baseline is None:
+        if self._started is None:
+            self._started = snapshot.timestamp
+        if self._baseline is None or (census and not self.baseline_settled and self.warmed_up):
+            # Provisional until the warm-up has passed: caches, pools and imports fill first.
             self._baseline = Baseline(snapshot, counts)
+            self.baseline_settled = self.warmed_up
         if census:
             self.latest_drift = self._drift()
-            new_leaks = self._remember_leaks(self.detector.observe(snapshot.timestamp, counts))
+            headroom = max(0.0, snapshot.heap_size_mb - snapshot.heap_used_mb) * _MB
+            active = self.detector.observe(snapshot.timestamp, counts, headroom, self._object_sizes)
+            new_leaks = self._remember_leaks(active)
             window = self.config.growth_rate_window
             self.time_to_limit = seconds_to_limit(
                 self.history.column("timestamp", window),
@@ -66,15 +83,40 @@ class MemoryAnalysis:
             assert self.latest_drift is not None
             self.latest_drift = self._baseline.heap_drift(snapshot, self.latest_drift)
             new_leaks = []
+        gc_per_second = self._gc_rate.update(snapshot.timestamp, sum(snapshot.gc_collections))
+        gc_normal = self._gc_normal.value()
+        if self._gc_rate.ready:
+            self._gc_normal.add(gc_per_second)
         conditions = alert_conditions(
             self.config,
             heap_percent=snapshot.heap_percent,
-            active_leaks=len(self.detector.active_leaks),
+            paging_leaks=len(self.paging_leaks),
             growth_percent_per_hour=self.growth_percent_per_hour(),
-            gc_per_second=self._gc_rate.update(snapshot.timestamp, sum(snapshot.gc_collections)),
-            drift_percent=self.latest_drift.heap_drift_percent,
+            gc_per_second=gc_per_second,
+            gc_normal_per_second=gc_normal,
+            gc_pause_percent=100.0
+            * self._gc_pause_share.update(snapshot.timestamp, snapshot.gc_pause_seconds),
+            drift_percent=self.latest_drift.heap_drift_percent if self.baseline_settled else None,
         )
         return new_leaks, self.alerts.update(conditions, snapshot.timestamp)
+
+    @property
+    def uptime_seconds(self) -> float:
+        """Seconds from the first snapshot to the latest."""
+        if self.latest is None or self._started is None:
+            return 0.0
+        return self.latest.timestamp - self._started
+
+    @property
+    def warmed_up(self) -> bool:
+        """Whether ``warmup_seconds`` have passed since the first snapshot."""
+        return self.latest is not None and self.uptime_seconds >= self.config.warmup_seconds
+
+    @property
+    def paging_leaks(self) -> List[Leak]:
+        """Active leaks at or above ``leak_alert_severity``: those worth waking someone for."""
+        threshold = SEVERITIES.index(self.config.leak_alert_severity)
+        return [leak for leak in self.detector.active_leaks if SEVERITIES.index(leak.severity) >= threshold]
 
     def reset_baseline(self) -> None:
         """Make the latest snapshot the baseline (the next one, if none has been taken)."""
@@ -82,6 +124,7 @@ class MemoryAnalysis:
             self._baseline = None
             return
         self._baseline = Baseline(self.latest, self.latest_counts)
+        self.baseline_settled = True
         self.latest_drift = self._drift()
 
     def attach_sites(self, object_types: Sequence[str], sites: Tuple[AllocationSite, ...]) -> List[Leak]:
@@ -100,14 +143,22 @@ class MemoryAnalysis:
         self.detector.clear()
 
     def growth_percent_per_hour(self) -> float:
-        """Resident memory's least-squares trend over recent history, in percent of its mean per hour."""
-        window = self.config.growth_rate_window
-        rss = self.history.column("rss_mb", window)
-        if len(rss) < min(window, _GROWTH_RATE_MIN_SNAPSHOTS):
+        """Resident memory's least-squares trend, in percent of its mean per hour, over the last
+        ``growth_rate_window`` snapshots (or more, to span ten minutes) after the warm-up: a startup
+        ramp is not growth."""
+        if self._started is None:
             return 0.0
-        times = self.history.column("timestamp", window)
-        if times[-1] - times[0] < _GROWTH_RATE_MIN_SPAN_SECONDS:
-            return 0.0  # a rate per hour from seconds of data is noise, however many snapshots
+        times = self.history.column("timestamp")
+        rss = self.history.column("rss_mb")
+        start = max(0, len(times) - self.config.growth_rate_window)
+        while start > 0 and times[-1] - times[start] < _GROWTH_RATE_MIN_SPAN_SECONDS:
+            start -= 1
+        settled = self._started + self.config.warmup_seconds
+        while start < len(times) and times[start] < settled:
+            start += 1
+        times, rss = times[start:], rss[start:]
+        if len(rss) < _GROWTH_RATE_MIN_SNAPSHOTS or times[-1] - times[0] < _GROWTH_RATE_MIN_SPAN_SECONDS:
+            return 0.0
         mean = sum(rss) / len(rss)
         per_second = slope(times, rss)
         return 100.0 * per_second * 3600.0 / mean if mean else 0.0
@@ -145,25 +196,3 @@ class MemoryAnalysis:
         while len(self.detected) > self.config.max_detected_leaks:
             self.detected.popitem(last=False)
         return news
-
-
-class _SpanRate:
-    """A counter's rate since the latest reading at least ``min_span`` seconds older than now.
-
-    Snapshots taken moments apart (by hand, next to the loop's) would turn one garbage collection
-    into a spike; a second is the shortest span worth a rate. Zero until the readings span that long.
-    """
-
-    def __init__(self, min_span: float, max_readings: int = 1024) -> None:
-        self._min_span = min_span
-        self._readings: Deque[Tuple[float, float]] = deque(maxlen=max_readings)
-
-    def update(self, timestamp: float, total: float) -> float:
-        readings = self._readings
-        readings.append((timestamp, total))
-        # Keep exactly one reading at least min_span old: the newest such is the reference.
-        while len(readings) > 1 and timestamp - readings[1][0] >= self._min_span:
-            readings.popleft()
-        then, before = readings[0]
-        span = timestamp - then
-        return max(0.0, total - before) / span if span >= self._min_span else 0.0

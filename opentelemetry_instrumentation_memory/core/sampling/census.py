@@ -4,29 +4,98 @@
 distinct types are then named in Python. Atomic objects (str, int, float, bytes, ...) are not
 tracked by the garbage collector and so never appear here: their growth shows in resident memory
 and, when it is on, in tracemalloc.
+
+Naming runs none of the host's code: the name is read through ``type``'s own C getters, which a
+metaclass property cannot override, made valid UTF-8, interned and cached once per type object.
 """
 
 from __future__ import annotations
 
 import gc
+import sys
+import weakref
 from collections import Counter
-from typing import Dict
+from typing import Any, Dict, Iterable, Optional, Tuple
+
+UNNAMED = "<unnamed type>"
+
+# type's own descriptors: reading through them bypasses any metaclass override.
+_QUALNAME = type.__dict__["__qualname__"]
+_NAME = type.__dict__["__name__"]
+_MODULE = type.__dict__["__module__"]
+
+# id(type) -> (weak reference to the type, its name); an entry leaves with its type.
+_names: Dict[int, Tuple["weakref.ref[type]", str]] = {}
+
+
+def _text(value: object) -> Optional[str]:
+    """An exact ``str`` copy of a ``str`` (or subclass) without calling its methods, else None."""
+    return str.__str__(value) if issubclass(type(value), str) else None  # type: ignore[arg-type]
+
+
+def _read(descriptor: Any, kind: type) -> Optional[str]:
+    try:
+        return _text(descriptor.__get__(kind))
+    except Exception:  # a heap type whose __module__ was deleted, or anything stranger
+        return None
+
+
+def safe_text(text: str) -> str:
+    """``text`` as valid UTF-8: lone surrogates become ``\\udcff`` escapes (exposition, OTLP, logs)."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _read_name(kind: type) -> str:
+    qualname = _read(_QUALNAME, kind) or _read(_NAME, kind) or UNNAMED
+    module = _read(_MODULE, kind)
+    name = qualname if module is None or module == "builtins" else f"{module}.{qualname}"
+    return sys.intern(safe_text(name))
+
+
+def _forget(key: int) -> Any:
+    def forget(reference: "weakref.ref[type]") -> None:
+        entry = _names.get(key)
+        if entry is not None and entry[0] is reference:  # not a newer type given the same id
+            del _names[key]
+
+    return forget
 
 
 def type_name(kind: type) -> str:
-    """``module.QualName``, bare for builtins."""
-    module = getattr(kind, "__module__", None)
-    qualname = getattr(kind, "__qualname__", None) or getattr(kind, "__name__", "?")
-    if not isinstance(module, str) or module == "builtins":
-        return str(qualname)
-    return f"{module}.{qualname}"
+    """``module.QualName``, bare for builtins; read once per type object, then cached."""
+    key = id(kind)
+    cached = _names.get(key)
+    if cached is not None and cached[0]() is kind:
+        return cached[1]
+    name = _read_name(kind)
+    try:
+        _names[key] = (weakref.ref(kind, _forget(key)), name)
+    except TypeError:  # every type object supports weak references; should one not, it goes uncached
+        pass
+    return name
+
+
+def _count_types() -> Iterable[Tuple[type, int]]:
+    """Objects by type object. Hashing a type can run its metaclass's ``__hash__``/``__eq__``
+    (a metaclass defining ``__eq__`` alone makes its classes unhashable): when that fails, the
+    count is redone by identity, which runs no host code and costs about twice as much."""
+    try:
+        return Counter(map(type, gc.get_objects())).items()
+    except Exception:
+        kinds = list(map(type, gc.get_objects()))
+        by_identity = Counter(map(id, kinds))
+        kind_of = dict(zip(map(id, kinds), kinds))
+        return [(kind_of[key], count) for key, count in by_identity.items()]
 
 
 def count_objects_by_type() -> Dict[str, int]:
     """Counts of every gc-tracked object by qualified type name (types sharing a name are summed)."""
-    by_type = Counter(map(type, gc.get_objects()))
     counts: Dict[str, int] = {}
-    for kind, count in by_type.items():
+    for kind, count in _count_types():
         name = type_name(kind)
         counts[name] = counts.get(name, 0) + count
     return counts

@@ -20,6 +20,7 @@ class GCPauses:
         self._recent: Deque[Pause] = deque(maxlen=capacity)
         self._unread: Deque[Pause] = deque(maxlen=capacity)
         self.installed = False
+        self.total_seconds = 0.0  # every pause timed so far
 
     def _callback(self, phase: str, info: Dict[str, int]) -> None:
         now = time.perf_counter()
@@ -27,6 +28,7 @@ class GCPauses:
             self._started = now
         elif self._started:
             pause = (time.monotonic(), info.get("generation", 0), now - self._started)
+            self.total_seconds += pause[2]
             self._recent.append(pause)
             self._unread.append(pause)
             self._started = 0.0

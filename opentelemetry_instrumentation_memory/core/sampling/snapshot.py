@@ -13,6 +13,7 @@ from typing import Callable, Dict, Optional, Set, Tuple
 
 import psutil
 
+from ..dispatch import RateLimitedLog
 from ..records import MB, MemoryLimit, MemorySnapshot
 from .census import count_objects_by_type
 from .limits import SOURCE_PHYSICAL, effective_memory_limit
@@ -23,6 +24,9 @@ except ImportError:  # not on Windows
     resource = None  # type: ignore[assignment]
 
 _logger = logging.getLogger(__name__)
+
+# A census: the top types, the total and every type's count.
+Census = Tuple[Tuple[Tuple[str, int], ...], int, Dict[str, int]]
 
 
 def _physical_memory() -> int:
@@ -43,13 +47,17 @@ class SnapshotTaker:
         self,
         limit_reader: Callable[[], MemoryLimit] = effective_memory_limit,
         limit_ttl: float = 300.0,
+        gc_pause_seconds: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self._limit_reader = limit_reader
+        self._gc_pause_seconds = gc_pause_seconds
         self._limit_ttl = limit_ttl
         self._limit: Optional[MemoryLimit] = None
         self._limit_read_at = 0.0
         self._process: Optional[psutil.Process] = None
         self._reported: Set[str] = set()
+        self._census_log = RateLimitedLog(_logger)
+        self._last_census: Optional[Census] = None
 
     def _missing(self, what: str, error: BaseException) -> None:
         """Say once per process what cannot be read; the snapshot goes on with what can."""
@@ -66,6 +74,18 @@ class SnapshotTaker:
             self._missing("process memory through psutil", error)
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if resource else 0
             return peak * (1 if sys.platform == "darwin" else 1024), 0
+
+    def _census(self, top_n: int) -> Optional[Census]:
+        """The top ``top_n`` types, the total and every count; None (logged) when counting fails, so
+        that the snapshot keeps the figures that need no census."""
+        try:
+            counts = count_objects_by_type()
+        except Exception as error:
+            self._census_log.error("census", error, "memory profiler could not count objects")
+            return None
+        top = tuple(heapq.nlargest(top_n, counts.items(), key=lambda item: item[1]))
+        self._last_census = top, sum(counts.values()), counts
+        return self._last_census
 
     def process(self) -> psutil.Process:
         # A handle made before os.fork() would describe the parent.
@@ -90,7 +110,9 @@ class SnapshotTaker:
         """A snapshot and the full census behind it (every type, not only the top ``top_n``).
 
         Given the ``previous`` snapshot and census, the objects are not counted again: the cheap
-        path, whose object figures are those of the last census (``census`` is False).
+        path, whose object figures are those of the last census (``census`` is False). A census
+        that fails (logged at most once a minute) costs only the object figures: the snapshot keeps
+        its memory and GC figures, with the last successful census's objects (``census`` is False).
         """
         started = time.perf_counter()
         rss, vms = self._memory()
@@ -100,16 +122,19 @@ class SnapshotTaker:
             traced, peak = tracemalloc.get_traced_memory()
         else:
             traced = peak = 0
+        census_ms = 0.0
+        counted: Optional[Census] = None
         if previous is None:
             counting = time.perf_counter()
-            counts = count_objects_by_type()
+            counted = self._census(top_n)
             census_ms = (time.perf_counter() - counting) * 1000.0
-            top = tuple(heapq.nlargest(top_n, counts.items(), key=lambda item: item[1]))
-            total = sum(counts.values())
-        else:
-            counted, counts = previous
-            census_ms = 0.0
-            top, total = counted.top_objects, counted.total_objects
+        if counted is not None:
+            top, total, counts = counted
+        elif previous is not None:
+            top, total = previous[0].top_objects, previous[0].total_objects
+            counts = previous[1]
+        else:  # the census failed: the last one that succeeded, if any
+            top, total, counts = self._last_census or ((), 0, {})
         snapshot = MemorySnapshot(
             timestamp=time.time(),
             heap_used_mb=rss / MB,
@@ -126,7 +151,8 @@ class SnapshotTaker:
             tracemalloc_peak_mb=peak / MB,
             limit_source=limit.source,
             census_ms=census_ms,
-            census=previous is None,
+            census=counted is not None,
+            gc_pause_seconds=self._gc_pause_seconds(),
             duration_ms=(time.perf_counter() - started) * 1000.0,
         )
         return snapshot, counts
