@@ -103,12 +103,16 @@ class SiteCapture:
             self._thread.start()
             return True
 
-    def cancel(self, timeout: float = 5.0) -> None:
-        """End a running capture early (its window is cut short; tracemalloc is restored)."""
+    def cancel(self, timeout: float = 5.0) -> bool:
+        """End a running capture early (its window is cut short; tracemalloc is restored). False
+        when it is still running after ``timeout`` seconds; called from the capture's own thread,
+        that ends once it returns."""
         self._stop.set()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        if thread is None or thread is threading.current_thread():
+            return True
+        thread.join(max(timeout, 0.0))
+        return not thread.is_alive()
 
     def _capture(self, object_types: Tuple[str, ...]) -> None:
         started_here = not tracemalloc.is_tracing()
