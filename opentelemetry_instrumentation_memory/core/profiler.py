@@ -125,7 +125,8 @@ class MemoryProfiler:
             self._dispatcher.fire(DETECTION_EVENTS, DetectionEvents(snapshot, tuple(leaks), tuple(alerts)))
 
     def after_fork_in_child(self) -> None:
-        """The child describes itself: fresh locks, history and threads; the loop restarts if it ran."""
+        """The child describes itself: fresh locks, history and threads; the loop restarts if it ran.
+        (An allocation-site capture the fork interrupted has already ended: see ``diagnosis.sites``.)"""
         was_running = self._thread is not None
         self._lock = threading.RLock()
         self._stop_event = threading.Event()
