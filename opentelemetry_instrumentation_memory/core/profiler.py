@@ -423,6 +423,14 @@ _process_profiler: Optional[MemoryProfiler] = None
 _process_profiler_lock = threading.Lock()
 
 
+def _renew_process_profiler_lock() -> None:
+    global _process_profiler_lock
+    _process_profiler_lock = threading.Lock()
+
+
+fork.register_function(_renew_process_profiler_lock)
+
+
 def get_memory_profiler(**settings: Any) -> MemoryProfiler:
     """The process-wide profiler, created on first call; later ``settings`` reconfigure it."""
     global _process_profiler
