@@ -415,3 +415,29 @@ def test_uninstrument_from_a_callback_closes_the_endpoint_and_the_port_can_be_re
     instrumentor.instrument(**options, **telemetry.providers())  # the same port again
     scrape = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
     assert b"fogcompute_memory" in scrape
+
+
+def test_the_package_adds_nothing_to_interpreter_exit_whatever_its_threads_do():
+    """Its threads are daemons and it registers no exit handler: a stuck callback over a full queue,
+    a running loop and an endpoint with an idle client connected cost the exit nothing. (A collector
+    that never answers delays exit by the SDK's own export timeouts: docs/OPERATIONS.md.)"""
+    script = (
+        "import socket, threading, time\n"
+        "from opentelemetry_instrumentation_memory import MemoryInstrumentor, get_memory_profiler\n"
+        "MemoryInstrumentor().instrument(snapshot_interval=0.01, prometheus_port=0,"
+        " prometheus_host='127.0.0.1')\n"
+        "profiler = get_memory_profiler()\n"
+        "idle = socket.create_connection(('127.0.0.1', MemoryInstrumentor._installation.exporter.port))\n"
+        "profiler.register_alert_callback(lambda alert: threading.Event().wait())\n"
+        "while profiler.get_stats()['dropped_events'] == 0:\n"
+        "    profiler.heap_warning_percent = 0.0\n"
+        "    profiler.snapshot(census=False)\n"
+        "    profiler.heap_warning_percent = 80.0\n"
+        "    for _ in range(3):\n"
+        "        profiler.snapshot(census=False)\n"
+        "print(time.monotonic(), flush=True)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    exited = time.monotonic()
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert exited - float(result.stdout.split()[-1]) < 2.0
