@@ -110,7 +110,8 @@ class MemoryInstrumentor(BaseInstrumentor):
     def _uninstrument(self, **kwargs: Any) -> None:
         """Takes everything down within ``timeout`` seconds (5 by default), whatever the callbacks
         do and from any thread, the package's own included: called from a callback, the endpoint
-        is closed at once and the callback's thread ends once the callback returns."""
+        is closed at once and the callback's thread ends once the callback returns. The endpoint
+        closes first (in half a second at most): a stuck callback then costs only what is left."""
         timeout = require_number("timeout", kwargs.pop("timeout", DEFAULT_STOP_TIMEOUT), 0.0)
         deadline = time.monotonic() + timeout
         installation, MemoryInstrumentor._installation = MemoryInstrumentor._installation, None
@@ -121,10 +122,10 @@ class MemoryInstrumentor(BaseInstrumentor):
         if installation.spans is not None:
             installation.spans.enabled = False
         try:
-            installation.profiler.stop(max(deadline - time.monotonic(), 0.0))
-        finally:
             if installation.exporter is not None:
                 installation.exporter.close(max(deadline - time.monotonic(), 0.0))
+        finally:
+            installation.profiler.stop(max(deadline - time.monotonic(), 0.0))
 
     @staticmethod
     def _start_exporter(
