@@ -99,7 +99,13 @@ class AllocationSite:
 
 @dataclass(frozen=True)
 class Leak(_SeedMapping):
-    """A type whose count grows persistently; growth figures describe the analysis window.
+    """Something that grows persistently; growth figures describe the analysis window.
+
+    ``kind`` is ``"type"`` (the objects of ``object_type`` grow in number), ``"container"`` (the
+    container of type ``object_type`` at the owner path ``container`` grows in length; counts are
+    entries) or ``"unattributed"`` (resident memory grows and nothing above explains it).
+    ``retained_by`` names the dominant holders of a sample of the leaking objects, with the share of
+    the sample each holds.
 
     ``severity`` ranks the leak by the time it alone would take to fill the headroom to the memory
     limit, from ``retained_bytes_per_hour``: the object rate times ``bytes_per_object``, estimated
@@ -118,10 +124,19 @@ class Leak(_SeedMapping):
     bytes_per_object: float = 0.0
     retained_bytes: int = 0
     retained_bytes_per_hour: float = 0.0
+    kind: str = "type"
+    container: str = ""
+    retained_by: Tuple[Tuple[str, float], ...] = ()
+
+    @property
+    def key(self) -> str:
+        """What the leak is about: the owner path of a container, the type otherwise."""
+        return self.container or self.object_type
 
     def to_dict(self) -> Dict[str, Any]:
         record = asdict(self)
         record["sites"] = [{**site, "traceback": list(site["traceback"])} for site in record["sites"]]
+        record["retained_by"] = [{"holder": holder, "share": share} for holder, share in self.retained_by]
         return record
 
 

@@ -66,8 +66,9 @@ def test_a_real_leak_is_detected_reported_and_cleared():
     assert record["severity"] in ("high", "critical")
     assert {leak.object_type for leak in leaks} == set(names)
     levels = ["low", "medium", "high", "critical"]
-    reported = [levels.index(leak.severity) for leak in leaks]
-    assert reported == sorted(set(reported)) and len(reported) <= 2
+    onsets = [levels.index(leak.severity) for leak in leaks if not leak.sites]
+    assert onsets == sorted(set(onsets)) and len(onsets) <= 2  # later events only bring sites
+    assert leaks[0].retained_by[0][0].startswith("<list in a local variable of test_a_real_leak")
     assert [(a["type"], a["state"]) for a in alerts if a["type"] == "leak_detected"] == [
         ("leak_detected", "firing")
     ]

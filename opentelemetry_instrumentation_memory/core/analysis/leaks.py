@@ -301,6 +301,16 @@ class LeakDetector:
         for name in gone:
             del self._series[name]
 
+    def dismiss(self, names: Sequence[str]) -> None:
+        """End these leaks and start their series afresh: what they were is explained (a bounded
+        holder); growing for a whole new window is needed to report them again."""
+        for name in names:
+            self._active.pop(name, None)
+            self._onsets.pop(name, None)
+            state = self._series.get(name)
+            if state is not None:
+                state[1] = self._observations
+
     def clear(self) -> None:
         """Forget the active leaks but keep the series, so a leak still growing is found again."""
         self._active.clear()
