@@ -73,11 +73,15 @@ class MemorySnapshot:
     duration_ms: float
     census: bool = True
     gc_pause_seconds: float = 0.0  # time spent in collection pauses since profiling started
+    gc_collected_by_generation: Tuple[int, ...] = ()  # gc_collected and gc_uncollectable per generation
+    gc_uncollectable_by_generation: Tuple[int, ...] = ()
 
     def to_dict(self) -> Dict[str, Any]:
         record = asdict(self)
         record["top_objects"] = dict(self.top_objects)
         record["gc_collections"] = list(self.gc_collections)
+        record["gc_collected_by_generation"] = list(self.gc_collected_by_generation)
+        record["gc_uncollectable_by_generation"] = list(self.gc_uncollectable_by_generation)
         return record
 
 

@@ -30,6 +30,7 @@ from ..environment_variables import (
     OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
+    OTEL_PYTHON_MEMORY_SEMCONV,
     OTEL_PYTHON_MEMORY_SPAN_PROCESSOR,
 )
 from ..package import _instruments
@@ -37,6 +38,7 @@ from ..version import __version__
 from .events import TelemetryEventSink
 from .exporter import DEFAULT_HOST, MemoryExporter
 from .metrics import MemoryMetrics, metrics_for
+from .semconv import SCHEMA_URL, require_semconv, semconv_from_environment
 from .spans import MemorySpanProcessor
 
 _logger = logging.getLogger(__name__)
@@ -59,7 +61,8 @@ class MemoryInstrumentor(BaseInstrumentor):
     providers default to the global ones. Options: ``MemoryProfiler`` settings, which take
     precedence over the ``OTEL_PYTHON_MEMORY_*`` variables; ``prometheus_port``,
     ``prometheus_host`` and ``prometheus_port_span`` for an endpoint of the memory metrics' own;
-    ``span_memory=True`` for ``MemorySpanProcessor``.
+    ``span_memory=True`` for ``MemorySpanProcessor``; ``semconv="process,cpython"`` (or a list) for
+    the semantic-convention instruments as well, which takes precedence over ``OTEL_PYTHON_MEMORY_SEMCONV``.
     """
 
     _installation: Optional[_Installation] = None
@@ -74,6 +77,11 @@ class MemoryInstrumentor(BaseInstrumentor):
         span_memory = kwargs.pop("span_memory", None)
         if span_memory is None:
             span_memory = flag_from_environment(os.environ, OTEL_PYTHON_MEMORY_SPAN_PROCESSOR, False)
+        semconv = kwargs.pop("semconv", None)
+        if semconv is None:
+            semconv = semconv_from_environment(os.environ, OTEL_PYTHON_MEMORY_SEMCONV)
+        else:
+            semconv = require_semconv("semconv", semconv)
         explicit_port = kwargs.pop("prometheus_port", None)
         port_span = kwargs.pop("prometheus_port_span", None) or port_from_environment(
             os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN, 1
@@ -91,16 +99,16 @@ class MemoryInstrumentor(BaseInstrumentor):
         profiler.reset()
         metrics = metrics_for(meter_provider, __version__)
         sink = TelemetryEventSink(
-            trace.get_tracer(_SCOPE, __version__, tracer_provider),
-            _logs.get_logger(_SCOPE, __version__, logger_provider=logger_provider),
+            trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL),
+            _logs.get_logger(_SCOPE, __version__, logger_provider=logger_provider, schema_url=SCHEMA_URL),
         )
-        exporter = self._start_exporter(profiler, host, explicit_port, port_span)
+        exporter = self._start_exporter(profiler, host, explicit_port, port_span, semconv)
         spans = (
             _span_processor(tracer_provider or trace.get_tracer_provider(), meter_provider)
             if span_memory
             else None
         )
-        metrics.attach(profiler)
+        metrics.attach(profiler, semconv)
         profiler.add_event_sink(sink)
         profiler.start()
         MemoryInstrumentor._installation = _Installation(profiler, metrics, sink, exporter, spans)
@@ -119,7 +127,11 @@ class MemoryInstrumentor(BaseInstrumentor):
 
     @staticmethod
     def _start_exporter(
-        profiler: MemoryProfiler, host: str, explicit_port: Optional[int], port_span: int
+        profiler: MemoryProfiler,
+        host: str,
+        explicit_port: Optional[int],
+        port_span: int,
+        semconv: frozenset[str],
     ) -> Optional[MemoryExporter]:
         """The dedicated endpoint, if asked for. A busy port is an error when the port was passed in
         code, and a warning when it came from the environment, so auto-instrumentation never stops
@@ -129,7 +141,7 @@ class MemoryInstrumentor(BaseInstrumentor):
             port = port_from_environment(os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT, None)
             if port is None:
                 return None
-        exporter = MemoryExporter(host, port, profiler=profiler, port_span=port_span)
+        exporter = MemoryExporter(host, port, profiler=profiler, port_span=port_span, semconv=semconv)
         try:
             exporter.serve()
         except OSError as error:

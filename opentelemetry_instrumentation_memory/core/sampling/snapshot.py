@@ -147,6 +147,8 @@ class SnapshotTaker:
             gc_collections=tuple(generation["collections"] for generation in stats),
             gc_collected=sum(generation["collected"] for generation in stats),
             gc_uncollectable=sum(generation["uncollectable"] for generation in stats),
+            gc_collected_by_generation=tuple(generation["collected"] for generation in stats),
+            gc_uncollectable_by_generation=tuple(generation["uncollectable"] for generation in stats),
             tracemalloc_current_mb=traced / MB,
             tracemalloc_peak_mb=peak / MB,
             limit_source=limit.source,
