@@ -1,6 +1,7 @@
 """Real forks: the child describes itself, the parent is unaffected, nothing deadlocks."""
 
 import json
+import mmap
 import os
 import signal
 import threading
@@ -101,14 +102,22 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
     ports = []
 
     def worker():
-        ballast = bytearray(64 << 20)
-        ballast[::4096] = b"x" * len(ballast[::4096])
-        port = instrumentor._installation.exporter.port
-        deadline = time.monotonic() + 5
-        while get_memory_profiler().total_snapshots < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        # Stay up long enough for the parent to scrape every worker.
+        # Fresh pages: a bytearray could reuse heap the parent freed, which the child already holds.
+        ballast = mmap.mmap(-1, 64 << 20)
+        for offset in range(0, len(ballast), mmap.PAGESIZE):
+            ballast[offset] = 1
+        exporter = instrumentor._installation.exporter
         profiler = get_memory_profiler()
+        # Two snapshots begun after the ballast was in (one may have been under way), and the port:
+        # the child serves from a thread that the fork hook starts, so its port is known once it serves.
+        wanted = profiler.total_snapshots + 2
+        deadline = time.monotonic() + 5
+        while not (exporter.running and profiler.total_snapshots >= wanted):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        port = exporter.port
+        # Stay up long enough for the parent to scrape every worker.
         os.write(ready_write, f"{port} {profiler.total_snapshots} {profiler.running}\n".encode())
         time.sleep(3)
         return port
