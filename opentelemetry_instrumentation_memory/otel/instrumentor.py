@@ -11,11 +11,14 @@ import logging
 import os
 import time
 import weakref
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Collection, Optional
+from typing import Any
 
 from opentelemetry import _logs, trace
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,  # its module opts out of type checking with a file-wide "type: ignore"
+)
 from opentelemetry.metrics import MeterProvider, get_meter_provider
 
 from ..core.config import (
@@ -52,8 +55,8 @@ class _Installation:
     profiler: MemoryProfiler
     metrics: MemoryMetrics
     sink: TelemetryEventSink
-    exporter: Optional[MemoryExporter]
-    spans: Optional[MemorySpanProcessor]
+    exporter: MemoryExporter | None
+    spans: MemorySpanProcessor | None
 
 
 class MemoryInstrumentor(BaseInstrumentor):
@@ -68,7 +71,7 @@ class MemoryInstrumentor(BaseInstrumentor):
     ``uninstrument(timeout=5.0)`` returns within ``timeout`` seconds.
     """
 
-    _installation: Optional[_Installation] = None
+    _installation: _Installation | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -86,8 +89,8 @@ class MemoryInstrumentor(BaseInstrumentor):
         else:
             semconv = require_semconv("semconv", semconv)
         explicit_port = kwargs.pop("prometheus_port", None)
-        port_span = kwargs.pop("prometheus_port_span", None) or port_from_environment(
-            os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN, 1
+        port_span: int = kwargs.pop("prometheus_port_span", None) or (
+            port_from_environment(os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN, 1) or 1
         )
         host = kwargs.pop("prometheus_host", None)
         if host is None:
@@ -140,10 +143,10 @@ class MemoryInstrumentor(BaseInstrumentor):
     def _start_exporter(
         profiler: MemoryProfiler,
         host: str,
-        explicit_port: Optional[int],
+        explicit_port: int | None,
         port_span: int,
         semconv: frozenset[str],
-    ) -> Optional[MemoryExporter]:
+    ) -> MemoryExporter | None:
         """The dedicated endpoint, if asked for. A busy port is an error when the port was passed in
         code, and a warning when it came from the environment, so auto-instrumentation never stops
         the host program."""
@@ -163,10 +166,10 @@ class MemoryInstrumentor(BaseInstrumentor):
         return exporter
 
 
-_span_processors: "weakref.WeakKeyDictionary[object, MemorySpanProcessor]" = weakref.WeakKeyDictionary()
+_span_processors: weakref.WeakKeyDictionary[object, MemorySpanProcessor] = weakref.WeakKeyDictionary()
 
 
-def _span_processor(tracer_provider: object, meter_provider: MeterProvider) -> Optional[MemorySpanProcessor]:
+def _span_processor(tracer_provider: object, meter_provider: MeterProvider) -> MemorySpanProcessor | None:
     """The provider's ``MemorySpanProcessor``, added once and re-enabled on later instrumentation."""
     add = getattr(tracer_provider, "add_span_processor", None)
     if add is None:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Mapping, Optional, Set
 
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation, get_meter
 
@@ -74,7 +74,7 @@ def _object_counts(profiler: MemoryProfiler) -> Iterable[Observation]:
     return [Observation(count, {OBJECT_TYPE: name}) for name, count in snapshot.top_objects]
 
 
-def forget_unreported_types(instrument: object, reported: Set[str]) -> None:
+def forget_unreported_types(instrument: object, reported: set[str]) -> None:
     """Drop what the SDK retains for object types no longer reported by ``instrument``.
 
     The SDK keeps the state of every attribute set an asynchronous instrument has ever reported
@@ -307,9 +307,9 @@ class MemoryMetrics:
 
     def __init__(self, meter: Meter) -> None:
         self._meter = meter
-        self._profiler: Optional[MemoryProfiler] = None
+        self._profiler: MemoryProfiler | None = None
         self._semconv: frozenset[str] = frozenset()
-        self._semconv_created: Set[str] = set()
+        self._semconv_created: set[str] = set()
         self._semconv_lock = threading.Lock()
         self._object_count: object = None
         self._gc_pause = meter.create_histogram(
@@ -348,7 +348,7 @@ class MemoryMetrics:
             self._gc_pause.record(seconds, {"generation": str(generation)})
         return [Observation(profiler.gc_pauses.longest(RECENT_PAUSE_WINDOW_SECONDS))]
 
-    def attach(self, profiler: MemoryProfiler, semconv: Optional[Iterable[str]] = None) -> None:
+    def attach(self, profiler: MemoryProfiler, semconv: Iterable[str] | None = None) -> None:
         """Report ``profiler``; with the semantic-convention groups ``semconv`` (otel/semconv.py),
         by default those of ``OTEL_PYTHON_MEMORY_SEMCONV``."""
         if semconv is None:
@@ -394,7 +394,7 @@ class MemoryMetrics:
         return callback
 
 
-_by_provider: "weakref.WeakKeyDictionary[MeterProvider, MemoryMetrics]" = weakref.WeakKeyDictionary()
+_by_provider: weakref.WeakKeyDictionary[MeterProvider, MemoryMetrics] = weakref.WeakKeyDictionary()
 _by_provider_lock = threading.Lock()
 
 
@@ -412,6 +412,6 @@ def metrics_for(meter_provider: MeterProvider, version: str) -> MemoryMetrics:
         return metrics
 
 
-def instrument_names() -> List[str]:
+def instrument_names() -> list[str]:
     """The instruments every collection reports (those with something to say even on a quiet heap)."""
     return [PREFIX + spec.name for spec in INSTRUMENTS if spec.always]

@@ -18,8 +18,8 @@ Like every instrument of the package, these read the profiler's last snapshot an
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Tuple
 
 from opentelemetry.metrics import Observation
 
@@ -60,7 +60,7 @@ def _bytes(pick: Callable[[MemorySnapshot], float]) -> Reader:
     return read
 
 
-def _by_generation(pick: Callable[[MemorySnapshot], Tuple[int, ...]]) -> Reader:
+def _by_generation(pick: Callable[[MemorySnapshot], tuple[int, ...]]) -> Reader:
     def read(profiler: MemoryProfiler) -> Iterable[Observation]:
         snapshot = profiler.latest_snapshot
         if snapshot is None:
@@ -116,7 +116,7 @@ SEMCONV_INSTRUMENTS = (
 )
 
 
-def _groups(text: str) -> Tuple[frozenset[str], list[str]]:
+def _groups(text: str) -> tuple[frozenset[str], list[str]]:
     """The known groups named in a comma-separated list, and the unknown names."""
     names = [name.strip().lower() for name in text.split(",") if name.strip()]
     return frozenset(n for n in names if n in GROUPS), [n for n in names if n not in GROUPS]
@@ -124,9 +124,12 @@ def _groups(text: str) -> Tuple[frozenset[str], list[str]]:
 
 def require_semconv(name: str, value: object) -> frozenset[str]:
     """The groups asked for in code: a comma-separated string or an iterable of group names."""
-    items = [value] if isinstance(value, str) else list(value) if isinstance(value, Iterable) else [None]
-    if all(isinstance(item, str) for item in items):
-        known, unknown = _groups(",".join(items))
+    items: list[object] = [value]
+    if isinstance(value, Iterable) and not isinstance(value, str):
+        items = list(value)
+    names = [item for item in items if isinstance(item, str)]
+    if len(names) == len(items):
+        known, unknown = _groups(",".join(names))
         if not unknown:
             return known
     raise ValueError(f"{name} must name groups among {', '.join(GROUPS)}, got {shown(value)}")

@@ -17,7 +17,6 @@ import os
 import threading
 import tracemalloc
 from collections import OrderedDict
-from typing import Optional, Tuple
 
 import psutil
 from opentelemetry.context import Context
@@ -35,7 +34,7 @@ OTHER_SPANS = "other"
 DELTA_BOUNDARIES = (-64.0, -16.0, -4.0, -1.0, -0.25, 0.0, 0.25, 1.0, 4.0, 16.0, 64.0, 256.0)
 _MAX_OPEN_SPANS = 10_000  # spans started and never ended must not pile up
 
-_SpanKey = Tuple[int, int]  # (trace_id, span_id): on_end gets a readable copy, not the started span
+_SpanKey = tuple[int, int]  # (trace_id, span_id): on_end gets a readable copy, not the started span
 
 
 class _ResidentMemory:
@@ -44,7 +43,7 @@ class _ResidentMemory:
     def __init__(self) -> None:
         self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
         self._pid = -1
-        self._fd: Optional[int] = None
+        self._fd: int | None = None
 
     def read(self) -> int:
         if self._pid != os.getpid():
@@ -61,13 +60,13 @@ class _ResidentMemory:
         return int(psutil.Process().memory_info().rss)
 
 
-def _key(span: ReadableSpan) -> Optional[_SpanKey]:
+def _key(span: ReadableSpan) -> _SpanKey | None:
     context = span.context
     return None if context is None else (context.trace_id, context.span_id)
 
 
 class MemorySpanProcessor(SpanProcessor):
-    def __init__(self, meter_provider: Optional[MeterProvider] = None, max_span_names: int = 50) -> None:
+    def __init__(self, meter_provider: MeterProvider | None = None, max_span_names: int = 50) -> None:
         meter = get_meter(__name__.rpartition(".")[0], __version__, meter_provider, schema_url=SCHEMA_URL)
         self._histogram = meter.create_histogram(
             "fogcompute_memory_span_rss_delta_mb",
@@ -87,7 +86,7 @@ class MemorySpanProcessor(SpanProcessor):
         """A fork may have caught another thread holding the lock."""
         self._lock = threading.Lock()
 
-    def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         key = _key(span)
         if not self.enabled or key is None:
             return

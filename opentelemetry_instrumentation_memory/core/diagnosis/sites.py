@@ -16,7 +16,8 @@ import os
 import threading
 import time
 import tracemalloc
-from typing import Callable, ContextManager, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 
 from ..records import AllocationSite
 from ..sampling import fork
@@ -85,10 +86,10 @@ def trim_path(path: str, root: str) -> str:
 
 def growing_sites(
     before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, top: int, root: str
-) -> Tuple[AllocationSite, ...]:
+) -> tuple[AllocationSite, ...]:
     """The ``top`` allocation tracebacks that grew most from ``before`` to ``after``."""
     stats = after.filter_traces(_IGNORED).compare_to(before.filter_traces(_IGNORED), "traceback")
-    sites = []
+    sites: list[AllocationSite] = []
     for stat in stats:
         if stat.size_diff <= 0 or len(sites) >= top:
             break
@@ -110,8 +111,8 @@ class SiteCapture:
         frames: int,
         top: int,
         root: str,
-        on_sites: Callable[[Sequence[str], Tuple[AllocationSite, ...]], None],
-        quiet: ContextManager[object],
+        on_sites: Callable[[Sequence[str], tuple[AllocationSite, ...]], None],
+        quiet: AbstractContextManager[object],
     ) -> None:
         self._window, self._cooldown, self._frames, self._top, self._root = (
             window,
@@ -125,7 +126,7 @@ class SiteCapture:
         # whose transient allocations would otherwise look like growth.
         self._quiet = quiet
         self._lock = threading.Lock()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self._next_allowed = 0.0
         self._stop = threading.Event()
 
@@ -158,7 +159,7 @@ class SiteCapture:
         thread.join(max(timeout, 0.0))
         return not thread.is_alive()
 
-    def _capture(self, object_types: Tuple[str, ...]) -> None:
+    def _capture(self, object_types: tuple[str, ...]) -> None:
         started_here = False
         try:
             started_here = _tracing.start(self._frames)
