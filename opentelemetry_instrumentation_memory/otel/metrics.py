@@ -23,6 +23,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observa
 
 from ..core.profiler import MemoryProfiler
 from ..core.records import MemorySnapshot
+from ..core.sampling import fork
 from ..environment_variables import OTEL_PYTHON_MEMORY_SEMCONV
 from .semconv import COUNTER as SEMCONV_COUNTER
 from .semconv import SCHEMA_URL, SEMCONV_INSTRUMENTS, SemconvSpec, semconv_from_environment
@@ -311,6 +312,7 @@ class MemoryMetrics:
         self._semconv: frozenset[str] = frozenset()
         self._semconv_created: set[str] = set()
         self._semconv_lock = threading.Lock()
+        fork.register(self)
         self._object_count: object = None
         self._gc_pause = meter.create_histogram(
             PREFIX + "gc_pause_seconds",
@@ -335,6 +337,10 @@ class MemoryMetrics:
             )
             if spec.name == OBJECT_COUNT:
                 self._object_count = instrument
+
+    def after_fork_in_child(self) -> None:
+        """A fork may have caught another thread holding the lock."""
+        self._semconv_lock = threading.Lock()
 
     def _object_counts(self, profiler: MemoryProfiler) -> Iterable[Observation]:
         """The current top types; the SDK forgets the others, so its retained sets stay the top N."""
@@ -396,6 +402,15 @@ class MemoryMetrics:
 
 _by_provider: weakref.WeakKeyDictionary[MeterProvider, MemoryMetrics] = weakref.WeakKeyDictionary()
 _by_provider_lock = threading.Lock()
+
+
+def _renew_by_provider_lock() -> None:
+    """A fork may have caught another thread holding it."""
+    global _by_provider_lock
+    _by_provider_lock = threading.Lock()
+
+
+fork.register_function(_renew_by_provider_lock)
 
 
 def metrics_for(meter_provider: MeterProvider, version: str) -> MemoryMetrics:

@@ -1,5 +1,6 @@
 """Real forks: the child describes itself, the parent is unaffected, nothing deadlocks."""
 
+import faulthandler
 import json
 import mmap
 import os
@@ -102,6 +103,7 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
     ports = []
 
     def worker():
+        os.close(done_write)  # the parent's copy alone keeps the pipe open
         # Fresh pages: a bytearray could reuse heap the parent freed, which the child already holds.
         ballast = mmap.mmap(-1, 64 << 20)
         for offset in range(0, len(ballast), mmap.PAGESIZE):
@@ -111,19 +113,20 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
         # Two snapshots begun after the ballast was in (one may have been under way), and the port:
         # the child serves from a thread that the fork hook starts, so its port is known once it serves.
         wanted = profiler.total_snapshots + 2
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 10
         while not (exporter.running and profiler.total_snapshots >= wanted):
             if time.monotonic() > deadline:
+                faulthandler.dump_traceback(all_threads=True)  # where the child is stuck, on failure
                 break
             time.sleep(0.05)
         port = exporter.port
-        # Stay up long enough for the parent to scrape every worker.
         os.write(ready_write, f"{port} {profiler.total_snapshots} {profiler.running}\n".encode())
-        time.sleep(3)
+        os.read(done_read, 1)  # serve until the parent has scraped every worker and closes the pipe
         return port
 
     children = []
     ready_read, ready_write = os.pipe()
+    done_read, done_write = os.pipe()
     for _ in range(3):
         pid = os.fork()
         if pid == 0:
@@ -138,18 +141,22 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
         reports = [ready.readline().split() for _ in children]
     ports = [int(port) for port, _, _ in reports]
     assert all(int(snapshots) >= 2 and running == "True" for _, snapshots, running in reports), reports
-    instances = {}
-    for port in [base, *ports]:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        families = {f.name: f for f in text_string_to_metric_families(text)}
-        target = families["target_info"].samples[0].labels
-        instances[port] = (
-            target["service_instance_id"],
-            families["fogcompute_memory_heap_used_mb"].samples[0].value,
-        )
-    for pid in children:
-        os.waitpid(pid, 0)
     assert sorted(ports) == [base + 1, base + 2, base + 3]
+    instances = {}
+    try:
+        for port in [base, *ports]:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+            target = families["target_info"].samples[0].labels
+            instances[port] = (
+                target["service_instance_id"],
+                families["fogcompute_memory_heap_used_mb"].samples[0].value,
+            )
+    finally:
+        os.close(done_write)
+        os.close(done_read)
+        for pid in children:
+            os.waitpid(pid, 0)
     assert len({instance for instance, _ in instances.values()}) == 4  # four processes, four identities
     assert all(heap > instances[base][1] + 32 for port, (_, heap) in instances.items() if port != base), (
         instances
@@ -185,7 +192,38 @@ def _process_exporter_lock():
     return lambda: exporter._process_exporter_lock, lambda: exporter.get_memory_exporter() is not None
 
 
-@pytest.mark.parametrize("held", [_process_profiler_lock, _process_exporter_lock, _span_processor_lock])
+def _metrics_by_provider_lock():
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    from opentelemetry_instrumentation_memory.otel import metrics
+
+    return lambda: metrics._by_provider_lock, lambda: metrics.metrics_for(MeterProvider(), "0") is not None
+
+
+def _semconv_lock():
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    from opentelemetry_instrumentation_memory.otel import metrics
+
+    instruments = metrics.metrics_for(MeterProvider(), "0")
+
+    def in_the_child():
+        instruments.attach(MemoryProfiler(), ["process"])
+        return True
+
+    return lambda: instruments._semconv_lock, in_the_child
+
+
+@pytest.mark.parametrize(
+    "held",
+    [
+        _process_profiler_lock,
+        _process_exporter_lock,
+        _span_processor_lock,
+        _metrics_by_provider_lock,
+        _semconv_lock,
+    ],
+)
 def test_a_process_wide_lock_held_at_fork_time_does_not_deadlock_the_child(held):
     lock, use_it_in_the_child = held()
     holding, release = threading.Event(), threading.Event()
