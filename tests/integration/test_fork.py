@@ -5,6 +5,7 @@ import json
 import mmap
 import os
 import signal
+import socket
 import threading
 import time
 import urllib.request
@@ -89,10 +90,30 @@ def test_a_lock_held_at_fork_time_does_not_deadlock_the_child():
     assert result > 0
 
 
-def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetry):
-    from .conftest import free_port
+def free_port_span(count):
+    """The first of ``count`` consecutive loopback ports that are all free now: free_port() checks
+    one port, and a worker that finds the rest of its span taken by another program serves nowhere."""
+    for _ in range(50):
+        sockets = [socket.socket()]
+        try:
+            sockets[0].bind(("127.0.0.1", 0))
+            base = sockets[0].getsockname()[1]
+            if base + count - 1 > 65535:
+                continue
+            for port in range(base + 1, base + count):
+                sockets.append(socket.socket())
+                sockets[-1].bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise AssertionError(f"no {count} consecutive free ports")
 
-    base = free_port()
+
+def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetry):
+    base = free_port_span(4)
     instrumentor.instrument(
         snapshot_interval=0.1,
         prometheus_port=base,
@@ -120,7 +141,8 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
                 break
             time.sleep(0.05)
         port = exporter.port
-        os.write(ready_write, f"{port} {profiler.total_snapshots} {profiler.running}\n".encode())
+        ready = profiler.running and exporter.running
+        os.write(ready_write, f"{port} {profiler.total_snapshots} {ready}\n".encode())
         os.read(done_read, 1)  # serve until the parent has scraped every worker and closes the pipe
         return port
 
@@ -137,13 +159,13 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
                 os._exit(0)
         children.append(pid)
     os.close(ready_write)
-    with os.fdopen(ready_read) as ready:
-        reports = [ready.readline().split() for _ in children]
-    ports = [int(port) for port, _, _ in reports]
-    assert all(int(snapshots) >= 2 and running == "True" for _, snapshots, running in reports), reports
-    assert sorted(ports) == [base + 1, base + 2, base + 3]
     instances = {}
-    try:
+    try:  # whatever fails, the children end now, not at their alarm, and leave no load behind
+        with os.fdopen(ready_read) as ready:
+            reports = [ready.readline().split() for _ in children]
+        ports = [int(port) for port, _, _ in reports]
+        assert all(int(snapshots) >= 2 and running == "True" for _, snapshots, running in reports), reports
+        assert sorted(ports) == [base + 1, base + 2, base + 3]
         for port in [base, *ports]:
             text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
             families = {f.name: f for f in text_string_to_metric_families(text)}
