@@ -140,10 +140,11 @@ def semconv_from_environment(environ: Mapping[str, str], variable: str) -> froze
     known, unknown = _groups(environ.get(variable, ""))
     if unknown:
         _logger.warning(
-            "%s=%s names no group among %s: ignoring %s",
+            "%s=%s: ignoring %d unknown group name(s), first %s; the groups are %s",
             variable,
             shown(environ[variable]),
+            len(unknown),
+            shown(unknown[0]),
             ", ".join(GROUPS),
-            ", ".join(shown(name) for name in unknown),
         )
     return known
