@@ -233,6 +233,18 @@ OTEL_PYTHON_MEMORY_SPAN_PROCESSOR = "OTEL_PYTHON_MEMORY_SPAN_PROCESSOR"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_SPAN_PROCESSOR
 
-``true`` to add ``MemorySpanProcessor`` to the tracer provider: every span gets its change in
-resident memory as an attribute, and a histogram shows it by span name (default ``false``).
+``true`` to add ``MemorySpanProcessor`` to the tracer provider: every span gets its resident memory
+at its start as an attribute, and a histogram shows its change over spans by span name (default
+``false``).
+"""
+
+OTEL_PYTHON_MEMORY_SEMCONV = "OTEL_PYTHON_MEMORY_SEMCONV"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_SEMCONV
+
+Semantic-convention instruments to emit as well as the ``fogcompute_memory_*`` families, a
+comma-separated list (default: none): ``process`` for ``process.memory.usage`` and
+``process.memory.virtual`` (2 series), ``cpython`` for ``cpython.gc.collections``,
+``cpython.gc.collected_objects`` and ``cpython.gc.uncollectable_objects`` by generation (9 series).
+Unknown names are warned about and ignored.
 """

@@ -9,8 +9,6 @@ links each log record to its span. Log records go through the Logs API (``Logger
 
 from __future__ import annotations
 
-from typing import Dict
-
 from opentelemetry._logs import Logger, SeverityNumber
 from opentelemetry.trace import Span, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
@@ -29,7 +27,7 @@ _LEAK_SEVERITY = {
 }
 _ALERT_SEVERITY = {"warning": SeverityNumber.WARN, "critical": SeverityNumber.ERROR}
 
-Attributes = Dict[str, AttributeValue]
+Attributes = dict[str, AttributeValue]
 
 
 def leak_attributes(leak: Leak) -> Attributes:

@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import uuid
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, Iterable, Mapping, Optional, Tuple
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
@@ -25,9 +25,14 @@ from ..core.config import host_from_environment, port_from_environment
 from ..core.profiler import MemoryProfiler, get_memory_profiler
 from ..core.sampling import fork
 from ..core.validation import require_host, require_int
-from ..environment_variables import OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT
+from ..environment_variables import (
+    OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
+    OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
+    OTEL_PYTHON_MEMORY_SEMCONV,
+)
 from ..version import __version__
 from .metrics import metrics_for
+from .semconv import require_semconv, semconv_from_environment
 from .server import MetricsServer, TLSOptions, serve_metrics
 
 _logger = logging.getLogger(__name__)
@@ -44,7 +49,8 @@ class MemoryExporter:
     ``port_span`` N, the first free port of ``port`` .. ``port + N - 1`` is used, so that the worker
     processes of one server each get one (a forked child of a serving exporter takes the next free
     one itself). ``certfile`` and ``keyfile`` turn on TLS; ``client_cafile`` with
-    ``client_auth_required`` asks for client certificates.
+    ``client_auth_required`` asks for client certificates. ``semconv`` names the semantic-convention
+    groups served as well (otel/semconv.py; default ``OTEL_PYTHON_MEMORY_SEMCONV``).
     """
 
     def __init__(
@@ -58,8 +64,14 @@ class MemoryExporter:
         client_cafile: Optional[str] = None,
         client_auth_required: bool = False,
         port_span: int = 1,
+        semconv: Optional[Iterable[str]] = None,
         environ: Mapping[str, str] = os.environ,
     ) -> None:
+        self._semconv = (
+            semconv_from_environment(environ, OTEL_PYTHON_MEMORY_SEMCONV)
+            if semconv is None
+            else require_semconv("semconv", semconv)
+        )
         if host is None:
             self.host = host_from_environment(environ, OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, DEFAULT_HOST)
         else:
@@ -139,7 +151,7 @@ class MemoryExporter:
             if self._resource is None:
                 self._resource = Resource.create()
             provider = MeterProvider(metric_readers=[reader], resource=self._resource)
-            metrics_for(provider, __version__).attach(self._profiler or get_memory_profiler())
+            metrics_for(provider, __version__).attach(self._profiler or get_memory_profiler(), self._semconv)
             try:
                 server, thread = self._bind_first_free_port()
             except OSError:

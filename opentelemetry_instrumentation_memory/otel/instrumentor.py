@@ -11,11 +11,14 @@ import logging
 import os
 import time
 import weakref
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Collection, Optional
+from typing import Any
 
 from opentelemetry import _logs, trace
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,  # its module opts out of type checking with a file-wide "type: ignore"
+)
 from opentelemetry.metrics import MeterProvider, get_meter_provider
 
 from ..core.config import (
@@ -31,6 +34,7 @@ from ..environment_variables import (
     OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
+    OTEL_PYTHON_MEMORY_SEMCONV,
     OTEL_PYTHON_MEMORY_SPAN_PROCESSOR,
 )
 from ..package import _instruments
@@ -38,6 +42,7 @@ from ..version import __version__
 from .events import TelemetryEventSink
 from .exporter import DEFAULT_HOST, MemoryExporter
 from .metrics import MemoryMetrics, metrics_for
+from .semconv import SCHEMA_URL, require_semconv, semconv_from_environment
 from .spans import MemorySpanProcessor
 
 _logger = logging.getLogger(__name__)
@@ -50,8 +55,8 @@ class _Installation:
     profiler: MemoryProfiler
     metrics: MemoryMetrics
     sink: TelemetryEventSink
-    exporter: Optional[MemoryExporter]
-    spans: Optional[MemorySpanProcessor]
+    exporter: MemoryExporter | None
+    spans: MemorySpanProcessor | None
 
 
 class MemoryInstrumentor(BaseInstrumentor):
@@ -61,11 +66,12 @@ class MemoryInstrumentor(BaseInstrumentor):
     providers default to the global ones. Options: ``MemoryProfiler`` settings, which take
     precedence over the ``OTEL_PYTHON_MEMORY_*`` variables; ``prometheus_port``,
     ``prometheus_host`` and ``prometheus_port_span`` for an endpoint of the memory metrics' own;
-    ``span_memory=True`` for ``MemorySpanProcessor``. ``uninstrument(timeout=5.0)`` returns within
-    ``timeout`` seconds.
+    ``span_memory=True`` for ``MemorySpanProcessor``; ``semconv="process,cpython"`` (or a list) for
+    the semantic-convention instruments as well, which takes precedence over ``OTEL_PYTHON_MEMORY_SEMCONV``.
+    ``uninstrument(timeout=5.0)`` returns within ``timeout`` seconds.
     """
 
-    _installation: Optional[_Installation] = None
+    _installation: _Installation | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -77,9 +83,14 @@ class MemoryInstrumentor(BaseInstrumentor):
         span_memory = kwargs.pop("span_memory", None)
         if span_memory is None:
             span_memory = flag_from_environment(os.environ, OTEL_PYTHON_MEMORY_SPAN_PROCESSOR, False)
+        semconv = kwargs.pop("semconv", None)
+        if semconv is None:
+            semconv = semconv_from_environment(os.environ, OTEL_PYTHON_MEMORY_SEMCONV)
+        else:
+            semconv = require_semconv("semconv", semconv)
         explicit_port = kwargs.pop("prometheus_port", None)
-        port_span = kwargs.pop("prometheus_port_span", None) or port_from_environment(
-            os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN, 1
+        port_span: int = kwargs.pop("prometheus_port_span", None) or (
+            port_from_environment(os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN, 1) or 1
         )
         host = kwargs.pop("prometheus_host", None)
         if host is None:
@@ -94,16 +105,16 @@ class MemoryInstrumentor(BaseInstrumentor):
         profiler.reset()
         metrics = metrics_for(meter_provider, __version__)
         sink = TelemetryEventSink(
-            trace.get_tracer(_SCOPE, __version__, tracer_provider),
-            _logs.get_logger(_SCOPE, __version__, logger_provider=logger_provider),
+            trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL),
+            _logs.get_logger(_SCOPE, __version__, logger_provider=logger_provider, schema_url=SCHEMA_URL),
         )
-        exporter = self._start_exporter(profiler, host, explicit_port, port_span)
+        exporter = self._start_exporter(profiler, host, explicit_port, port_span, semconv)
         spans = (
             _span_processor(tracer_provider or trace.get_tracer_provider(), meter_provider)
             if span_memory
             else None
         )
-        metrics.attach(profiler)
+        metrics.attach(profiler, semconv)
         profiler.add_event_sink(sink)
         profiler.start()
         MemoryInstrumentor._installation = _Installation(profiler, metrics, sink, exporter, spans)
@@ -130,8 +141,12 @@ class MemoryInstrumentor(BaseInstrumentor):
 
     @staticmethod
     def _start_exporter(
-        profiler: MemoryProfiler, host: str, explicit_port: Optional[int], port_span: int
-    ) -> Optional[MemoryExporter]:
+        profiler: MemoryProfiler,
+        host: str,
+        explicit_port: int | None,
+        port_span: int,
+        semconv: frozenset[str],
+    ) -> MemoryExporter | None:
         """The dedicated endpoint, if asked for. A busy port is an error when the port was passed in
         code, and a warning when it came from the environment, so auto-instrumentation never stops
         the host program."""
@@ -140,7 +155,7 @@ class MemoryInstrumentor(BaseInstrumentor):
             port = port_from_environment(os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT, None)
             if port is None:
                 return None
-        exporter = MemoryExporter(host, port, profiler=profiler, port_span=port_span)
+        exporter = MemoryExporter(host, port, profiler=profiler, port_span=port_span, semconv=semconv)
         try:
             exporter.serve()
         except OSError as error:
@@ -151,10 +166,10 @@ class MemoryInstrumentor(BaseInstrumentor):
         return exporter
 
 
-_span_processors: "weakref.WeakKeyDictionary[object, MemorySpanProcessor]" = weakref.WeakKeyDictionary()
+_span_processors: weakref.WeakKeyDictionary[object, MemorySpanProcessor] = weakref.WeakKeyDictionary()
 
 
-def _span_processor(tracer_provider: object, meter_provider: MeterProvider) -> Optional[MemorySpanProcessor]:
+def _span_processor(tracer_provider: object, meter_provider: MeterProvider) -> MemorySpanProcessor | None:
     """The provider's ``MemorySpanProcessor``, added once and re-enabled on later instrumentation."""
     add = getattr(tracer_provider, "add_span_processor", None)
     if add is None:

@@ -176,11 +176,19 @@ def test_concurrent_snapshots_keep_consistent_counters(profiler):
 
 
 def test_history_and_leak_records_are_bounded():
-    profiler = MemoryProfiler(history_size=10, max_detected_leaks=2, **FAST_LEAKS)
+    profiler = MemoryProfiler(history_size=10, max_detected_leaks=2, leak_site_capture=False, **FAST_LEAKS)
+    kinds = [type(f"Kept{index}", (Orphan,), {}) for index in range(4)]
+    kept = []
     for _ in range(25):
+        for kind in kinds:
+            kept.extend(kind() for _ in range(300))
         profiler.snapshot()
     assert len(profiler.history) == 10
     assert profiler.get_stats()["total_snapshots"] == 25
+    leaking = {f"{__name__}.{kind.__name__}" for kind in kinds}
+    assert leaking <= {leak.object_type for leak in profiler.active_leaks}  # four leaks found...
+    records = profiler.get_detected_leaks()
+    assert len(records) == 2 and {record["object_type"] for record in records} <= leaking  # ...two kept
 
 
 def test_detected_leak_records_are_capped():

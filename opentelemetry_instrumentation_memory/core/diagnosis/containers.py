@@ -10,11 +10,13 @@ path each time: no reference to them is kept.
 
 from __future__ import annotations
 
+import collections
 import gc
 import sys
 import weakref
+from array import array
 from itertools import islice
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, cast
 
 from ..sampling.census import type_name
 from ..sampling.sizes import retained_bytes
@@ -29,14 +31,12 @@ _ENTRY_SAMPLE = 64
 def recent_entries(container: object, last: int) -> List[object]:
     """Up to ``last`` of the most recently added entries (values of a dict, items otherwise)."""
     if issubclass(type(container), dict):
-        keys = list(islice(reversed(container), last))
-        return [container[k] for k in keys if k in container] + keys
-    if issubclass(type(container), (list, tuple)) or hasattr(container, "__reversed__"):
-        try:
-            return list(islice(reversed(container), last))  # type: ignore[call-overload]
-        except TypeError:
-            pass
-    return list(islice(iter(container), last))  # type: ignore[call-overload]
+        mapping = cast(dict, container)
+        keys = list(islice(reversed(mapping), last))
+        return [mapping[k] for k in keys if k in mapping] + keys
+    if issubclass(type(container), (list, collections.deque, bytearray, array)):
+        return list(islice(reversed(cast(list, container)), last))
+    return list(islice(iter(cast(set, container)), last))
 
 
 class ContainerWatch:

@@ -15,7 +15,7 @@ import gc
 import sys
 import types
 from array import array
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, cast
 
 from ..sampling.census import defining_module, type_name
 
@@ -81,18 +81,18 @@ def length_of(container: object) -> int:
     """The length by the built-in base's own ``__len__``: a subclass's override is the host's code."""
     for base in CONTAINER_TYPES:
         if issubclass(type(container), base):
-            return base.__len__(container)  # type: ignore[attr-defined, no-any-return]
+            return int(base.__len__(container))  # type: ignore[arg-type]
     return 0
 
 
-def find_roots(max_items: int = 200_000, skip: Sequence[str] = _SKIPPED_MODULES) -> Roots:
+def find_roots(max_items: int = 200_000, skip: Tuple[str, ...] = _SKIPPED_MODULES) -> Roots:
     """Module globals and one level of their attributes, at most ``max_items`` of them."""
     roots = Roots()
     visited = 0
     for module_name, module in list(sys.modules.items()):
         if not issubclass(type(module), types.ModuleType) or module_name.startswith(skip):
             continue
-        namespace = types.ModuleType.__dict__["__dict__"].__get__(module)
+        namespace = object.__getattribute__(module, "__dict__")
         if not issubclass(type(namespace), dict):
             continue
         for name, value in list(namespace.items()):
@@ -120,7 +120,7 @@ def bounded(container: object) -> bool:
     """A structure that cannot grow past a bound it states: a ``deque`` with a ``maxlen``, an
     ``lru_cache`` with a ``maxsize``."""
     if issubclass(type(container), collections.deque):
-        return container.maxlen is not None
+        return cast(collections.deque, container).maxlen is not None
     return type_name(type(container)) == _LRU_ELEMENT
 
 
@@ -129,7 +129,8 @@ _OWN_DIRECTORY = __file__.rsplit("/core/", 1)[0]
 
 def _function_holding(holder: object, max_depth: int = 50) -> Optional[str]:
     """The innermost running function (of any thread) with a local variable bound to ``holder``."""
-    for frame in list(sys._current_frames().values()):
+    for top in list(sys._current_frames().values()):
+        frame: Optional[types.FrameType] = top
         depth = 0
         while frame is not None and depth < max_depth:
             code = frame.f_code
@@ -175,8 +176,8 @@ def name_holder(holder: object, roots: Roots, held: Optional[object] = None) -> 
                     if value is holder and issubclass(type(key), str):
                         for namespace_owner in gc.get_referrers(owner):
                             if getattr(namespace_owner, "__dict__", None) is owner:
-                                base = roots.paths.get(id(namespace_owner))
-                                return f"{base or _instance_label(namespace_owner)}.{key}"
+                                named = roots.paths.get(id(namespace_owner))
+                                return f"{named or _instance_label(namespace_owner)}.{key}"
         if held is not None and not issubclass(type(holder), CONTAINER_TYPES):
             attribute = _attribute_of(holder, held)
             if attribute is not None:
@@ -255,11 +256,15 @@ def retained_by(names: Sequence[str], roots: Roots, per_type: int = 20) -> Dict[
     """For each leaking type: its dominant holders, and the share of its sample held by bounded
     structures (the leak is then a cache filling, not a leak)."""
     samples = sample_objects(names, per_type)
-    found = {}
+    found: Dict[str, Tuple[Holders, float]] = {}
     try:
         for name, sample in samples.items():
             internal = {id(samples), id(sample)}
-            found[name] = holders(sample, roots, is_internal=lambda obj, ours=internal: id(obj) in ours)
+
+            def is_internal(obj: object, ours: "set[int]" = internal) -> bool:
+                return id(obj) in ours
+
+            found[name] = holders(sample, roots, is_internal=is_internal)
             if name == _LRU_ELEMENT:
                 found[name] = (found[name][0], 1.0)
             sample.clear()

@@ -89,10 +89,10 @@ def trim_path(path: str, root: str) -> str:
 
 def growing_sites(
     before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, top: int, root: str
-) -> Tuple[AllocationSite, ...]:
+) -> tuple[AllocationSite, ...]:
     """The ``top`` allocation tracebacks that grew most from ``before`` to ``after``."""
     stats = after.filter_traces(_IGNORED).compare_to(before.filter_traces(_IGNORED), "traceback")
-    sites = []
+    sites: list[AllocationSite] = []
     for stat in stats:
         if stat.size_diff <= 0 or len(sites) >= top:
             break
@@ -199,7 +199,7 @@ class SiteCapture:
         # whose transient allocations would otherwise look like growth.
         self._quiet = quiet
         self._lock = threading.Lock()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self._next_allowed = 0.0
         self._stop = threading.Event()
 
