@@ -1,0 +1,14 @@
+"""gunicorn settings for the test service: sync workers, each profiled from its own start with
+short settings (a snapshot every half second, a census at each, a warm-up of three seconds)."""
+
+workers = 1
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 2
+loglevel = "warning"
+
+
+def post_fork(server, worker):
+    from opentelemetry_instrumentation_memory import MemoryInstrumentor  # in the worker only
+
+    MemoryInstrumentor().instrument(snapshot_interval=0.5, census_budget=1.0, warmup_seconds=3.0)
