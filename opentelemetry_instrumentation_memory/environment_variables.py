@@ -109,6 +109,18 @@ Seconds after the first snapshot before the baseline is taken and resident-memor
 (default 600): caches, pools and imports fill first, and a startup ramp is not growth.
 """
 
+OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL = "OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL
+
+A signal, such as ``SIGUSR2``, that makes the next snapshot the baseline (``reset_baseline()``
+without code: ``kill -USR2 <pid>`` after a deployment). Unset (the default): none. Installed only
+when instrumenting from the main thread and only if the signal still has its default disposition; a
+handler the program set is kept, with a warning naming this variable. The baseline moves with the
+next snapshot (within ``OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL``). gunicorn sets its workers' signals
+back to their defaults after ``post_fork``: instrument its workers in ``post_worker_init`` instead.
+"""
+
 OTEL_PYTHON_MEMORY_BASELINE_DRIFT_WARNING_PERCENT = "OTEL_PYTHON_MEMORY_BASELINE_DRIFT_WARNING_PERCENT"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_BASELINE_DRIFT_WARNING_PERCENT

@@ -88,6 +88,7 @@ class MemoryProfiler:
         self._analysis = self._new_analysis(self._config)
         self._census_seconds = 0.0
         self._last_census: Optional[float] = None
+        self._baseline_reset_requested = False
         self._sites = self._site_capture()
         fork.register(self)
 
@@ -261,6 +262,9 @@ class MemoryProfiler:
                     seconds if self._census_seconds == 0 else 0.7 * self._census_seconds + 0.3 * seconds
                 )
             new_leaks, transitions = self._analysis.record(snapshot, counts)
+            if self._baseline_reset_requested:
+                self._baseline_reset_requested = False
+                self._analysis.reset_baseline()
         self._publish(snapshot, new_leaks, transitions)
         if new_leaks and self._config.leak_site_capture:
             self._sites.trigger([leak.object_type for leak in new_leaks])
@@ -341,6 +345,11 @@ class MemoryProfiler:
         """Make the latest snapshot the baseline (the next one, if none has been taken)."""
         with self._lock:
             self._analysis.reset_baseline()
+
+    def request_baseline_reset(self) -> None:
+        """Make the next snapshot the baseline. Safe in a signal handler: it sets a flag, takes no
+        lock and never waits (core/baseline_signal.py)."""
+        self._baseline_reset_requested = True
 
     def baseline_drift(self) -> BaselineDrift:
         """Take a snapshot now and return its drift from the baseline."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import weakref
 from dataclasses import dataclass
 from typing import Any, Collection, Optional
@@ -17,6 +18,7 @@ from opentelemetry import _logs, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.metrics import MeterProvider, get_meter_provider
 
+from ..core.baseline_signal import install_baseline_reset_signal, uninstall_baseline_reset_signal
 from ..core.config import (
     ProfilerConfig,
     flag_from_environment,
@@ -27,6 +29,7 @@ from ..core.config import (
 from ..core.profiler import MemoryProfiler, get_memory_profiler
 from ..core.validation import require_host
 from ..environment_variables import (
+    OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL,
     OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
@@ -50,6 +53,7 @@ class _Installation:
     sink: TelemetryEventSink
     exporter: Optional[MemoryExporter]
     spans: Optional[MemorySpanProcessor]
+    reset_signal: Optional[signal.Signals]
 
 
 class MemoryInstrumentor(BaseInstrumentor):
@@ -102,8 +106,13 @@ class MemoryInstrumentor(BaseInstrumentor):
         )
         metrics.attach(profiler)
         profiler.add_event_sink(sink)
+        reset_signal = install_baseline_reset_signal(
+            profiler, os.environ, OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL
+        )
         profiler.start()
-        MemoryInstrumentor._installation = _Installation(profiler, metrics, sink, exporter, spans)
+        MemoryInstrumentor._installation = _Installation(
+            profiler, metrics, sink, exporter, spans, reset_signal
+        )
 
     def _uninstrument(self, **kwargs: Any) -> None:
         installation, MemoryInstrumentor._installation = MemoryInstrumentor._installation, None
@@ -116,6 +125,8 @@ class MemoryInstrumentor(BaseInstrumentor):
             installation.exporter.close()
         if installation.spans is not None:
             installation.spans.enabled = False
+        if installation.reset_signal is not None:
+            uninstall_baseline_reset_signal(installation.reset_signal)
 
     @staticmethod
     def _start_exporter(
