@@ -87,7 +87,7 @@ def make_cache(rng: random.Random, max_noise: float) -> Tuple[str, Count, int]:
             progress = 1.0 - (1.0 - progress) ** 2
         return max(0, round(others + cap * progress + r.gauss(0, sd)))
 
-    return f"{fill} {warm_up}", count, start + warm_up
+    return f"{fill} {warm_up} {cap}", count, start + warm_up
 
 
 def make_leak(rng: random.Random, max_noise: float) -> Tuple[str, Count, int]:
@@ -159,6 +159,7 @@ def run_stationary(args: argparse.Namespace) -> None:
 
 def run_caches(args: argparse.Namespace) -> None:
     bands = {band: {"caches": 0, "episodes": 0, "above_low": 0, "after": []} for band in CACHE_WARM_UPS}
+    above_low_by_cap: Dict[str, int] = {}
     for seed in range(1, args.seeds + 1):
         rng = random.Random(seed)
         population = [make_cache(rng, args.max_noise) for _ in range(args.types)]
@@ -167,19 +168,20 @@ def run_caches(args: argparse.Namespace) -> None:
             warm_up = int(description.split()[1])
             band = bands[next(b for b in CACHE_WARM_UPS if b[0] <= warm_up <= b[1])]
             band["caches"] += 1
-            for first, last, worst in episodes.spans.get(f"T{j}", ()):
+            for _, last, worst in episodes.spans.get(f"T{j}", ()):
                 band["episodes"] += 1
                 band["above_low"] += worst != "low"
                 band["after"].append(last - full_at)
                 if worst != "low":
-                    span = f"active {first}-{last}, full at {full_at}"
-                    print(f"  seed {seed}: T{j} {description} ranked {worst}, {span}")
+                    key = f"{description.split()[2]} entries, {worst}"
+                    above_low_by_cap[key] = above_low_by_cap.get(key, 0) + 1
         print(f"seed {seed}: pass {per_pass * 1e3:.2f} ms")
     print("warm-up (snapshots) | caches | episodes | above low | active after the plateau: median / max")
     for (low, high), band in bands.items():
         after = band["after"]
         spread = f"{statistics.median(after):.0f} / {max(after)}" if after else "-"
         print(f"{low}-{high} | {band['caches']} | {band['episodes']} | {band['above_low']} | {spread}")
+    print(f"above low, by cache size and severity: {above_low_by_cap}")
 
 
 def run_leaks(args: argparse.Namespace) -> None:
