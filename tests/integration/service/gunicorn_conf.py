@@ -1,5 +1,8 @@
 """gunicorn settings for the test service: sync workers, each profiled from its own start with
-short settings (a snapshot every half second, a census at each, a warm-up of three seconds)."""
+short settings (a snapshot every half second, a census at each, a warm-up of three seconds), and
+serving its memory metrics on ``MEMORY_SERVICE_METRICS_PORT`` when that is set."""
+
+import os
 
 workers = 1
 worker_class = "sync"
@@ -11,4 +14,6 @@ loglevel = "warning"
 def post_fork(server, worker):
     from opentelemetry_instrumentation_memory import MemoryInstrumentor  # in the worker only
 
-    MemoryInstrumentor().instrument(snapshot_interval=0.5, census_budget=1.0, warmup_seconds=3.0)
+    port = os.environ.get("MEMORY_SERVICE_METRICS_PORT")
+    endpoint = {"prometheus_port": int(port), "prometheus_host": "127.0.0.1"} if port else {}
+    MemoryInstrumentor().instrument(snapshot_interval=0.5, census_budget=1.0, warmup_seconds=3.0, **endpoint)
