@@ -89,16 +89,16 @@ OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND = "OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND
 .. envvar:: OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND
 
 Garbage collections per second below which ``gc_spike`` never fires on the rate (default 10). Above
-it, a spike is a rate three times the process's own median rate; a busy service's steady rate is
-its normal, not a spike.
+it, a spike is a rate three times the process's own median rate since its warm-up; a busy service's
+steady rate is its normal, not a spike.
 """
 
 OTEL_PYTHON_MEMORY_GC_PAUSE_WARNING_PERCENT = "OTEL_PYTHON_MEMORY_GC_PAUSE_WARNING_PERCENT"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_GC_PAUSE_WARNING_PERCENT
 
-Share of wall time in garbage-collection pauses above which ``gc_spike`` fires whatever the rate
-(default 5).
+Share of wall time in garbage-collection pauses over the last five minutes above which ``gc_spike``
+fires whatever the rate (default 5).
 """
 
 OTEL_PYTHON_MEMORY_WARMUP_SECONDS = "OTEL_PYTHON_MEMORY_WARMUP_SECONDS"

@@ -1,5 +1,6 @@
 """gunicorn settings for the test service: sync workers, each profiled from its own start with
-short settings (a snapshot every half second, a census at each, a warm-up of three seconds), and
+short settings (a snapshot every half second, a census at each, a warm-up of eight seconds, within
+which traffic begins, as it does for a deployed service even on a loaded machine), and
 serving its memory metrics on ``MEMORY_SERVICE_METRICS_PORT`` when that is set."""
 
 import os
@@ -16,4 +17,4 @@ def post_fork(server, worker):
 
     port = os.environ.get("MEMORY_SERVICE_METRICS_PORT")
     endpoint = {"prometheus_port": int(port), "prometheus_host": "127.0.0.1"} if port else {}
-    MemoryInstrumentor().instrument(snapshot_interval=0.5, census_budget=1.0, warmup_seconds=3.0, **endpoint)
+    MemoryInstrumentor().instrument(snapshot_interval=0.5, census_budget=1.0, warmup_seconds=8.0, **endpoint)
