@@ -4,13 +4,18 @@ real process, never over a handler the program set."""
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import time
+import urllib.request
 
 from opentelemetry_instrumentation_memory import get_memory_profiler
+
+from .conftest import free_port
 
 VARIABLE = "OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL"
 # The child instruments itself with a warm-up of an hour, so its baseline stays provisional unless
@@ -104,3 +109,59 @@ def test_instrumenting_off_the_main_thread_or_a_bad_name_warns_and_installs_noth
         assert signal.getsignal(signal.SIGUSR2) is before
         assert get_memory_profiler().running
         instrumentor.uninstrument()
+
+
+def _drift_is_exported(port: int) -> bool:
+    """Whether the endpoint serves the baseline drift (absent until the baseline is settled); raises
+    OSError until it serves at all."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
+        text = reply.read().decode()
+    assert "fogcompute_memory_snapshots_total" in text
+    return "fogcompute_memory_baseline_drift_percent" in text
+
+
+def test_kill_settles_the_baseline_of_a_program_under_opentelemetry_instrument(tmp_path):
+    """No code at all: a plain program under opentelemetry-instrument, an hour of warm-up, and
+    ``kill -USR2``: the drift from a baseline appears on its endpoint, and the program lives on."""
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import time\ndeadline = time.monotonic() + 30\nwhile time.monotonic() < deadline: time.sleep(0.05)\n"
+    )
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    environment.update(
+        OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL="0.1",
+        OTEL_PYTHON_MEMORY_WARMUP_SECONDS="3600",
+        OTEL_PYTHON_MEMORY_PROMETHEUS_PORT=str(port),
+        OTEL_PYTHON_MEMORY_PROMETHEUS_HOST="127.0.0.1",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_TRACES_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+        **{VARIABLE: "SIGUSR2"},
+    )
+    beside = os.path.join(os.path.dirname(sys.executable), "opentelemetry-instrument")
+    command = [beside if os.path.exists(beside) else shutil.which("opentelemetry-instrument"), sys.executable]
+    app = subprocess.Popen([*command, str(script)], env=environment, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        drift = None
+        while drift is None and time.monotonic() < deadline and app.poll() is None:
+            try:
+                drift = _drift_is_exported(port)
+            except (OSError, AssertionError):
+                time.sleep(0.1)
+        assert drift is False, "the endpoint never served, or served a drift before any baseline"
+        os.kill(app.pid, signal.SIGUSR2)
+        deadline = time.monotonic() + 10
+        while not drift and time.monotonic() < deadline and app.poll() is None:
+            time.sleep(0.1)
+            try:
+                drift = _drift_is_exported(port)
+            except OSError:  # the program is gone: told below
+                pass
+        assert app.poll() is None, "the signal ended the program"
+        assert drift
+    finally:
+        app.kill()
+        _, stderr = app.communicate(timeout=10)
+    assert "Failed to auto initialize" not in stderr
