@@ -90,6 +90,7 @@ class MemoryProfiler:
         self._analysis = self._new_analysis(self._config)
         self._census_seconds = 0.0
         self._last_census: Optional[float] = None
+        self._baseline_reset_requested = False
         self._sites = self._site_capture()
         fork.register(self)
 
@@ -311,6 +312,9 @@ class MemoryProfiler:
             new_leaks, transitions = self._analysis.record(snapshot, counts, containers)
             new_leaks = self._explain(new_leaks)
             unsited = [leak.key for leak in self._analysis.active_leaks if not leak.sites]
+            if self._baseline_reset_requested:
+                self._baseline_reset_requested = False
+                self._analysis.reset_baseline()
         self._publish(snapshot, new_leaks, transitions)
         if unsited and self._config.leak_site_capture:
             # Every active leak still without its sites, at most one capture per cool-down.
@@ -391,6 +395,11 @@ class MemoryProfiler:
         """Make the latest snapshot the baseline (the next one, if none has been taken)."""
         with self._lock:
             self._analysis.reset_baseline()
+
+    def request_baseline_reset(self) -> None:
+        """Make the next snapshot the baseline. Safe in a signal handler: it sets a flag, takes no
+        lock and never waits (core/baseline_signal.py)."""
+        self._baseline_reset_requested = True
 
     def baseline_drift(self) -> BaselineDrift:
         """Take a snapshot now and return its drift from the baseline."""

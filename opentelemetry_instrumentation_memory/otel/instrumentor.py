@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 import weakref
 from collections.abc import Collection
@@ -21,6 +22,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 )
 from opentelemetry.metrics import MeterProvider, get_meter_provider
 
+from ..core.baseline_signal import install_baseline_reset_signal, uninstall_baseline_reset_signal
 from ..core.config import (
     ProfilerConfig,
     flag_from_environment,
@@ -31,6 +33,7 @@ from ..core.config import (
 from ..core.profiler import MemoryProfiler, get_memory_profiler
 from ..core.validation import require_host, require_number
 from ..environment_variables import (
+    OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL,
     OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
@@ -57,6 +60,7 @@ class _Installation:
     sink: TelemetryEventSink
     exporter: MemoryExporter | None
     spans: MemorySpanProcessor | None
+    reset_signal: signal.Signals | None
 
 
 class MemoryInstrumentor(BaseInstrumentor):
@@ -116,8 +120,13 @@ class MemoryInstrumentor(BaseInstrumentor):
         )
         metrics.attach(profiler, semconv)
         profiler.add_event_sink(sink)
+        reset_signal = install_baseline_reset_signal(
+            profiler, os.environ, OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL
+        )
         profiler.start()
-        MemoryInstrumentor._installation = _Installation(profiler, metrics, sink, exporter, spans)
+        MemoryInstrumentor._installation = _Installation(
+            profiler, metrics, sink, exporter, spans, reset_signal
+        )
 
     def _uninstrument(self, **kwargs: Any) -> None:
         """Takes everything down within ``timeout`` seconds (5 by default), whatever the callbacks
@@ -133,6 +142,8 @@ class MemoryInstrumentor(BaseInstrumentor):
         installation.profiler.unregister_callback(installation.sink)
         if installation.spans is not None:
             installation.spans.enabled = False
+        if installation.reset_signal is not None:
+            uninstall_baseline_reset_signal(installation.reset_signal)
         try:
             if installation.exporter is not None:
                 installation.exporter.close(max(deadline - time.monotonic(), 0.0))

@@ -24,6 +24,10 @@ _GROWTH_RATE_MIN_SNAPSHOTS = 10
 # A rate per hour read off minutes of data is noise: resident memory wobbles by a percent or two.
 _GROWTH_RATE_MIN_SPAN_SECONDS = 600.0
 _GC_RATE_MIN_SPAN_SECONDS = 1.0
+# The share of time in collection pauses is a cost only when it lasts: read over five minutes, as
+# MemoryGCSpike reads rate(...[5m]). Over a second, one full collection of a large heap is 5 % of
+# it, and a host's other processes stretch a pause in wall time.
+_GC_PAUSE_SPAN_SECONDS = 300.0
 _MB = float(1 << 20)
 
 
@@ -66,7 +70,7 @@ class MemoryAnalysis:
         self._started: Optional[float] = None
         self._episode_severity: Dict[str, str] = {}
         self._gc_rate = SpanRate(_GC_RATE_MIN_SPAN_SECONDS)
-        self._gc_pause_share = SpanRate(_GC_RATE_MIN_SPAN_SECONDS)
+        self._gc_pause_share = SpanRate(_GC_PAUSE_SPAN_SECONDS)
         self._gc_normal = RunningMedian()
 
     def record(
@@ -105,7 +109,7 @@ class MemoryAnalysis:
             new_leaks = []
         gc_per_second = self._gc_rate.update(snapshot.timestamp, sum(snapshot.gc_collections))
         gc_normal = self._gc_normal.value()
-        if self._gc_rate.ready:
+        if self._gc_rate.ready and self.warmed_up:  # idle before traffic, imports: not its normal
             self._gc_normal.add(gc_per_second)
         conditions = alert_conditions(
             self.config,
