@@ -21,7 +21,7 @@ CHILD = textwrap.dedent(
     from collections import Counter
     from opentelemetry_instrumentation_memory.core.diagnosis.containers import ContainerWatch
     from opentelemetry_instrumentation_memory.core.diagnosis.owners import find_roots, retained_by
-    
+
     class Item: pass
     class Leaked: pass
     size = int(sys.argv[1])
