@@ -140,6 +140,18 @@ class MemoryProfiler(SeedCompatibility):
         explained = {leak.key: leak for leak in self._analysis.attach_holders(holders)}
         return [explained.get(leak.key, leak) for leak in new_leaks if leak.key not in held_by_bounded]
 
+    def _awaiting_sites(self) -> List[str]:
+        """Active leaks without sites that are worth a capture: above low, or still growing a
+        quarter window after they were found (a cache filling when found has plateaued by then,
+        and would spend the capture and its cool-down)."""
+        confirm = (self._config.leak_window // 4) * self.census_interval
+        return [
+            leak.key
+            for leak in self._analysis.active_leaks
+            if not leak.sites
+            and (leak.severity != "low" or leak.last_detected - leak.first_detected >= confirm)
+        ]
+
     def _publish(self, snapshot: MemorySnapshot, leaks: List[Leak], alerts: List[Alert]) -> None:
         """Hand one snapshot's events to callbacks, and to sinks as one batch."""
         for leak in leaks:
@@ -304,8 +316,11 @@ class MemoryProfiler(SeedCompatibility):
                 watched = time.perf_counter() - watching
                 self._cadence.counted(started, snapshot.census_ms / 1000.0, watched)
             new_leaks, transitions = self._analysis.record(snapshot, counts, containers)
-            new_leaks = self._explain(new_leaks)
-            unsited = [leak.key for leak in self._analysis.active_leaks if not leak.sites]
+            try:
+                new_leaks = self._explain(new_leaks)
+            except Exception as error:  # the leaks are still reported, without their holders
+                self._loop_log.error("holders", error, "leak holder search failed")
+            unsited = self._awaiting_sites()
             if self._baseline_reset_requested:
                 self._baseline_reset_requested = False
                 self._analysis.reset_baseline()

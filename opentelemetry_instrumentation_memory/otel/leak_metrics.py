@@ -16,14 +16,22 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from ..core.profiler import MemoryProfiler
 from ..core.records import Leak
+from ..core.sampling.census import safe_text
 from .retention import forget_unreported
 
 __all__ = ["MAX_LEAKS", "LeakMetrics", "leak_labels"]
 
 MAX_LEAKS = 20
+MAX_LABEL = 200
 PREFIX = "fogcompute_memory_"
 
 Callback = Callable[[CallbackOptions], Iterable[Observation]]
+
+
+def _label(text: str) -> str:
+    """Valid UTF-8 and at most ``MAX_LABEL`` characters: a label is for reading, not an archive."""
+    text = safe_text(text)
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 3] + "..."
 
 
 def leak_labels(leak: Leak) -> dict[str, str]:
@@ -31,11 +39,11 @@ def leak_labels(leak: Leak) -> dict[str, str]:
     site = f"{leak.sites[0].file}:{leak.sites[0].line}" if leak.sites else ""
     return {
         "kind": leak.kind,
-        "leak": leak.key,
-        "object_type": leak.object_type,
+        "leak": _label(leak.key),
+        "object_type": _label(leak.object_type),
         "severity": leak.severity,
-        "owner": owner,
-        "site": site,
+        "owner": _label(owner),
+        "site": _label(site),
     }
 
 

@@ -141,3 +141,30 @@ def test_bounded_structures_never_rank_above_low_and_end_once_full():
         if key in found:
             assert found[key]["severity"] == "low" and key not in active, found[key]
     assert f"{__name__}.CACHE" in active and f"{__name__}.Record" in active  # real leaks beside them
+
+
+class Guarded(dict):
+    """A dict whose own methods raise: the profiler must read it through the built-in ones."""
+
+    def __getitem__(self, key):
+        raise RuntimeError("no reading")
+
+    def __iter__(self):
+        raise RuntimeError("no iterating")
+
+
+GUARDED = Guarded()
+CACHES = {"users": {}}  # a dict of plain values two levels down
+
+
+def test_hostile_containers_and_nested_dicts_are_watched_without_running_their_code():
+    profiler = MemoryProfiler(leak_site_capture=False, **FAST)
+    for i in range(40):
+        for j in range(50):
+            dict.__setitem__(GUARDED, f"{i}-{j}", b"x" * 32)
+            CACHES["users"][f"{i}-{j}"] = b"y" * 32
+        profiler.snapshot()  # never raises, whatever the dict's own methods do
+    found = by_key(profiler)
+    assert f"{__name__}.GUARDED" in found, sorted(found)
+    assert f"{__name__}.CACHES['users']" in found, sorted(found)
+    assert found[f"{__name__}.GUARDED"]["bytes_per_object"] > 32

@@ -30,6 +30,7 @@ _GC_RATE_MIN_SPAN_SECONDS = 1.0
 _GC_PAUSE_SPAN_SECONDS = 300.0
 _MB = float(1 << 20)
 UNATTRIBUTED = "resident memory"  # the key of growth that no type or container explains
+_UNATTRIBUTED_MIN_KIB = 16 * 1024
 
 
 def _a_kib_each(names: Sequence[str]) -> Dict[str, float]:
@@ -62,11 +63,13 @@ class MemoryAnalysis:
             min_growth=config.leak_min_growth,
         )
         self.container_types: Dict[str, str] = {}
-        # Resident memory in KiB, through the same rules: growth nothing above explains.
+        # Resident memory in KiB, through the same rules: growth nothing above explains. Allocator
+        # arenas and caches filling move it by megabytes in a healthy process; 16 MiB over the
+        # window is the least worth a record.
         self.resident_detector = LeakDetector(
             window=config.leak_window,
             min_snapshots=config.leak_min_snapshots,
-            min_growth=config.leak_min_growth * 20,
+            min_growth=_UNATTRIBUTED_MIN_KIB,
         )
         self._unattributed: Optional[Leak] = None
         self.alerts = AlertState()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import gc
-import sys
 import weakref
 from array import array
 from itertools import islice
@@ -29,14 +28,19 @@ _ENTRY_SAMPLE = 64
 
 
 def recent_entries(container: object, last: int) -> List[object]:
-    """Up to ``last`` of the most recently added entries (values of a dict, items otherwise)."""
-    if issubclass(type(container), dict):
-        mapping = cast(dict, container)
-        keys = list(islice(reversed(mapping), last))
-        return [mapping[k] for k in keys if k in mapping] + keys
-    if issubclass(type(container), (list, collections.deque, bytearray, array)):
-        return list(islice(reversed(cast(list, container)), last))
-    return list(islice(iter(cast(set, container)), last))
+    """Up to ``last`` of the most recently added entries (values and keys of a dict, items
+    otherwise), read through the built-in base's own methods: no subclass code runs."""
+    kind = type(container)
+    if issubclass(kind, dict):
+        pairs = list(islice(reversed(dict.items(cast(dict, container))), last))
+        return [value for _, value in pairs] + [key for key, _ in pairs]
+    if issubclass(kind, list):
+        return list(islice(list.__reversed__(cast(list, container)), last))
+    if issubclass(kind, collections.deque):
+        return list(islice(collections.deque.__reversed__(cast(collections.deque, container)), last))
+    if issubclass(kind, set):
+        return list(islice(set.__iter__(cast(set, container)), last))
+    return []
 
 
 class ContainerWatch:
@@ -135,19 +139,27 @@ class ContainerWatch:
         """Bytes per entry of these containers: their own per-entry share and a sample of entries."""
         sizes: Dict[str, float] = {}
         for path in paths:
-            container = self.resolve(path)
-            if container is None or not length_of(container):
+            try:
+                size = self._entry_size(path)
+            except Exception:  # the host's code inside an entry raised: ranked with the default
                 continue
-            length = length_of(container)
-            own = sys.getsizeof(container) / length
-            if issubclass(type(container), (bytearray,)) or type(container).__name__ == "array":
-                sizes[path] = own
-                continue
-            entries = recent_entries(container, _ENTRY_SAMPLE)
-            per_entry = sum(map(retained_bytes, entries)) / max(1, min(length, _ENTRY_SAMPLE))
-            entries.clear()
-            sizes[path] = own + per_entry
+            if size is not None:
+                sizes[path] = size
         return sizes
+
+    def _entry_size(self, path: str) -> Optional[float]:
+        container = self.resolve(path)
+        length = length_of(container) if container is not None else 0
+        if not length:
+            return None
+        own = object.__sizeof__(container) / length
+        if issubclass(type(container), (bytearray, array)):
+            return own
+        entries = recent_entries(container, _ENTRY_SAMPLE)
+        try:
+            return own + sum(map(retained_bytes, entries)) / max(1, min(length, _ENTRY_SAMPLE))
+        finally:
+            entries.clear()
 
     @staticmethod
     def roots() -> Roots:

@@ -20,13 +20,20 @@ _LOCATE_PER_LEAK = 2000
 class LeakExaminer:
     def __init__(self) -> None:
         self.containers = ContainerWatch()
-        self.object_sizes = ObjectSizer()
+        self._object_sizer = ObjectSizer()
 
     def container_census(self) -> Dict[str, ContainerReading]:
         return self.containers.census()
 
     def entry_sizes(self, paths: Sequence[str]) -> Mapping[str, float]:
         return self.containers.entry_sizes(paths)
+
+    def object_sizes(self, names: Sequence[str]) -> Mapping[str, float]:
+        """Bytes per object; a type whose objects' own code raises is ranked with the default."""
+        try:
+            return self._object_sizer(names)
+        except Exception:
+            return {}
 
     def holders(self, type_names: Sequence[str]) -> Tuple[Dict[str, Holders], List[str]]:
         """The holders of each leaking type, and the types held by bounded structures."""

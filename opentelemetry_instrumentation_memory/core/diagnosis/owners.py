@@ -15,14 +15,18 @@ import gc
 import sys
 import types
 from array import array
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, cast
+from itertools import islice
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, cast
 
-from ..sampling.census import defining_module, objects_of, type_name
+from ..sampling.census import defining_module, objects_of, safe_text, type_name
 
 __all__ = ["CONTAINER_TYPES", "Holders", "Roots", "bounded", "find_roots", "holders", "retained_by"]
 
-# An element of a C lru_cache with a maxsize: whatever it holds is bounded by that maxsize.
+# An element of a C lru_cache with a maxsize, and the cache itself: bounded by that maxsize.
 _LRU_ELEMENT = "functools._lru_list_elem"
+_LRU_WRAPPER = "functools._lru_cache_wrapper"
+_DICT_VALUES = 1000  # values of a global dict looked at for containers
+_LIBRARY_PREFIXES = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
 Holders = Tuple[Tuple[str, float], ...]
 
 CONTAINER_TYPES = (dict, list, set, collections.deque, bytearray, array)
@@ -57,11 +61,37 @@ def reach(access: Access) -> Optional[object]:
     value: object = sys.modules.get(access[0])
     for name in access[1:]:
         try:
-            namespace = object.__getattribute__(value, "__dict__")
-            value = namespace[name]
+            if name.startswith("[") and issubclass(type(value), dict):
+                value = dict.__getitem__(cast(dict, value), name[1:-1])
+            else:
+                namespace = object.__getattribute__(value, "__dict__")
+                if issubclass(type(namespace), dict):
+                    value = dict.__getitem__(namespace, name)
+                elif type(namespace) is types.MappingProxyType:  # a class's attributes
+                    value = namespace[name]
+                else:
+                    return None
         except Exception:
             return None
     return value
+
+
+def _items(mapping: object, limit: Optional[int] = None) -> List[Tuple[Any, Any]]:
+    """A snapshot of a mapping's items by the built-in ``dict`` (or mappingproxy) methods; empty
+    when another thread resizes it meanwhile (a collection run during the copy lets threads
+    switch): the next walk reads it again."""
+    try:
+        items = dict.items(cast(dict, mapping)) if issubclass(type(mapping), dict) else mapping.items()  # type: ignore[attr-defined]
+        return list(islice(items, limit))
+    except RuntimeError:
+        return []
+
+
+def _namespace_of(value: object) -> object:
+    try:
+        return object.__getattribute__(value, "__dict__")
+    except Exception:
+        return None
 
 
 def _attributes(value: object) -> Iterator[Tuple[str, object]]:
@@ -72,7 +102,7 @@ def _attributes(value: object) -> Iterator[Tuple[str, object]]:
         return
     if not issubclass(type(namespace), (dict, types.MappingProxyType)):
         return
-    for name, attribute in list(namespace.items()):
+    for name, attribute in _items(namespace):
         if issubclass(type(name), str) and not name.startswith("__"):
             yield name, attribute
 
@@ -85,17 +115,53 @@ def length_of(container: object) -> int:
     return 0
 
 
+def _library(module: object) -> bool:
+    """A module of the standard library or an installed package: walked after the application's."""
+    try:
+        path = object.__getattribute__(module, "__dict__").get("__file__")
+    except Exception:
+        return True
+    if not issubclass(type(path), str):
+        return True  # built-in or namespace module
+    return path.startswith(_LIBRARY_PREFIXES) or "site-packages" in path or "dist-packages" in path
+
+
+def _modules(skip: Tuple[str, ...]) -> List[Tuple[str, types.ModuleType]]:
+    modules = [
+        (name, module)
+        for name, module in _items(sys.modules)
+        if issubclass(type(name), str)
+        and issubclass(type(module), types.ModuleType)
+        and not name.startswith(skip)
+    ]
+    return sorted(modules, key=lambda item: _library(item[1]))  # stable: import order within each
+
+
+def _below(path: str, access: Access, value: object) -> Iterator[Tuple[str, Access, object]]:
+    """What a root holds one level down: its attributes, or the values of a dict under str keys."""
+    if issubclass(type(value), dict):
+        for key, held in _items(value, _DICT_VALUES):
+            if issubclass(type(key), str) and issubclass(type(held), CONTAINER_TYPES):
+                yield f"{path}[{safe_text(str.__str__(key))!r}]", (*access, f"[{key}]"), held
+        return
+    if issubclass(type(value), CONTAINER_TYPES):
+        return
+    for attribute, held in _attributes(value):
+        if not issubclass(type(held), _OPAQUE) and not issubclass(type(held), type):
+            yield f"{path}.{safe_text(attribute)}", (*access, attribute), held
+
+
 def find_roots(max_items: int = 200_000, skip: Tuple[str, ...] = _SKIPPED_MODULES) -> Roots:
-    """Module globals and one level of their attributes, at most ``max_items`` of them."""
+    """Module globals and two levels below them (attributes, values of dicts), the application's
+    modules first, at most ``max_items`` items."""
     roots = Roots()
     visited = 0
-    for module_name, module in list(sys.modules.items()):
-        if not issubclass(type(module), types.ModuleType) or module_name.startswith(skip):
-            continue
+    for module_name, module in _modules(skip):
         namespace = object.__getattribute__(module, "__dict__")
         if not issubclass(type(namespace), dict):
             continue
-        for name, value in list(namespace.items()):
+        module_path = safe_text(module_name)
+        for name, value in _items(namespace):
             if not issubclass(type(name), str):
                 continue
             visited += 1
@@ -103,28 +169,36 @@ def find_roots(max_items: int = 200_000, skip: Tuple[str, ...] = _SKIPPED_MODULE
                 return roots
             if name.startswith("__") or issubclass(type(value), _OPAQUE):
                 continue
-            path = f"{module_name}.{name}"
             if issubclass(type(value), type) and defining_module(value) != module_name:
                 continue  # an imported class: named where it is defined
+            path = f"{module_path}.{safe_text(name)}"
             roots.add(path, value, (module_name, name))
-            if issubclass(type(value), CONTAINER_TYPES):
-                continue
-            for attribute, held in _attributes(value):
+            for first_path, first_access, first in _below(path, (module_name, name), value):
                 visited += 1
-                if not issubclass(type(held), _OPAQUE) and not issubclass(type(held), type):
-                    roots.add(f"{path}.{attribute}", held, (module_name, name, attribute))
+                roots.add(first_path, first, first_access)
+                for second_path, second_access, second in _below(first_path, first_access, first):
+                    visited += 1
+                    roots.add(second_path, second, second_access)
     return roots
 
 
 def bounded(container: object) -> bool:
     """A structure that cannot grow past a bound it states: a ``deque`` with a ``maxlen``, an
     ``lru_cache`` with a ``maxsize``."""
-    if issubclass(type(container), collections.deque):
-        return cast(collections.deque, container).maxlen is not None
-    return type_name(type(container)) == _LRU_ELEMENT
+    kind = type(container)
+    if issubclass(kind, collections.deque):
+        return collections.deque.__dict__["maxlen"].__get__(container) is not None
+    name = type_name(kind)
+    if name == _LRU_WRAPPER:
+        try:
+            return container.cache_parameters()["maxsize"] is not None  # type: ignore[attr-defined]
+        except Exception:
+            return False
+    return name == _LRU_ELEMENT
 
 
 _OWN_DIRECTORY = __file__.rsplit("/core/", 1)[0]
+_OWN_NAMES = ("opentelemetry_instrumentation_memory.", "<opentelemetry_instrumentation_memory.")
 
 
 def _function_holding(holder: object, max_depth: int = 50) -> Optional[str]:
@@ -156,6 +230,10 @@ def _attribute_of(owner: object, held: object) -> Optional[str]:
 
 
 def name_holder(holder: object, roots: Roots, held: Optional[object] = None) -> str:
+    return safe_text(_name_holder(holder, roots, held))
+
+
+def _name_holder(holder: object, roots: Roots, held: Optional[object] = None) -> str:
     """The owner path of ``holder`` (a container, an instance, a namespace dict), or a description.
 
     ``held`` is what the holder refers to: an instance holding it directly (its managed attributes)
@@ -172,10 +250,10 @@ def name_holder(holder: object, roots: Roots, held: Optional[object] = None) -> 
                 base = roots.paths.get(id(owner)) or _instance_label(owner)
                 return f"{base}.{attribute}"
             if issubclass(type(owner), dict):
-                for key, value in list(owner.items()):
+                for key, value in _items(owner):
                     if value is holder and issubclass(type(key), str):
                         for namespace_owner in gc.get_referrers(owner):
-                            if getattr(namespace_owner, "__dict__", None) is owner:
+                            if _namespace_of(namespace_owner) is owner:
                                 named = roots.paths.get(id(namespace_owner))
                                 return f"{named or _instance_label(namespace_owner)}.{key}"
         if held is not None and not issubclass(type(holder), CONTAINER_TYPES):
@@ -221,10 +299,15 @@ def holders(
             if not held:
                 continue
             count = len({id(r) for r in held})
-            if bounded(referrer):
-                held_by_bounded += count
-                continue
-            name = name_holder(referrer, roots, held[0])
+            try:
+                if bounded(referrer):
+                    held_by_bounded += count
+                    continue
+                name = name_holder(referrer, roots, held[0])
+            except Exception:  # a holder whose own code raises: named by its type only
+                name = f"<{type_name(type(referrer))}>"
+            if name.startswith(_OWN_NAMES):
+                continue  # the profiler's own bookkeeping
             shares[name] = shares.get(name, 0) + count
     finally:
         referrers.clear()

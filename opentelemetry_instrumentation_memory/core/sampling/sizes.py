@@ -27,8 +27,16 @@ _DEPTH = 2
 _MAX_REFERENTS = 256  # per object and level: a huge container is measured on its first items
 
 
+def _size(obj: object) -> int:
+    """``sys.getsizeof`` without the host's ``__sizeof__`` when it raises."""
+    try:
+        return sys.getsizeof(obj, 0)
+    except Exception:
+        return object.__sizeof__(obj)
+
+
 def retained_bytes(obj: object) -> int:
-    total = sys.getsizeof(obj, 0)
+    total = _size(obj)
     level = [obj]
     for _ in range(_DEPTH):
         below: List[object] = []
@@ -37,11 +45,11 @@ def retained_bytes(obj: object) -> int:
             for referent in islice(referents, _MAX_REFERENTS):
                 if isinstance(referent, _SHARED_KINDS) or sys.getrefcount(referent) > _SOLE_OWNER_REFCOUNT:
                     continue
-                total += sys.getsizeof(referent, 0)
+                total += _size(referent)
                 below.append(referent)
             if len(referents) > _MAX_REFERENTS and below:
                 # The rest of a large container's items: assume they are like the first ones.
-                share = sum(sys.getsizeof(r, 0) for r in below[-_MAX_REFERENTS:]) / _MAX_REFERENTS
+                share = sum(_size(r) for r in below[-_MAX_REFERENTS:]) / _MAX_REFERENTS
                 total += int(share * (len(referents) - _MAX_REFERENTS))
         level = below
     return total
