@@ -200,7 +200,7 @@ OTEL_PYTHON_MEMORY_LEAK_SITE_PATH_ROOT = "OTEL_PYTHON_MEMORY_LEAK_SITE_PATH_ROOT
 .. envvar:: OTEL_PYTHON_MEMORY_LEAK_SITE_PATH_ROOT
 
 Allocation-site paths under this directory are reported relative to it (default: the working
-directory); paths under site-packages start at the package.
+directory); paths under site-packages or dist-packages start at the package, wherever they are.
 """
 
 OTEL_PYTHON_MEMORY_PROMETHEUS_PORT = "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT"
