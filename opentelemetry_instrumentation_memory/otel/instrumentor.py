@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import weakref
-from dataclasses import dataclass
-from typing import Any, Collection, Optional
+from dataclasses import dataclass, field
+from typing import Any, Collection, Dict, Optional
 
 from opentelemetry import _logs, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
@@ -21,11 +21,10 @@ from ..core.config import (
     ProfilerConfig,
     flag_from_environment,
     host_from_environment,
-    port_from_environment,
     settings_from_environment,
 )
 from ..core.profiler import MemoryProfiler, get_memory_profiler
-from ..core.validation import require_host
+from ..core.validation import require_host, require_int
 from ..environment_variables import (
     OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
@@ -34,6 +33,7 @@ from ..environment_variables import (
 )
 from ..package import _instruments
 from ..version import __version__
+from . import processes
 from .events import TelemetryEventSink
 from .exporter import DEFAULT_HOST, MemoryExporter
 from .metrics import MemoryMetrics, metrics_for
@@ -50,6 +50,7 @@ class _Installation:
     sink: TelemetryEventSink
     exporter: Optional[MemoryExporter]
     spans: Optional[MemorySpanProcessor]
+    handed_off: Dict[str, Optional[str]] = field(default_factory=dict)  # environment to restore
 
 
 class MemoryInstrumentor(BaseInstrumentor):
@@ -60,6 +61,9 @@ class MemoryInstrumentor(BaseInstrumentor):
     precedence over the ``OTEL_PYTHON_MEMORY_*`` variables; ``prometheus_port``,
     ``prometheus_host`` and ``prometheus_port_span`` for an endpoint of the memory metrics' own;
     ``span_memory=True`` for ``MemorySpanProcessor``.
+
+    From the environment, workers of pre-fork and spawning servers each get that endpoint on a port
+    of their own (see ``processes``): by default when the SDK's Prometheus reader serves this process.
     """
 
     _installation: Optional[_Installation] = None
@@ -75,14 +79,20 @@ class MemoryInstrumentor(BaseInstrumentor):
         if span_memory is None:
             span_memory = flag_from_environment(os.environ, OTEL_PYTHON_MEMORY_SPAN_PROCESSOR, False)
         explicit_port = kwargs.pop("prometheus_port", None)
-        port_span = kwargs.pop("prometheus_port_span", None) or port_from_environment(
-            os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN, 1
-        )
+        explicit_span = kwargs.pop("prometheus_port_span", None)
+        if explicit_span is not None:
+            explicit_span = require_int("prometheus_port_span", explicit_span, 1, processes.MAX_PORT_SPAN)
         host = kwargs.pop("prometheus_host", None)
-        if host is None:
-            host = host_from_environment(os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, DEFAULT_HOST)
-        else:
+        if host is not None:
             host = require_host("prometheus_host", host)
+        if explicit_port is not None:
+            if host is None:
+                host = host_from_environment(os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, DEFAULT_HOST)
+            plan: Optional[processes.EndpointPlan] = processes.EndpointPlan(
+                host, explicit_port, explicit_span or 1, here=True
+            )
+        else:
+            plan = processes.endpoint_plan(host, explicit_span, os.environ)
         # Defaults, then the environment, then keywords: each instrument() is complete in itself.
         settings = {**ProfilerConfig().to_dict(), **settings_from_environment(os.environ), **kwargs}
 
@@ -94,7 +104,7 @@ class MemoryInstrumentor(BaseInstrumentor):
             trace.get_tracer(_SCOPE, __version__, tracer_provider),
             _logs.get_logger(_SCOPE, __version__, logger_provider=logger_provider),
         )
-        exporter = self._start_exporter(profiler, host, explicit_port, port_span)
+        exporter = self._start_exporter(profiler, plan, explicit=explicit_port is not None)
         spans = (
             _span_processor(tracer_provider or trace.get_tracer_provider(), meter_provider)
             if span_memory
@@ -103,7 +113,10 @@ class MemoryInstrumentor(BaseInstrumentor):
         metrics.attach(profiler)
         profiler.add_event_sink(sink)
         profiler.start()
-        MemoryInstrumentor._installation = _Installation(profiler, metrics, sink, exporter, spans)
+        handed_off = (
+            processes.hand_off(plan, os.environ) if processes.role(os.environ) == processes.MAIN else {}
+        )
+        MemoryInstrumentor._installation = _Installation(profiler, metrics, sink, exporter, spans, handed_off)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         installation, MemoryInstrumentor._installation = MemoryInstrumentor._installation, None
@@ -116,27 +129,40 @@ class MemoryInstrumentor(BaseInstrumentor):
             installation.exporter.close()
         if installation.spans is not None:
             installation.spans.enabled = False
+        processes.restore(installation.handed_off, os.environ)
 
     @staticmethod
     def _start_exporter(
-        profiler: MemoryProfiler, host: str, explicit_port: Optional[int], port_span: int
+        profiler: MemoryProfiler, plan: Optional[processes.EndpointPlan], explicit: bool
     ) -> Optional[MemoryExporter]:
-        """The dedicated endpoint, if asked for. A busy port is an error when the port was passed in
-        code, and a warning when it came from the environment, so auto-instrumentation never stops
-        the host program."""
-        port = explicit_port
-        if port is None:
-            port = port_from_environment(os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT, None)
-            if port is None:
-                return None
-        exporter = MemoryExporter(host, port, profiler=profiler, port_span=port_span)
+        """The dedicated endpoint, if asked for: serving here, or in forked children only. A busy
+        port is an error when the port was passed in code, and a warning when it came from the
+        environment, so auto-instrumentation never stops the host program."""
+        if plan is None:
+            return None
+        exporter = MemoryExporter(plan.host, plan.port, profiler=profiler, port_span=plan.span)
+        if not plan.here:
+            exporter.serve_in_forked_children()
+            return exporter
         try:
             exporter.serve()
         except OSError as error:
-            if explicit_port is not None:
+            if explicit:
                 raise
-            _logger.warning("memory metrics endpoint not started: %s", error)
+            _logger.warning(
+                "memory metrics endpoint not started: %s; set %s (and %s) to free ports",
+                error,
+                OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
+                OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
+            )
             return None
+        if plan.port and exporter.port != plan.port and processes.role(os.environ) == processes.MAIN:
+            _logger.warning(
+                "memory metrics endpoint: port %d is busy, serving on %d instead (%s)",
+                plan.port,
+                exporter.port,
+                OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
+            )
         return exporter
 
 

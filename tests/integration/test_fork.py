@@ -103,13 +103,17 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
     def worker():
         ballast = bytearray(64 << 20)
         ballast[::4096] = b"x" * len(ballast[::4096])
-        port = instrumentor._installation.exporter.port
+        exporter = instrumentor._installation.exporter
+        assert exporter.wait_until_serving(5)
+        port = exporter.port
         deadline = time.monotonic() + 5
         while get_memory_profiler().total_snapshots < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         # Stay up long enough for the parent to scrape every worker.
         profiler = get_memory_profiler()
-        os.write(ready_write, f"{port} {profiler.total_snapshots} {profiler.running}\n".encode())
+        os.write(
+            ready_write, f"{port} {profiler.total_snapshots} {profiler.running} {os.getpid()}\n".encode()
+        )
         time.sleep(3)
         return port
 
@@ -127,13 +131,16 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
     os.close(ready_write)
     with os.fdopen(ready_read) as ready:
         reports = [ready.readline().split() for _ in children]
-    ports = [int(port) for port, _, _ in reports]
-    assert all(int(snapshots) >= 2 and running == "True" for _, snapshots, running in reports), reports
+    ports = [int(port) for port, _, _, _ in reports]
+    pids = {int(port): int(pid) for port, _, _, pid in reports}
+    assert all(int(snapshots) >= 2 and running == "True" for _, snapshots, running, _ in reports), reports
     instances = {}
     for port in [base, *ports]:
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
         families = {f.name: f for f in text_string_to_metric_families(text)}
         target = families["target_info"].samples[0].labels
+        assert int(target["process_pid"]) == pids.get(port, os.getpid())  # each port serves its own
+        assert target["fogcompute_memory_process_role"] == ("main" if port == base else "worker")
         instances[port] = (
             target["service_instance_id"],
             families["fogcompute_memory_heap_used_mb"].samples[0].value,

@@ -1,0 +1,233 @@
+"""Real pre-fork and spawning servers under ``opentelemetry-instrument`` with the README's settings:
+every worker is scraped on a port of its own, with its own figures and the identity its log records
+carry; the master is never counted as a worker; nothing is served twice."""
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from opentelemetry_instrumentation_memory.otel.events import LEAK_EVENT
+
+from .conftest import free_port
+from .otlp_receiver import HttpReceiver
+from .test_auto_instrumentation import FAST, opentelemetry_instrument
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+WSGI_APP = textwrap.dedent(
+    """
+    import json, os
+
+    class Leaky:
+        pass
+
+    kept = []
+
+    def app(environ, start_response):
+        kept.extend(Leaky() for _ in range(2000))
+        body = json.dumps({"pid": os.getpid(), "kept": len(kept)}).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+    """
+)
+
+ASGI_APP = textwrap.dedent(
+    """
+    import json, os
+
+    class Leaky:
+        pass
+
+    kept = []
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        kept.extend(Leaky() for _ in range(2000))
+        body = json.dumps({"pid": os.getpid(), "kept": len(kept)}).encode()
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+    """
+)
+
+WORKERS = 2
+
+
+def start(tmp_path, module_source, command, **environment):
+    """The server, in a process group of its own, under opentelemetry-instrument."""
+    (tmp_path / "app.py").write_text(module_source)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(OTEL_SERVICE_NAME="workers-app", OTEL_TRACES_EXPORTER="none", **FAST, **environment)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH", "")]))
+    return subprocess.Popen(
+        [opentelemetry_instrument(), sys.executable, "-m", *command],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def stop(server):
+    """Stops the whole process group; returns the server's stderr."""
+    try:
+        os.killpg(server.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return server.communicate(timeout=10)[1]
+
+
+def drive(app_port, deadline, least_per_worker=15, seconds=4.0, most=600):
+    """Requests on loopback for ``seconds`` (a steady growth, for the leak detector) and until every
+    worker has served ``least_per_worker`` of them, at most ``most``: {worker pid: objects it keeps}."""
+    kept = {}
+    served = {}
+    started = None
+    for _ in range(most):
+        if time.monotonic() > deadline:
+            break
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", app_port, timeout=2)
+            connection.request("GET", "/")
+            answer = json.loads(connection.getresponse().read())
+            connection.close()
+        except OSError:
+            time.sleep(0.05)
+            continue
+        started = started or time.monotonic()
+        served[answer["pid"]] = served.get(answer["pid"], 0) + 1
+        kept[answer["pid"]] = max(kept.get(answer["pid"], 0), answer["kept"])
+        enough = len(served) == WORKERS and min(served.values()) >= least_per_worker
+        if enough and time.monotonic() - started >= seconds:
+            break
+        time.sleep(0.02)
+    return kept
+
+
+def scrape(port):
+    """{family name: family} from one scrape, or None if nothing answers."""
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return None
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def leaky_count(families):
+    samples = families["fogcompute_memory_object_count"].samples
+    return sum(s.value for s in samples if s.labels.get("object_type", "").endswith("app.Leaky"))
+
+
+def target(families):
+    return families["target_info"].samples[0].labels
+
+
+def scrape_workers(ports, kept, deadline):
+    """{pid: (target labels, Leaky count)} from the worker endpoints, once each worker's latest
+    snapshot counts at least the objects it said it keeps."""
+    seen = {}
+    while time.monotonic() < deadline:
+        seen = {}
+        for port in ports:
+            families = scrape(port)
+            if families and "target_info" in families and "fogcompute_memory_object_count" in families:
+                labels = target(families)
+                seen[int(labels["process_pid"])] = (labels, leaky_count(families), port)
+        if set(seen) == set(kept) and all(seen[pid][1] >= kept[pid] for pid in kept):
+            break
+        time.sleep(0.2)
+    return seen
+
+
+def test_gunicorn_sync_workers_each_serve_their_own_figures_and_identity(tmp_path):
+    receiver = HttpReceiver().start()
+    sdk_port, app_port = free_port(), free_port()
+    server = start(
+        tmp_path,
+        WSGI_APP,
+        ["gunicorn", "-w", str(WORKERS), "-b", f"127.0.0.1:{app_port}", "app:app"],
+        OTEL_METRICS_EXPORTER="prometheus",
+        OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
+        OTEL_EXPORTER_PROMETHEUS_PORT=str(sdk_port),
+        OTEL_LOGS_EXPORTER="otlp",
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_BLRP_SCHEDULE_DELAY="200",
+    )
+    try:
+        deadline = time.monotonic() + 20
+        kept = drive(app_port, deadline)
+        assert len(kept) == WORKERS, (kept, server.poll())
+        worker_ports = range(sdk_port + 1, sdk_port + 1 + 16)
+        workers = scrape_workers(worker_ports, kept, deadline)
+        master = scrape(sdk_port)
+        identities = {labels["service_instance_id"]: pid for pid, (labels, _, _) in workers.items()}
+        leaks = {}
+        while time.monotonic() < deadline and set(leaks) != set(identities):
+            for request in receiver.received.logs:
+                for resource in request.resource_logs:
+                    attributes = {kv.key: kv.value.string_value for kv in resource.resource.attributes}
+                    for scope in resource.scope_logs:
+                        for record in scope.log_records:
+                            if record.event_name == LEAK_EVENT:
+                                leaks[attributes["service.instance.id"]] = record
+            time.sleep(0.2)
+    finally:
+        stderr = stop(server)
+        receiver.stop()
+    assert set(workers) == set(kept), (workers, kept, stderr[-3000:])  # every worker, and only they
+    for pid, (labels, count, _) in workers.items():
+        assert labels["fogcompute_memory_process_role"] == "worker"
+        assert int(labels["process_parent_pid"]) == server.pid  # opentelemetry-instrument execs
+        assert count >= kept[pid], (pid, count, kept)  # its own load, counted by itself
+    assert len({port for _, _, port in workers.values()}) == WORKERS
+    # The master: on the SDK's port, its own identity, none of the workers' objects.
+    assert master is not None and target(master)["service_instance_id"] not in identities
+    assert leaky_count(master) == 0
+    # A worker's leak records carry the service.instance.id of its target_info.
+    assert set(leaks) == set(identities), (leaks.keys(), identities)
+
+
+def test_uvicorn_spawned_workers_do_not_fight_over_the_port_and_each_is_visible(tmp_path):
+    pytest.importorskip("uvicorn")
+    sdk_port, app_port = free_port(), free_port()
+    server = start(
+        tmp_path,
+        ASGI_APP,
+        ["uvicorn", "--workers", str(WORKERS), "--host", "127.0.0.1", "--port", str(app_port), "app:app"],
+        OTEL_METRICS_EXPORTER="prometheus",
+        OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
+        OTEL_EXPORTER_PROMETHEUS_PORT=str(sdk_port),
+        OTEL_LOGS_EXPORTER="none",
+    )
+    try:
+        deadline = time.monotonic() + 25
+        kept = drive(app_port, deadline, least_per_worker=5, seconds=0.0)
+        assert len(kept) == WORKERS, (kept, server.poll())
+        workers = scrape_workers(range(sdk_port + 1, sdk_port + 1 + 16), kept, deadline)
+        supervisor = scrape(sdk_port)
+    finally:
+        stderr = stop(server)
+    assert "Failed to auto initialize" not in stderr, stderr[-3000:]
+    assert "Address already in use" not in stderr, stderr[-3000:]
+    assert set(workers) == set(kept), (workers, kept, stderr[-3000:])
+    for pid, (labels, count, _) in workers.items():
+        assert labels["fogcompute_memory_process_role"] == "worker"
+        assert count >= kept[pid]
+    assert len({labels["service_instance_id"] for labels, _, _ in workers.values()}) == WORKERS
+    assert supervisor is not None and leaky_count(supervisor) == 0
+    assert target(supervisor)["service_instance_id"] not in {
+        labels["service_instance_id"] for labels, _, _ in workers.values()
+    }
