@@ -152,3 +152,78 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
     assert all(heap > instances[base][1] + 32 for port, (_, heap) in instances.items() if port != base), (
         instances
     )
+
+
+def test_a_worker_without_a_free_port_says_so_once_naming_the_setting(instrumentor, telemetry):
+    """The range holds the parent's port only: the forked worker cannot be served, and logs one
+    warning naming the variable that fixes it."""
+    import logging
+
+    from .conftest import free_port
+
+    base = free_port()
+    instrumentor.instrument(
+        snapshot_interval=3600.0,
+        prometheus_port=base,
+        prometheus_host="127.0.0.1",
+        **telemetry.providers(),
+    )
+
+    messages = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    def worker():
+        serving = instrumentor._installation.exporter.wait_until_serving(5)
+        time.sleep(0.3)  # room for a second warning, were there one
+        return {"serving": serving, "messages": messages}
+
+    keep = Keep(logging.WARNING)
+    package_logger = logging.getLogger("opentelemetry_instrumentation_memory")
+    package_logger.addHandler(keep)  # before the fork: the child's warning comes at once
+    try:
+        result = in_child(worker)
+    finally:
+        package_logger.removeHandler(keep)
+    assert not result["serving"]
+    assert len(result["messages"]) == 1, result
+    assert "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN" in result["messages"][0]
+    assert str(base) in result["messages"][0]
+
+
+def test_the_hand_off_to_workers_is_undone_by_uninstrument(instrumentor, telemetry, monkeypatch):
+    """Under the SDK's Prometheus reader the main process serves no endpoint of the package, hands
+    its workers a port range and takes the reader out of their exporters; uninstrument undoes it."""
+    from .conftest import free_port
+
+    sdk_port = free_port()
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "prometheus,console")
+    monkeypatch.setenv("OTEL_EXPORTER_PROMETHEUS_PORT", str(sdk_port))
+    monkeypatch.setenv("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1")
+    monkeypatch.delenv("OTEL_PYTHON_MEMORY_PROMETHEUS_PORT", raising=False)
+    instrumentor.instrument(snapshot_interval=0.1, **telemetry.providers())
+    exporter = instrumentor._installation.exporter
+    assert not exporter.running
+    assert os.environ["OTEL_METRICS_EXPORTER"] == "console"
+    assert os.environ["OTEL_PYTHON_MEMORY_PROMETHEUS_PORT"] == str(sdk_port + 1)
+    assert os.environ["OTEL_PYTHON_MEMORY_PARENT_PID"] == str(os.getpid())
+
+    def worker():
+        assert exporter.wait_until_serving(5)
+        text = urllib.request.urlopen(exporter.url, timeout=5).read().decode()
+        labels = {f.name: f for f in text_string_to_metric_families(text)}["target_info"].samples[0].labels
+        return {"port": exporter.port, "pid": int(labels["process_pid"]), "role": labels[ROLE_LABEL]}
+
+    result = in_child(worker)
+    assert result["port"] in range(sdk_port + 1, sdk_port + 17) and result["pid"] != os.getpid()
+    assert result["role"] == "worker"
+    instrumentor.uninstrument()
+    assert os.environ["OTEL_METRICS_EXPORTER"] == "prometheus,console"
+    assert "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT" not in os.environ
+    assert "OTEL_PYTHON_MEMORY_PARENT_PID" not in os.environ
+    assert in_child(lambda: exporter.wait_until_serving(0.5)) is False  # closed: no worker serves
+
+
+ROLE_LABEL = "fogcompute_memory_process_role"
