@@ -231,3 +231,22 @@ def test_uvicorn_spawned_workers_do_not_fight_over_the_port_and_each_is_visible(
     assert target(supervisor)["service_instance_id"] not in {
         labels["service_instance_id"] for labels, _, _ in workers.values()
     }
+
+
+def test_the_workers_scrape_configuration_is_valid_and_matches_the_default_range():
+    import yaml
+
+    from opentelemetry_instrumentation_memory.otel.processes import DEFAULT_PORT_SPAN
+
+    from .promtool import MONITORING, promtool
+
+    result = promtool("check", "config", "prometheus-workers.yml", cwd=MONITORING)
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = {
+        job["job_name"]: job["static_configs"][0]
+        for job in yaml.safe_load((MONITORING / "prometheus-workers.yml").read_text())["scrape_configs"]
+    }
+    assert jobs["app-master"]["targets"] == ["app:9202"] and jobs["app-master"]["labels"]["role"] == "master"
+    worker_ports = [int(target.rsplit(":", 1)[1]) for target in jobs["app-workers"]["targets"]]
+    assert worker_ports == list(range(9203, 9203 + DEFAULT_PORT_SPAN))
+    assert jobs["app-workers"]["labels"]["role"] == "worker"
