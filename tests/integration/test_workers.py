@@ -152,6 +152,7 @@ def scrape_workers(ports, kept, deadline):
 
 
 def test_gunicorn_sync_workers_each_serve_their_own_figures_and_identity(tmp_path):
+    pytest.importorskip("gunicorn")
     receiver = HttpReceiver().start()
     sdk_port, app_port = free_port(), free_port()
     server = start(
