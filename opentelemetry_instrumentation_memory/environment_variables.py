@@ -208,9 +208,11 @@ OTEL_PYTHON_MEMORY_PROMETHEUS_PORT = "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT"
 .. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_PORT
 
 Serve the memory metrics on their own Prometheus endpoint at this port (9202 is the convention),
-besides exporting them through the meter provider. Unset (the default): no endpoint of its own.
-``MemoryExporter()`` reads it too (9202 when unset); the SDK reader's ``OTEL_EXPORTER_PROMETHEUS_PORT``
-is never read, so that both endpoints can serve in one process.
+besides exporting them through the meter provider. Unset (the default): no endpoint of its own,
+except in the worker processes of a process the SDK's Prometheus reader serves
+(``OTEL_METRICS_EXPORTER=prometheus``), which serve from ``OTEL_EXPORTER_PROMETHEUS_PORT`` + 1 on;
+with that reader, it sets where the workers' range starts, and the main process is served by the
+reader alone. ``MemoryExporter()`` reads it too (9202 when unset).
 """
 
 OTEL_PYTHON_MEMORY_PROMETHEUS_HOST = "OTEL_PYTHON_MEMORY_PROMETHEUS_HOST"
@@ -225,8 +227,9 @@ OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN = "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SP
 """
 .. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN
 
-How many ports from ``OTEL_PYTHON_MEMORY_PROMETHEUS_PORT`` on the endpoint may use (default 1):
-each worker process of a multi-worker server, forked or started apart, serves on the first free one.
+How many ports from ``OTEL_PYTHON_MEMORY_PROMETHEUS_PORT`` on the endpoint may use (default 16,
+at most 1024): each worker process of a multi-worker server, forked or started apart, serves on the
+first free one; a worker that finds none says so once.
 """
 
 OTEL_PYTHON_MEMORY_SPAN_PROCESSOR = "OTEL_PYTHON_MEMORY_SPAN_PROCESSOR"
