@@ -2,7 +2,8 @@
 
 A callback that raises is logged (rate-limited) and skipped; one that is slow delays only the
 callbacks queued behind it, never the snapshot loop. The queue is bounded: when callbacks cannot
-keep up, the oldest undelivered events are dropped and counted.
+keep up, the oldest undelivered events are dropped and counted. Closing is bounded too: a callback
+that never returns keeps its thread, abandoned, never the caller of ``close()``.
 """
 
 from __future__ import annotations
@@ -47,11 +48,24 @@ class RateLimitedLog:
         self._logger.log(level, message + suffix, *args, exc_info=exc_info)
 
 
+class _Worker:
+    """One delivery thread and its own stop signal: a thread abandoned in a stuck callback must not
+    take events from the worker that replaces it once the callback returns."""
+
+    def __init__(self, target: Callable[["_Worker"], None]) -> None:
+        self.stop = threading.Event()
+        self.deadline = float("inf")  # when stopping: deliver what is queued until then, drop the rest
+        self.thread = threading.Thread(target=target, args=(self,), name="otel-memory-callbacks", daemon=True)
+
+
+_WAKE = object()  # wakes a worker waiting on an empty queue, so that it sees its stop signal
+
+
 class CallbackDispatcher:
     def __init__(self, max_pending: int = 1000) -> None:
         self._callbacks: Dict[str, List[Tuple[Callback, Optional[asyncio.AbstractEventLoop]]]] = {}
-        self._queue: "queue.Queue[Optional[Tuple[str, Any]]]" = queue.Queue(max_pending)
-        self._thread: Optional[threading.Thread] = None
+        self._queue: "queue.Queue[Any]" = queue.Queue(max_pending)
+        self._worker: Optional[_Worker] = None
         self._lock = threading.Lock()
         self._log = RateLimitedLog(_logger)
         self.failures = 0
@@ -83,17 +97,25 @@ class CallbackDispatcher:
         if not self._callbacks.get(kind):
             return
         self._ensure_thread()
+        self._put_dropping_oldest((kind, event))
+
+    def _put_dropping_oldest(self, item: Any) -> None:
         while True:
             try:
-                self._queue.put_nowait((kind, event))
+                self._queue.put_nowait(item)
                 return
             except queue.Full:
-                try:
-                    self._queue.get_nowait()
-                    self._queue.task_done()
-                    self.dropped += 1
-                except queue.Empty:
-                    pass
+                self._drop_one()
+
+    def _drop_one(self) -> bool:
+        try:
+            item = self._queue.get_nowait()
+        except queue.Empty:
+            return False
+        if item is not _WAKE:
+            self.dropped += 1
+        self._queue.task_done()
+        return True
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every queued event has been delivered; False on timeout."""
@@ -104,34 +126,59 @@ class CallbackDispatcher:
             time.sleep(0.005)
         return True
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 5.0) -> bool:
+        """Deliver what is queued and end the callback thread, returning within ``timeout`` seconds
+        whatever the callbacks do. Events still queued then are dropped and counted. False when a
+        callback outlived the timeout: its thread is abandoned and ends when the callback returns.
+        Called from a callback, the thread ends once that callback returns."""
+        deadline = time.monotonic() + max(timeout, 0.0)
         with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(None)
-            thread.join(timeout)
+            worker, self._worker = self._worker, None
+        if worker is None:
+            return True
+        worker.deadline = deadline
+        worker.stop.set()
+        try:
+            self._queue.put_nowait(_WAKE)
+        except queue.Full:  # a full queue keeps the worker busy: it sees its stop signal anyway
+            pass
+        if worker.thread is threading.current_thread():
+            return True
+        worker.thread.join(max(deadline - time.monotonic(), 0.0))
+        if not worker.thread.is_alive():
+            return True
+        while self._drop_one():
+            pass
+        return False
 
     def _ensure_thread(self) -> None:
         with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._deliver_forever, name="otel-memory-callbacks", daemon=True
-                )
-                self._thread.start()
+            if self._worker is None or not self._worker.thread.is_alive():
+                self._worker = _Worker(self._deliver_until_stopped)
+                self._worker.thread.start()
 
-    def _deliver_forever(self) -> None:
-        while True:
-            item = self._queue.get()
+    def _retired(self, worker: _Worker) -> bool:
+        """A stopped worker delivers what is queued until its deadline, or until a new one takes over."""
+        return worker.stop.is_set() and (time.monotonic() >= worker.deadline or self._worker is not None)
+
+    def _deliver_until_stopped(self, worker: _Worker) -> None:
+        while not self._retired(worker):
             try:
-                if item is None:
-                    return
-                kind, event = item
-                with self._lock:
-                    entries = list(self._callbacks.get(kind, ()))
-                for callback, loop in entries:
-                    self._deliver(callback, loop, event)
+                item = self._queue.get_nowait() if worker.stop.is_set() else self._queue.get()
+            except queue.Empty:
+                return
+            try:
+                if item is not _WAKE:
+                    kind, event = item
+                    with self._lock:
+                        entries = list(self._callbacks.get(kind, ()))
+                    for callback, loop in entries:
+                        self._deliver(callback, loop, event)
             finally:
                 self._queue.task_done()
+        if self._worker is None:  # what its deadline left undelivered, unless a new worker has it
+            while self._drop_one():
+                pass
 
     def _deliver(self, callback: Callback, loop: Optional[asyncio.AbstractEventLoop], event: Any) -> None:
         try:

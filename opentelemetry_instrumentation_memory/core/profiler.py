@@ -8,12 +8,13 @@ so reading it never walks the heap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
 import time
 import tracemalloc
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .analysis.history import SnapshotHistory
 from .analysis.state import MemoryAnalysis
@@ -26,6 +27,7 @@ from .sampling.gcpauses import GCPauses
 from .sampling.limits import effective_memory_limit
 from .sampling.sizes import ObjectSizer
 from .sampling.snapshot import SnapshotTaker
+from .validation import require_number
 
 _logger = logging.getLogger(__name__)
 
@@ -123,7 +125,8 @@ class MemoryProfiler:
             self._dispatcher.fire(DETECTION_EVENTS, DetectionEvents(snapshot, tuple(leaks), tuple(alerts)))
 
     def after_fork_in_child(self) -> None:
-        """The child describes itself: fresh locks, history and threads; the loop restarts if it ran."""
+        """The child describes itself: fresh locks, history and threads; the loop restarts if it ran.
+        (An allocation-site capture the fork interrupted has already ended: see ``diagnosis.sites``.)"""
         was_running = self._thread is not None
         self._lock = threading.RLock()
         self._stop_event = threading.Event()
@@ -179,20 +182,41 @@ class MemoryProfiler:
             self._thread = threading.Thread(target=self._run, name="otel-memory-profiler", daemon=True)
             self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the loop and the callback thread, and tracemalloc if this profiler started it."""
-        with self._lock:
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop the loop, any allocation-site capture and the callback thread, and tracemalloc if
+        this profiler started it. Returns within ``timeout`` seconds whatever the callbacks do, from
+        any thread, the profiler's own included (that one ends once it returns): False when a
+        thread outlived the timeout (a callback that never returns keeps its thread, abandoned)."""
+        deadline = time.monotonic() + require_number("timeout", timeout, 0.0)
+
+        def left() -> float:
+            return max(deadline - time.monotonic(), 0.0)
+
+        with self._locked_until(deadline):
             thread, self._thread = self._thread, None
             self._stop_event.set()
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-        self._sites.cancel(timeout)
+            thread.join(left())
+        loop_ended = thread is None or not thread.is_alive() or thread is threading.current_thread()
+        capture_ended = self._sites.cancel(left())
         self.gc_pauses.uninstall()
-        self._dispatcher.close(timeout)
-        with self._lock:
+        callbacks_ended = self._dispatcher.close(left())
+        with self._locked_until(deadline):
             if self._started_tracemalloc:
                 tracemalloc.stop()
                 self._started_tracemalloc = False
+        return loop_ended and capture_ended and callbacks_ended
+
+    @contextlib.contextmanager
+    def _locked_until(self, deadline: float) -> Iterator[None]:
+        """The profiler lock if it comes before ``deadline``: stopping goes on without it rather than
+        wait past its timeout for a snapshot in progress."""
+        acquired = self._lock.acquire(timeout=max(deadline - time.monotonic(), 0.0))
+        try:
+            yield
+        finally:
+            if acquired:
+                self._lock.release()
 
     async def start_memory_profiler(self) -> None:
         self.start()
@@ -397,6 +421,14 @@ class MemoryProfiler:
 
 _process_profiler: Optional[MemoryProfiler] = None
 _process_profiler_lock = threading.Lock()
+
+
+def _renew_process_profiler_lock() -> None:
+    global _process_profiler_lock
+    _process_profiler_lock = threading.Lock()
+
+
+fork.register_function(_renew_process_profiler_lock)
 
 
 def get_memory_profiler(**settings: Any) -> MemoryProfiler:

@@ -218,6 +218,14 @@ _process_exporter: Optional[MemoryExporter] = None
 _process_exporter_lock = threading.Lock()
 
 
+def _renew_process_exporter_lock() -> None:
+    global _process_exporter_lock
+    _process_exporter_lock = threading.Lock()
+
+
+fork.register_function(_renew_process_exporter_lock)
+
+
 def get_memory_exporter() -> MemoryExporter:
     """The process-wide exporter, created on first call with the defaults above."""
     global _process_exporter

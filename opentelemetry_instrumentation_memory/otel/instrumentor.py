@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Collection, Dict, Optional
@@ -24,7 +25,7 @@ from ..core.config import (
     settings_from_environment,
 )
 from ..core.profiler import MemoryProfiler, get_memory_profiler
-from ..core.validation import require_host, require_int
+from ..core.validation import require_host, require_int, require_number
 from ..environment_variables import (
     OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
@@ -41,6 +42,7 @@ from .spans import MemorySpanProcessor
 
 _logger = logging.getLogger(__name__)
 _SCOPE = "opentelemetry_instrumentation_memory"
+DEFAULT_STOP_TIMEOUT = 5.0
 
 
 @dataclass
@@ -60,7 +62,8 @@ class MemoryInstrumentor(BaseInstrumentor):
     providers default to the global ones. Options: ``MemoryProfiler`` settings, which take
     precedence over the ``OTEL_PYTHON_MEMORY_*`` variables; ``prometheus_port``,
     ``prometheus_host`` and ``prometheus_port_span`` for an endpoint of the memory metrics' own;
-    ``span_memory=True`` for ``MemorySpanProcessor``.
+    ``span_memory=True`` for ``MemorySpanProcessor``. ``uninstrument(timeout=5.0)`` returns within
+    ``timeout`` seconds.
 
     From the environment, workers of pre-fork and spawning servers each get that endpoint on a port
     of their own (see ``processes``): by default when the SDK's Prometheus reader serves this process.
@@ -119,17 +122,25 @@ class MemoryInstrumentor(BaseInstrumentor):
         MemoryInstrumentor._installation = _Installation(profiler, metrics, sink, exporter, spans, handed_off)
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        """Takes everything down within ``timeout`` seconds (5 by default), whatever the callbacks
+        do and from any thread, the package's own included: called from a callback, the endpoint
+        is closed at once and the callback's thread ends once the callback returns. The endpoint
+        closes first (in half a second at most): a stuck callback then costs only what is left."""
+        timeout = require_number("timeout", kwargs.pop("timeout", DEFAULT_STOP_TIMEOUT), 0.0)
+        deadline = time.monotonic() + timeout
         installation, MemoryInstrumentor._installation = MemoryInstrumentor._installation, None
         if installation is None:
             return
         installation.metrics.detach()
         installation.profiler.unregister_callback(installation.sink)
-        installation.profiler.stop()
-        if installation.exporter is not None:
-            installation.exporter.close()
         if installation.spans is not None:
             installation.spans.enabled = False
         processes.restore(installation.handed_off, os.environ)
+        try:
+            if installation.exporter is not None:
+                installation.exporter.close(max(deadline - time.monotonic(), 0.0))
+        finally:
+            installation.profiler.stop(max(deadline - time.monotonic(), 0.0))
 
     @staticmethod
     def _start_exporter(

@@ -22,6 +22,7 @@ from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from ..core.records import MB
+from ..core.sampling import fork
 from ..version import __version__
 
 RSS_DELTA_ATTRIBUTE = "fogcompute.memory.rss_delta_mb"
@@ -87,6 +88,11 @@ class MemorySpanProcessor(SpanProcessor):
         self._lock = threading.Lock()
         self._rss = _ResidentMemory()
         self.enabled = True
+        fork.register(self)
+
+    def after_fork_in_child(self) -> None:
+        """A fork may have caught another thread holding the lock."""
+        self._lock = threading.Lock()
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         if not self.enabled:

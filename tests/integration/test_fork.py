@@ -227,3 +227,52 @@ def test_the_hand_off_to_workers_is_undone_by_uninstrument(instrumentor, telemet
 
 
 ROLE_LABEL = "fogcompute_memory_process_role"
+
+
+def _span_processor_lock():
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from opentelemetry_instrumentation_memory import MemorySpanProcessor
+
+    processor = MemorySpanProcessor()
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+
+    def in_the_child():
+        with provider.get_tracer(__name__).start_as_current_span("request"):
+            pass
+        return True
+
+    return lambda: processor._lock, in_the_child
+
+
+def _process_profiler_lock():
+    from opentelemetry_instrumentation_memory.core import profiler
+
+    return lambda: profiler._process_profiler_lock, lambda: get_memory_profiler() is not None
+
+
+def _process_exporter_lock():
+    from opentelemetry_instrumentation_memory.otel import exporter
+
+    return lambda: exporter._process_exporter_lock, lambda: exporter.get_memory_exporter() is not None
+
+
+@pytest.mark.parametrize("held", [_process_profiler_lock, _process_exporter_lock, _span_processor_lock])
+def test_a_process_wide_lock_held_at_fork_time_does_not_deadlock_the_child(held):
+    lock, use_it_in_the_child = held()
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_lock():
+        with lock():
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    assert holding.wait(5)
+    try:
+        assert in_child(use_it_in_the_child, timeout=5) is True
+    finally:
+        release.set()
+        holder.join()

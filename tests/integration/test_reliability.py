@@ -320,3 +320,125 @@ def test_a_collector_down_or_hanging_never_blocks_the_host_and_export_resumes(fa
         instrumentor.uninstrument()
         meter_provider.shutdown()
         logger_provider.shutdown()
+
+
+def _until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def _fill_the_callback_queue(profiler):
+    """Real alerts, each firing and resolving: more events than the 1000-event queue holds."""
+    dropped = profiler.get_stats()["dropped_events"]
+    while profiler.get_stats()["dropped_events"] == dropped:
+        profiler.heap_warning_percent = 0.0
+        profiler.snapshot(census=False)
+        profiler.heap_warning_percent = 80.0
+        for _ in range(3):  # an alert resolves after three clear readings
+            profiler.snapshot(census=False)
+
+
+def _refused(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("stopped_by", ["profiler.stop", "instrumentor.uninstrument"])
+def test_stop_returns_within_its_timeout_with_a_stuck_callback_and_a_full_queue(
+    stopped_by, instrumentor, telemetry
+):
+    port = free_port()
+    instrumentor.instrument(
+        snapshot_interval=3600.0, prometheus_port=port, prometheus_host="127.0.0.1", **telemetry.providers()
+    )
+    profiler = get_memory_profiler()
+    release, entered = threading.Event(), threading.Event()
+
+    def webhook_without_timeout(alert):
+        entered.set()
+        release.wait(60)
+
+    profiler.register_alert_callback(webhook_without_timeout)
+    stopper = (
+        (lambda: profiler.stop(timeout=2))
+        if stopped_by == "profiler.stop"
+        else (lambda: instrumentor.uninstrument(timeout=2))
+    )
+    try:
+        _fill_the_callback_queue(profiler)
+        assert entered.wait(5)
+        thread = threading.Thread(target=stopper, daemon=True)
+        started = time.monotonic()
+        thread.start()
+        thread.join(10)  # bounded even when stopping hangs
+        assert not thread.is_alive() and time.monotonic() - started < 3.0
+        assert not profiler.running
+        if stopped_by == "instrumentor.uninstrument":
+            assert _refused(port)
+    finally:
+        release.set()
+        profiler.unregister_callback(webhook_without_timeout)
+
+
+def test_uninstrument_from_a_callback_closes_the_endpoint_and_the_port_can_be_reused(instrumentor, telemetry):
+    port = free_port()
+    options = dict(snapshot_interval=3600.0, prometheus_port=port, prometheus_host="127.0.0.1")
+    instrumentor.instrument(**options, **telemetry.providers())
+    profiler = get_memory_profiler()
+    loop_thread = next(t for t in threading.enumerate() if t.name == "otel-memory-profiler")
+    outcome = {}
+
+    def tear_down_on_alert(alert):
+        outcome["thread"] = threading.current_thread()
+        try:
+            MemoryInstrumentor().uninstrument()
+        except Exception as error:  # noqa: BLE001 - the test reports whatever escaped
+            outcome["error"] = error
+        outcome["done"] = True
+
+    profiler.register_alert_callback(tear_down_on_alert)
+    try:
+        profiler.heap_warning_percent = 0.0
+        profiler.snapshot(census=False)  # the alert fires; its callback tears everything down
+        assert _until(lambda: outcome.get("done"))
+        assert "error" not in outcome, outcome.get("error")
+        assert outcome["thread"].name == "otel-memory-callbacks"
+        assert _refused(port)
+        assert _until(lambda: not outcome["thread"].is_alive() and not loop_thread.is_alive())
+        assert not instrumentor.is_instrumented_by_opentelemetry
+    finally:
+        profiler.unregister_callback(tear_down_on_alert)
+    instrumentor.instrument(**options, **telemetry.providers())  # the same port again
+    scrape = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+    assert b"fogcompute_memory" in scrape
+
+
+def test_the_package_adds_nothing_to_interpreter_exit_whatever_its_threads_do():
+    """Its threads are daemons and it registers no exit handler: a stuck callback over a full queue,
+    a running loop and an endpoint with an idle client connected cost the exit nothing. (A collector
+    that never answers delays exit by the SDK's own export timeouts: docs/OPERATIONS.md.)"""
+    script = (
+        "import socket, threading, time\n"
+        "from opentelemetry_instrumentation_memory import MemoryInstrumentor, get_memory_profiler\n"
+        "MemoryInstrumentor().instrument(snapshot_interval=0.01, prometheus_port=0,"
+        " prometheus_host='127.0.0.1')\n"
+        "profiler = get_memory_profiler()\n"
+        "idle = socket.create_connection(('127.0.0.1', MemoryInstrumentor._installation.exporter.port))\n"
+        "profiler.register_alert_callback(lambda alert: threading.Event().wait())\n"
+        "while profiler.get_stats()['dropped_events'] == 0:\n"
+        "    profiler.heap_warning_percent = 0.0\n"
+        "    profiler.snapshot(census=False)\n"
+        "    profiler.heap_warning_percent = 80.0\n"
+        "    for _ in range(3):\n"
+        "        profiler.snapshot(census=False)\n"
+        "print(time.monotonic(), flush=True)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    exited = time.monotonic()
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert exited - float(result.stdout.split()[-1]) < 2.0

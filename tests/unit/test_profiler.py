@@ -336,3 +336,39 @@ def test_an_interval_beyond_what_event_wait_accepts_keeps_the_loop_alive():
         started = time.monotonic()
         profiler.stop(timeout=5)
     assert time.monotonic() - started < 2 and not thread.is_alive()
+
+
+@pytest.mark.parametrize("thread", ["loop", "callback"])
+def test_stop_from_the_profilers_own_threads_completes(thread):
+    """From the loop (through its limit reader) or from a callback: stop() returns, and the calling
+    thread ends once it is back in the profiler's hands."""
+    outcome = {}
+    profiler = None
+
+    def stop_here():
+        outcome["thread"] = threading.current_thread()
+        try:
+            outcome["stopped"] = profiler.stop(timeout=2)
+        except Exception as error:  # noqa: BLE001 - the test reports whatever escaped
+            outcome["error"] = error
+
+    def limit_reader():
+        if thread == "loop":
+            stop_here()
+        return MemoryLimit(8 << 30, "physical")
+
+    profiler = MemoryProfiler(snapshot_interval=0.05, limit_reader=limit_reader)
+    profiler.register_alert_callback(lambda alert: stop_here())
+    profiler.start()
+    if thread == "callback":
+        profiler.heap_warning_percent = 0.0
+        profiler.snapshot(census=False)  # the alert fires
+    deadline = time.monotonic() + 5
+    while "stopped" not in outcome and "error" not in outcome and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert outcome.get("stopped") is True, outcome
+    assert outcome["thread"].name == f"otel-memory-{'profiler' if thread == 'loop' else 'callbacks'}"
+    while outcome["thread"].is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not outcome["thread"].is_alive() and not profiler.running
+    profiler.stop()

@@ -1,6 +1,8 @@
 """Allocation sites of a real leak, found by a short tracemalloc window."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from opentelemetry_instrumentation_memory import MemoryProfiler
-from opentelemetry_instrumentation_memory.core.diagnosis.sites import trim_path
+from opentelemetry_instrumentation_memory.core.diagnosis.sites import SiteCapture, trim_path
 
 
 class Orphan:
@@ -105,6 +107,65 @@ def test_tracemalloc_on_by_configuration_stays_on():
     report = json.loads(result.stdout)
     assert report["sites"] and report["sites"][0]["line"] == LEAKING_LINE, report
     assert report["tracing_after_capture"]  # the capture left the configured tracing on
+
+
+def tracing_in_a_child():
+    """Fork now; the child reports whether tracemalloc traces, at once and a moment later."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(10)  # a child that hangs dies instead of hanging the suite
+        try:
+            at_once = tracemalloc.is_tracing()
+            time.sleep(0.3)
+            os.write(write, json.dumps([at_once, tracemalloc.is_tracing()]).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        report = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"child ended with status {status}"
+    return json.loads(report)
+
+
+def test_a_child_forked_during_a_capture_turns_tracemalloc_off_and_the_parents_capture_completes():
+    """Pre-fork servers fork at any moment, a capture's window included: the child has no capture
+    thread to end it, so it ends it at fork; the parent's capture goes on to find the site."""
+    assert not tracemalloc.is_tracing()
+    profiler = MemoryProfiler(leak_site_window_seconds=2.0, **FAST)
+    child = []
+
+    def fork_during_the_capture():
+        if not child and tracemalloc.is_tracing():  # only a capture turns it on in this test
+            child.append(tracing_in_a_child())
+        return (orphan_leak(profiler) or {}).get("sites")
+
+    run_leak(profiler, fork_during_the_capture, timeout=30)
+    assert child == [[False, False]]
+    sites = orphan_leak(profiler)["sites"]
+    assert sites and sites[0]["line"] == LEAKING_LINE
+    assert not tracemalloc.is_tracing()
+
+
+def test_a_child_forked_during_a_capture_keeps_tracing_that_was_on_before():
+    tracemalloc.start(1)
+    try:
+        found = threading.Event()
+        capture = SiteCapture(
+            window=1.0,
+            cooldown=0.0,
+            frames=10,
+            top=5,
+            root="",
+            on_sites=lambda types, sites: found.set(),
+            quiet=threading.Lock(),
+        )
+        assert capture.trigger(["tests.Orphan"])
+        assert tracing_in_a_child() == [True, True]
+        assert found.wait(5) and tracemalloc.is_tracing()
+    finally:
+        tracemalloc.stop()
 
 
 def test_capture_can_be_turned_off():

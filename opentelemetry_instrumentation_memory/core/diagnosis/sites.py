@@ -4,6 +4,9 @@ tracemalloc slows allocation several times over, so it stays off; when a leak is
 turns it on (unless it already runs), compares two of its snapshots taken ``window`` seconds apart,
 and reports the allocation sites that grew most. Then it turns tracemalloc off again, and no new
 capture starts before ``cooldown`` has passed, however many leaks are found meanwhile.
+
+A child forked during a capture has no capture thread to turn tracemalloc off again: it does so
+itself, at fork, restoring the state tracemalloc had before the capture.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import tracemalloc
 from typing import Callable, ContextManager, Optional, Sequence, Tuple
 
 from ..records import AllocationSite
+from ..sampling import fork
 
 _logger = logging.getLogger(__name__)
 _PACKAGE_DIRECTORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,6 +33,46 @@ _IGNORED = (
     tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"),
     tracemalloc.Filter(False, "<unknown>"),
 )
+
+
+class _CaptureTracing:
+    """Whether a capture turned tracemalloc on. Process-wide, as tracemalloc is: set before
+    ``tracemalloc.start()`` and cleared after ``stop()``, so that a child forked at any point in
+    between knows the tracing it inherited belongs to a capture that is gone."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.started = False
+
+    def start(self, frames: int) -> bool:
+        """Turn tracing on unless it is on already; True when this capture did."""
+        with self.lock:
+            if tracemalloc.is_tracing():
+                return False
+            self.started = True
+            try:
+                tracemalloc.start(frames)
+            except BaseException:
+                self.started = False
+                raise
+            return True
+
+    def stop(self) -> None:
+        with self.lock:
+            if tracemalloc.is_tracing():
+                tracemalloc.stop()
+            self.started = False
+
+    def end_in_child(self) -> None:
+        """Turn off the tracing a parent's capture, gone with its thread, turned on; tracing that
+        was on before the capture stays on."""
+        self.lock = threading.Lock()  # a fork may have caught the capture thread holding it
+        if self.started:
+            self.stop()
+
+
+_tracing = _CaptureTracing()
+fork.register_function(_tracing.end_in_child)
 
 
 _INSTALLED = tuple(os.sep + name + os.sep for name in ("site-packages", "dist-packages"))
@@ -109,18 +153,21 @@ class SiteCapture:
             self._thread.start()
             return True
 
-    def cancel(self, timeout: float = 5.0) -> None:
-        """End a running capture early (its window is cut short; tracemalloc is restored)."""
+    def cancel(self, timeout: float = 5.0) -> bool:
+        """End a running capture early (its window is cut short; tracemalloc is restored). False
+        when it is still running after ``timeout`` seconds; called from the capture's own thread,
+        that ends once it returns."""
         self._stop.set()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        if thread is None or thread is threading.current_thread():
+            return True
+        thread.join(max(timeout, 0.0))
+        return not thread.is_alive()
 
     def _capture(self, object_types: Tuple[str, ...]) -> None:
-        started_here = not tracemalloc.is_tracing()
+        started_here = False
         try:
-            if started_here:
-                tracemalloc.start(self._frames)
+            started_here = _tracing.start(self._frames)
             with self._quiet:
                 before = tracemalloc.take_snapshot()
             self._stop.wait(self._window)
@@ -130,8 +177,8 @@ class SiteCapture:
             _logger.exception("allocation-site capture failed")
             return
         finally:
-            if started_here and tracemalloc.is_tracing():
-                tracemalloc.stop()
+            if started_here:
+                _tracing.stop()
         try:
             self._on_sites(object_types, growing_sites(before, after, self._top, self._root))
         except Exception:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import weakref
-from typing import Protocol
+from typing import Callable, List, Protocol
 
 _logger = logging.getLogger(__name__)
 
@@ -17,13 +17,26 @@ class ForkAware(Protocol):
 
 
 _registered: "weakref.WeakSet[ForkAware]" = weakref.WeakSet()
+_functions: List[Callable[[], None]] = []
 
 
 def register(owner: ForkAware) -> None:
     _registered.add(owner)
 
 
+def register_function(function: Callable[[], None]) -> None:
+    """For module-level state (a process-wide instance's lock), which lives as long as the process."""
+    _functions.append(function)
+
+
 def _reinitialise_in_child() -> None:
+    # Module-level state first: the owners' hooks may use it (a profiler restarting its loop reads
+    # tracemalloc's state, which an interrupted allocation-site capture has restored by then).
+    for function in _functions:
+        try:
+            function()
+        except Exception:
+            _logger.exception("memory profiler could not reinitialise after fork")
     for owner in list(_registered):
         try:
             owner.after_fork_in_child()
