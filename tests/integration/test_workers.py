@@ -67,7 +67,7 @@ def start(tmp_path, module_source, command, **environment):
     """The server, in a process group of its own, under opentelemetry-instrument."""
     (tmp_path / "app.py").write_text(module_source)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update(OTEL_SERVICE_NAME="workers-app", OTEL_TRACES_EXPORTER="none", **FAST, **environment)
+    env.update({"OTEL_SERVICE_NAME": "workers-app", "OTEL_TRACES_EXPORTER": "none", **FAST, **environment})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH", "")]))
     return subprocess.Popen(
         [opentelemetry_instrument(), sys.executable, "-m", *command],
@@ -251,3 +251,79 @@ def test_the_workers_scrape_configuration_is_valid_and_matches_the_default_range
     worker_ports = [int(target.rsplit(":", 1)[1]) for target in jobs["app-workers"]["targets"]]
     assert worker_ports == list(range(9203, 9203 + DEFAULT_PORT_SPAN))
     assert jobs["app-workers"]["labels"]["role"] == "worker"
+
+
+def _by_instance(requests, resources_of):
+    """{service.instance.id: [(resource attributes, resource), ...]} over the requests."""
+    found = {}
+    for request in requests:
+        for resource in resources_of(request):
+            attributes = {kv.key: kv.value for kv in resource.resource.attributes}
+            instance = attributes["service.instance.id"].string_value
+            found.setdefault(instance, []).append((attributes, resource))
+    return found
+
+
+def _pushed_leaky_counts(resources):
+    return [
+        point.as_int or point.as_double
+        for _, resource in resources
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "fogcompute_memory_object_count"
+        for point in metric.gauge.data_points
+        if any(kv.value.string_value.endswith("app.Leaky") for kv in point.attributes)
+    ]
+
+
+def test_gunicorn_workers_each_push_otlp_as_themselves(tmp_path):
+    """OTLP: every process pushes with the identity the SDK gives it after fork, the same on its
+    metrics, its leak log records and its detection spans; each worker's object counts are its own."""
+    pytest.importorskip("gunicorn")
+    receiver = HttpReceiver().start()
+    app_port = free_port()
+    server = start(
+        tmp_path,
+        WSGI_APP,
+        ["gunicorn", "-w", str(WORKERS), "-b", f"127.0.0.1:{app_port}", "app:app"],
+        OTEL_METRICS_EXPORTER="otlp",
+        OTEL_LOGS_EXPORTER="otlp",
+        OTEL_TRACES_EXPORTER="otlp",
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_EXPERIMENTAL_RESOURCE_DETECTORS="process",
+        OTEL_METRIC_EXPORT_INTERVAL="300",
+        OTEL_BLRP_SCHEDULE_DELAY="200",
+        OTEL_BSP_SCHEDULE_DELAY="200",
+    )
+    pids, metrics, logs, spans = {}, {}, {}, {}
+
+    def complete():
+        return set(kept) <= set(pids) and all(
+            pids[pid] in logs
+            and pids[pid] in spans
+            and max(_pushed_leaky_counts(metrics[pids[pid]]), default=0) >= kept[pid]
+            for pid in kept
+        )
+
+    try:
+        deadline = time.monotonic() + 20
+        kept = drive(app_port, deadline)
+        assert len(kept) == WORKERS, (kept, server.poll())
+        while time.monotonic() < deadline and not complete():
+            time.sleep(0.3)
+            with receiver.received.lock:
+                metrics = _by_instance(receiver.received.metrics, lambda r: r.resource_metrics)
+                logs = _by_instance(receiver.received.logs, lambda r: r.resource_logs)
+                spans = _by_instance(receiver.received.traces, lambda r: r.resource_spans)
+            pids = {found[0][0]["process.pid"].int_value: instance for instance, found in metrics.items()}
+    finally:
+        stderr = stop(server)
+        receiver.stop()
+    assert complete(), (pids, kept, {i: _pushed_leaky_counts(m) for i, m in metrics.items()}, stderr[-3000:])
+    # The master pushes too, as one more instance of its own, with none of the workers' objects.
+    assert set(pids) == set(kept) | {server.pid}, pids
+    assert not _pushed_leaky_counts(metrics[pids[server.pid]])
+    for pid in kept:
+        for attributes, _ in logs[pids[pid]] + spans[pids[pid]]:
+            assert attributes["process.pid"].int_value == pid  # the SDK's process detector, refreshed
