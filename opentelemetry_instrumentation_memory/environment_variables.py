@@ -232,6 +232,15 @@ at most 1024): each worker process of a multi-worker server, forked or started a
 first free one; a worker that finds none says so once.
 """
 
+OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR = "OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR
+
+A directory where each process serving that endpoint announces it in ``otel-memory-<pid>.json``, for
+Prometheus's ``file_sd_configs`` (default: unset, no files); the file goes when the process stops
+serving or exits, or, if it was killed, when another process next writes there.
+"""
+
 OTEL_PYTHON_MEMORY_SPAN_PROCESSOR = "OTEL_PYTHON_MEMORY_SPAN_PROCESSOR"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_SPAN_PROCESSOR

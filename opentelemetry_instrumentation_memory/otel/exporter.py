@@ -30,7 +30,7 @@ from ..environment_variables import (
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
 )
 from ..version import __version__
-from . import processes
+from . import discovery, processes
 from .metrics import metrics_for
 from .server import MetricsServer, TLSOptions, serve_metrics
 
@@ -49,8 +49,10 @@ class MemoryExporter:
     processes of one server each get one (a forked child of a serving exporter takes the next free
     one itself, and so does one of an exporter told to ``serve_in_forked_children``). Its
     ``target_info`` names the process: ``process.pid``, ``process.parent_pid``, its role (``main`` or
-    ``worker``) and the ``service.instance.id`` its providers use. ``certfile`` and ``keyfile`` turn
-    on TLS; ``client_cafile`` with ``client_auth_required`` asks for client certificates.
+    ``worker``) and the ``service.instance.id`` its providers use; with
+    ``OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR`` it announces itself there (see ``discovery``).
+    ``certfile`` and ``keyfile`` turn on TLS; ``client_cafile`` with ``client_auth_required`` asks
+    for client certificates.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class MemoryExporter:
             else None
         )
         self._profiler = profiler
+        self._sd_directory = discovery.directory(environ)
         self.registry = CollectorRegistry()
         self._lock = threading.Lock()
         self._serving: Optional[Tuple[MetricsServer, threading.Thread, MeterProvider]] = None
@@ -179,6 +182,8 @@ class MemoryExporter:
             self.port = server.server_port
             self._serving = (server, thread, provider)
             self._settled.set()
+        if self._sd_directory is not None:
+            discovery.announce(self._sd_directory, self.host, self.port, {"role": processes.role()})
 
     def _bind_first_free_port(self) -> Tuple[MetricsServer, threading.Thread]:
         last = min(self.base_port + self.port_span - 1, 65535) if self.base_port else 0
@@ -201,6 +206,7 @@ class MemoryExporter:
             self._serve_children = False
         if serving is None:
             return
+        discovery.withdraw()
         server, thread, provider = serving
         server.shutdown()
         server.server_close()

@@ -278,3 +278,28 @@ def test_a_process_wide_lock_held_at_fork_time_does_not_deadlock_the_child(held)
     finally:
         release.set()
         holder.join()
+
+
+def test_the_discovery_file_follows_the_endpoint_and_a_bad_directory_is_only_a_warning(tmp_path, caplog):
+    import logging
+
+    from opentelemetry_instrumentation_memory import MemoryExporter
+
+    environ = {"OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR": str(tmp_path)}
+    exporter = MemoryExporter("127.0.0.1", 0, environ=environ)
+    exporter.serve()
+    try:
+        (group,) = json.loads((tmp_path / f"otel-memory-{os.getpid()}.json").read_text())
+        assert group["targets"] == [f"127.0.0.1:{exporter.port}"]
+    finally:
+        exporter.close()
+    assert not list(tmp_path.iterdir())  # withdrawn with the endpoint
+    missing = {"OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR": str(tmp_path / "missing")}
+    exporter = MemoryExporter("127.0.0.1", 0, environ=missing)
+    with caplog.at_level(logging.WARNING):
+        exporter.serve()
+    try:
+        assert exporter.running
+        assert any("OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR" in r.getMessage() for r in caplog.records)
+    finally:
+        exporter.close()

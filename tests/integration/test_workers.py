@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -234,15 +235,16 @@ def test_uvicorn_spawned_workers_do_not_fight_over_the_port_and_each_is_visible(
     }
 
 
-def test_the_workers_scrape_configuration_is_valid_and_matches_the_default_range():
+def test_the_workers_scrape_configurations_are_valid_and_match_the_default_range():
     import yaml
 
     from opentelemetry_instrumentation_memory.otel.processes import DEFAULT_PORT_SPAN
 
     from .promtool import MONITORING, promtool
 
-    result = promtool("check", "config", "prometheus-workers.yml", cwd=MONITORING)
-    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("prometheus-workers.yml", "prometheus-workers-file-sd.yml"):
+        result = promtool("check", "config", name, cwd=MONITORING)
+        assert result.returncode == 0, result.stdout + result.stderr
     jobs = {
         job["job_name"]: job["static_configs"][0]
         for job in yaml.safe_load((MONITORING / "prometheus-workers.yml").read_text())["scrape_configs"]
@@ -327,3 +329,102 @@ def test_gunicorn_workers_each_push_otlp_as_themselves(tmp_path):
     for pid in kept:
         for attributes, _ in logs[pids[pid]] + spans[pids[pid]]:
             assert attributes["process.pid"].int_value == pid  # the SDK's process detector, refreshed
+
+
+def _discovered(sd_directory):
+    """{pid: (target, labels)} from the service-discovery files."""
+    found = {}
+    for path in sd_directory.glob("otel-memory-*.json"):
+        try:
+            (group,) = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        found[int(path.stem.rsplit("-", 1)[1])] = (group["targets"][0], group["labels"])
+    return found
+
+
+def test_prometheus_discovers_the_live_workers_from_the_files_they_write(tmp_path):
+    """With OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR, each worker announces its endpoint; a real
+    Prometheus scrapes exactly the live workers, and a killed worker's file goes when its
+    replacement writes."""
+    import yaml
+
+    from .promtool import binary
+
+    prometheus = binary("prometheus")
+    pytest.importorskip("gunicorn")
+    sd_directory = tmp_path / "sd"
+    sd_directory.mkdir()
+    sdk_port, app_port, web_port = free_port(), free_port(), free_port()
+    server = start(
+        tmp_path,
+        WSGI_APP,
+        ["gunicorn", "-w", str(WORKERS), "-b", f"127.0.0.1:{app_port}", "app:app"],
+        OTEL_METRICS_EXPORTER="prometheus",
+        OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
+        OTEL_EXPORTER_PROMETHEUS_PORT=str(sdk_port),
+        OTEL_LOGS_EXPORTER="none",
+        OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR=str(sd_directory),
+    )
+    config = {
+        "global": {"scrape_interval": "1s"},
+        "scrape_configs": [
+            {
+                "job_name": "app-workers",
+                "file_sd_configs": [{"files": [str(sd_directory / "*.json")], "refresh_interval": "1s"}],
+            }
+        ],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    scraper = subprocess.Popen(
+        [
+            prometheus,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{web_port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+    def scraped_pids():
+        query = urllib.parse.urlencode({"query": 'target_info{job="app-workers"} and on(instance) up == 1'})
+        url = f"http://127.0.0.1:{web_port}/api/v1/query?{query}"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                result = json.loads(answer.read())["data"]["result"]
+        except OSError:
+            return set()
+        return {int(series["metric"]["process_pid"]) for series in result}
+
+    try:
+        deadline = time.monotonic() + 25
+        announced = {}
+        while time.monotonic() < deadline and len(announced) < WORKERS:
+            announced = _discovered(sd_directory)
+            time.sleep(0.1)
+        assert len(announced) == WORKERS, (announced, server.poll())
+        assert all(labels == {"role": "worker"} for _, labels in announced.values())
+        assert server.pid not in announced  # the master is on the SDK's port, not announced
+        while time.monotonic() < deadline and scraped_pids() != set(announced):
+            time.sleep(0.3)
+        assert scraped_pids() == set(announced)
+        killed = min(announced)
+        os.kill(killed, signal.SIGKILL)
+        while time.monotonic() < deadline:
+            now = _discovered(sd_directory)
+            if killed not in now and len(now) == WORKERS:
+                break
+            time.sleep(0.1)
+        assert killed not in now and len(now) == WORKERS, now  # the replacement announced itself
+        while time.monotonic() < deadline and scraped_pids() != set(now):
+            time.sleep(0.3)
+        assert scraped_pids() == set(now)
+    finally:
+        try:
+            os.killpg(scraper.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        scraper.wait(timeout=10)
+        stop(server)
