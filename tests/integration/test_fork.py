@@ -2,6 +2,7 @@
 
 import json
 import os
+import select
 import signal
 import threading
 import time
@@ -116,11 +117,14 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
         os.write(
             ready_write, f"{port} {profiler.total_snapshots} {profiler.running} {os.getpid()}\n".encode()
         )
-        time.sleep(3)
+        # Stay up until the parent has scraped every worker (it closes its end), 15 s at most.
+        os.close(done_write)
+        select.select([done_read], [], [], 15)
         return port
 
     children = []
     ready_read, ready_write = os.pipe()
+    done_read, done_write = os.pipe()
     for _ in range(3):
         pid = os.fork()
         if pid == 0:
@@ -131,24 +135,28 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
                 os._exit(0)
         children.append(pid)
     os.close(ready_write)
-    with os.fdopen(ready_read) as ready:
-        reports = [ready.readline().split() for _ in children]
-    ports = [int(port) for port, _, _, _ in reports]
-    pids = {int(port): int(pid) for port, _, _, pid in reports}
-    assert all(int(snapshots) >= 2 and running == "True" for _, snapshots, running, _ in reports), reports
-    instances = {}
-    for port in [base, *ports]:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        families = {f.name: f for f in text_string_to_metric_families(text)}
-        target = families["target_info"].samples[0].labels
-        assert int(target["process_pid"]) == pids.get(port, os.getpid())  # each port serves its own
-        assert target["fogcompute_memory_process_role"] == ("main" if port == base else "worker")
-        instances[port] = (
-            target["service_instance_id"],
-            families["fogcompute_memory_heap_used_mb"].samples[0].value,
-        )
-    for pid in children:
-        os.waitpid(pid, 0)
+    os.close(done_read)
+    try:
+        with os.fdopen(ready_read) as ready:
+            reports = [ready.readline().split() for _ in children]
+        ports = [int(port) for port, _, _, _ in reports]
+        pids = {int(port): int(pid) for port, _, _, pid in reports}
+        assert all(int(snapshots) >= 2 and running == "True" for _, snapshots, running, _ in reports), reports
+        instances = {}
+        for port in [base, *ports]:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+            target = families["target_info"].samples[0].labels
+            assert int(target["process_pid"]) == pids.get(port, os.getpid())  # each port serves its own
+            assert target["fogcompute_memory_process_role"] == ("main" if port == base else "worker")
+            instances[port] = (
+                target["service_instance_id"],
+                families["fogcompute_memory_heap_used_mb"].samples[0].value,
+            )
+    finally:
+        os.close(done_write)
+        for pid in children:
+            os.waitpid(pid, 0)
     assert sorted(ports) == [base + 1, base + 2, base + 3]
     assert len({instance for instance, _ in instances.values()}) == 4  # four processes, four identities
     assert all(heap > instances[base][1] + 32 for port, (_, heap) in instances.items() if port != base), (
