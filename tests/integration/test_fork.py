@@ -311,3 +311,36 @@ def test_the_discovery_file_follows_the_endpoint_and_a_bad_directory_is_only_a_w
         assert any("OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR" in r.getMessage() for r in caplog.records)
     finally:
         exporter.close()
+
+
+def test_a_forked_worker_has_one_identity_on_its_endpoint_and_its_providers(instrumentor, telemetry):
+    """The child's target_info names the service.instance.id the SDK gave the child's logger,
+    tracer and meter providers after the fork, and its own pid."""
+    from .conftest import free_port
+
+    base = free_port()
+    instrumentor.instrument(
+        snapshot_interval=3600.0,
+        prometheus_port=base,
+        prometheus_host="127.0.0.1",
+        prometheus_port_span=2,
+        **telemetry.providers(),
+    )
+
+    def worker():
+        exporter = instrumentor._installation.exporter
+        assert exporter.wait_until_serving(5)
+        text = urllib.request.urlopen(exporter.url, timeout=5).read().decode()
+        labels = {f.name: f for f in text_string_to_metric_families(text)}["target_info"].samples[0].labels
+        return {
+            "endpoint": labels["service_instance_id"],
+            "pid": int(labels["process_pid"]),
+            "logs": telemetry.logger_provider.resource.attributes["service.instance.id"],
+            "traces": telemetry.tracer_provider.resource.attributes["service.instance.id"],
+            "own_pid": os.getpid(),
+        }
+
+    child = in_child(worker)
+    parent = telemetry.logger_provider.resource.attributes["service.instance.id"]
+    assert child["endpoint"] == child["logs"] == child["traces"] != parent
+    assert child["pid"] == child["own_pid"] != os.getpid()
