@@ -125,8 +125,8 @@ class MemoryExporter:
             self.serve()
         except OSError as error:
             _logger.warning(
-                "the memory metrics of this worker (pid %d) are not served: %s; set %s to more than "
-                "the number of worker processes (now %d)",
+                "the memory metrics of this worker (pid %d) are not served: %s; set %s (or "
+                "prometheus_port_span in code) to more than the number of worker processes (now %d)",
                 os.getpid(),
                 error,
                 OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
