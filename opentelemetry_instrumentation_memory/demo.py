@@ -15,7 +15,6 @@ import shutil
 import sys
 import time
 import urllib.request
-from typing import Dict, List, Optional
 
 from .core.profiler import get_memory_profiler
 from .core.records import Alert, Leak, MemorySnapshot
@@ -40,7 +39,7 @@ class LeakyRecord:
         self.payload = payload
 
 
-_forgotten: List[LeakyRecord] = []
+_forgotten: list[LeakyRecord] = []
 
 
 def handle_request(rng: random.Random) -> None:
@@ -74,14 +73,14 @@ def _print_alert(alert: Alert) -> None:
     print(f"ALERT     [{alert.severity}] {alert.type} {alert.state}: {alert.message}")
 
 
-def _relaunch_under_opentelemetry_instrument(argv: List[str]) -> None:
+def _relaunch_under_opentelemetry_instrument(argv: list[str]) -> None:
     """Replace this process with the same demo run by ``opentelemetry-instrument``, if installed."""
     beside = os.path.join(os.path.dirname(sys.executable), "opentelemetry-instrument")
     launcher = beside if os.path.exists(beside) else shutil.which("opentelemetry-instrument")
     if launcher is None:
         print("opentelemetry-instrument not found (pip install opentelemetry-distro): running without export")
         return
-    environment: Dict[str, str] = {**_DEMO_ENVIRONMENT, **os.environ, _CHILD_MARKER: "1"}
+    environment: dict[str, str] = {**_DEMO_ENVIRONMENT, **os.environ, _CHILD_MARKER: "1"}
     shown = " ".join(f"{key}={environment[key]}" for key in _DEMO_ENVIRONMENT)
     print(
         f"$ {shown} opentelemetry-instrument python -m {__spec__.name} {' '.join(argv)}".rstrip(), flush=True
@@ -108,7 +107,7 @@ def _print_own_metrics() -> None:
             print(f"  {line}")
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=45.0)

@@ -89,16 +89,16 @@ OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND = "OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND
 .. envvar:: OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND
 
 Garbage collections per second below which ``gc_spike`` never fires on the rate (default 10). Above
-it, a spike is a rate three times the process's own median rate; a busy service's steady rate is
-its normal, not a spike.
+it, a spike is a rate three times the process's own median rate since its warm-up; a busy service's
+steady rate is its normal, not a spike.
 """
 
 OTEL_PYTHON_MEMORY_GC_PAUSE_WARNING_PERCENT = "OTEL_PYTHON_MEMORY_GC_PAUSE_WARNING_PERCENT"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_GC_PAUSE_WARNING_PERCENT
 
-Share of wall time in garbage-collection pauses above which ``gc_spike`` fires whatever the rate
-(default 5).
+Share of wall time in garbage-collection pauses over the last five minutes above which ``gc_spike``
+fires whatever the rate (default 5).
 """
 
 OTEL_PYTHON_MEMORY_WARMUP_SECONDS = "OTEL_PYTHON_MEMORY_WARMUP_SECONDS"
@@ -107,6 +107,18 @@ OTEL_PYTHON_MEMORY_WARMUP_SECONDS = "OTEL_PYTHON_MEMORY_WARMUP_SECONDS"
 
 Seconds after the first snapshot before the baseline is taken and resident-memory growth is rated
 (default 600): caches, pools and imports fill first, and a startup ramp is not growth.
+"""
+
+OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL = "OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL
+
+A signal, such as ``SIGUSR2``, that makes the next snapshot the baseline (``reset_baseline()``
+without code: ``kill -USR2 <pid>`` after a deployment). Unset (the default): none. Installed only
+when instrumenting from the main thread and only if the signal still has its default disposition; a
+handler the program set is kept, with a warning naming this variable. The baseline moves with the
+next snapshot (within ``OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL``). gunicorn sets its workers' signals
+back to their defaults after ``post_fork``: instrument its workers in ``post_worker_init`` instead.
 """
 
 OTEL_PYTHON_MEMORY_BASELINE_DRIFT_WARNING_PERCENT = "OTEL_PYTHON_MEMORY_BASELINE_DRIFT_WARNING_PERCENT"
@@ -245,6 +257,18 @@ OTEL_PYTHON_MEMORY_SPAN_PROCESSOR = "OTEL_PYTHON_MEMORY_SPAN_PROCESSOR"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_SPAN_PROCESSOR
 
-``true`` to add ``MemorySpanProcessor`` to the tracer provider: every span gets its change in
-resident memory as an attribute, and a histogram shows it by span name (default ``false``).
+``true`` to add ``MemorySpanProcessor`` to the tracer provider: every span gets its resident memory
+at its start as an attribute, and a histogram shows its change over spans by span name (default
+``false``).
+"""
+
+OTEL_PYTHON_MEMORY_SEMCONV = "OTEL_PYTHON_MEMORY_SEMCONV"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_SEMCONV
+
+Semantic-convention instruments to emit as well as the ``fogcompute_memory_*`` families, a
+comma-separated list (default: none): ``process`` for ``process.memory.usage`` and
+``process.memory.virtual`` (2 series), ``cpython`` for ``cpython.gc.collections``,
+``cpython.gc.collected_objects`` and ``cpython.gc.uncollectable_objects`` by generation (9 series).
+Unknown names are warned about and ignored.
 """

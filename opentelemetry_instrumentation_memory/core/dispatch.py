@@ -185,7 +185,7 @@ class CallbackDispatcher:
             result = callback(event)
             if inspect.isawaitable(result):
                 if loop is not None and loop.is_running():
-                    future = asyncio.run_coroutine_threadsafe(result, loop)  # type: ignore[arg-type]
+                    future = asyncio.run_coroutine_threadsafe(result, loop)  # type: ignore[arg-type, var-annotated]
                     future.add_done_callback(lambda done: self._check(callback, done))
                 else:
                     asyncio.run(result)  # type: ignore[arg-type]

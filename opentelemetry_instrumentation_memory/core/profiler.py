@@ -14,18 +14,18 @@ import os
 import threading
 import time
 import tracemalloc
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from .analysis.history import SnapshotHistory
 from .analysis.state import MemoryAnalysis
 from .config import ProfilerConfig
-from .diagnosis.sites import SiteCapture
+from .diagnosis.examiner import LeakExaminer
+from .diagnosis.sites import SiteCapture, Sites
 from .dispatch import Callback, CallbackDispatcher, RateLimitedLog
-from .records import Alert, AllocationSite, BaselineDrift, DetectionEvents, Leak, MemoryLimit, MemorySnapshot
+from .records import Alert, BaselineDrift, DetectionEvents, Leak, MemoryLimit, MemorySnapshot
 from .sampling import fork
 from .sampling.gcpauses import GCPauses
 from .sampling.limits import effective_memory_limit
-from .sampling.sizes import ObjectSizer
 from .sampling.snapshot import SnapshotTaker
 from .validation import require_number
 
@@ -81,7 +81,7 @@ class MemoryProfiler:
         self._lock = threading.RLock()
         self.gc_pauses = GCPauses()
         self._taker = SnapshotTaker(limit_reader, gc_pause_seconds=lambda: self.gc_pauses.total_seconds)
-        self._object_sizes = ObjectSizer()
+        self._examiner = LeakExaminer()
         self._dispatcher = CallbackDispatcher()
         self._loop_log = RateLimitedLog(_logger)
         self._stop_event = threading.Event()
@@ -90,6 +90,7 @@ class MemoryProfiler:
         self._analysis = self._new_analysis(self._config)
         self._census_seconds = 0.0
         self._last_census: Optional[float] = None
+        self._baseline_reset_requested = False
         self._sites = self._site_capture()
         fork.register(self)
 
@@ -103,17 +104,35 @@ class MemoryProfiler:
             root=config.leak_site_path_root or os.getcwd(),
             on_sites=self._attach_sites,
             quiet=self._lock,
+            locate=self._locate,
         )
 
     def _new_analysis(self, config: ProfilerConfig) -> MemoryAnalysis:
-        return MemoryAnalysis(config, self._object_sizes)
+        examiner = self._examiner
+        return MemoryAnalysis(config, examiner.object_sizes, examiner.entry_sizes)
 
-    def _attach_sites(self, object_types: Sequence[str], sites: Tuple[AllocationSite, ...]) -> None:
+    def _locate(self, keys: Sequence[str]) -> Dict[str, List[object]]:
         with self._lock:
-            leaks = self._analysis.attach_sites(object_types, sites)
+            detected = self._analysis.detected
+            kinds = {key: detected[key].kind for key in keys if key in detected}
+            return self._examiner.locate(kinds)
+
+    def _attach_sites(self, sites: Sites) -> None:
+        with self._lock:
+            leaks = self._analysis.attach_sites(sites)
             latest = self._analysis.latest
         if latest is not None:
             self._publish(latest, leaks, [])
+
+    def _explain(self, new_leaks: List[Leak]) -> List[Leak]:
+        """Name the holders of newly found type leaks; drop those that bounded structures hold."""
+        fresh = [leak.object_type for leak in new_leaks if leak.kind == "type" and not leak.retained_by]
+        if not fresh:
+            return new_leaks
+        holders, held_by_bounded = self._examiner.holders(fresh)
+        self._analysis.forget(held_by_bounded)
+        explained = {leak.key: leak for leak in self._analysis.attach_holders(holders)}
+        return [explained.get(leak.key, leak) for leak in new_leaks if leak.key not in held_by_bounded]
 
     def _publish(self, snapshot: MemorySnapshot, leaks: List[Leak], alerts: List[Alert]) -> None:
         """Hand one snapshot's events to callbacks, and to sinks as one batch."""
@@ -277,17 +296,29 @@ class MemoryProfiler:
             latest = self._analysis.latest
             previous = None if census or latest is None else (latest, self._analysis.latest_counts)
             snapshot, counts = self._taker.take(self._config.top_objects_count, previous)
+            containers = None
             if snapshot.census:
                 self._last_census = started
-                seconds = snapshot.census_ms / 1000.0
+                watching = time.perf_counter()
+                try:
+                    containers = self._examiner.container_census()
+                except Exception as error:  # the type census and the memory figures still count
+                    self._loop_log.error("containers", error, "container census failed")
+                seconds = snapshot.census_ms / 1000.0 + time.perf_counter() - watching
                 # Smoothed, so that one slow census (a page fault storm) does not stall the next ones.
                 self._census_seconds = (
                     seconds if self._census_seconds == 0 else 0.7 * self._census_seconds + 0.3 * seconds
                 )
-            new_leaks, transitions = self._analysis.record(snapshot, counts)
+            new_leaks, transitions = self._analysis.record(snapshot, counts, containers)
+            new_leaks = self._explain(new_leaks)
+            unsited = [leak.key for leak in self._analysis.active_leaks if not leak.sites]
+            if self._baseline_reset_requested:
+                self._baseline_reset_requested = False
+                self._analysis.reset_baseline()
         self._publish(snapshot, new_leaks, transitions)
-        if new_leaks and self._config.leak_site_capture:
-            self._sites.trigger([leak.object_type for leak in new_leaks])
+        if unsited and self._config.leak_site_capture:
+            # Every active leak still without its sites, at most one capture per cool-down.
+            self._sites.trigger(unsited)
         return snapshot
 
     async def take_snapshot(self) -> MemorySnapshot:
@@ -318,7 +349,7 @@ class MemoryProfiler:
 
     @property
     def active_leaks(self) -> List[Leak]:
-        return self._analysis.detector.active_leaks
+        return self._analysis.active_leaks
 
     @property
     def paging_leaks(self) -> List[Leak]:
@@ -348,10 +379,9 @@ class MemoryProfiler:
     def get_detected_leaks(self) -> List[Dict[str, Any]]:
         """Every leak seen since the last ``clear_detected_leaks()``, most recent last."""
         with self._lock:
-            active = {leak.object_type for leak in self._analysis.detector.active_leaks}
+            active = {leak.key for leak in self._analysis.active_leaks}
             return [
-                {**leak.to_dict(), "active": leak.object_type in active}
-                for leak in self._analysis.detected.values()
+                {**leak.to_dict(), "active": leak.key in active} for leak in self._analysis.detected.values()
             ]
 
     def clear_detected_leaks(self) -> None:
@@ -365,6 +395,11 @@ class MemoryProfiler:
         """Make the latest snapshot the baseline (the next one, if none has been taken)."""
         with self._lock:
             self._analysis.reset_baseline()
+
+    def request_baseline_reset(self) -> None:
+        """Make the next snapshot the baseline. Safe in a signal handler: it sets a flag, takes no
+        lock and never waits (core/baseline_signal.py)."""
+        self._baseline_reset_requested = True
 
     def baseline_drift(self) -> BaselineDrift:
         """Take a snapshot now and return its drift from the baseline."""
@@ -407,7 +442,7 @@ class MemoryProfiler:
                 "total_snapshots": analysis.total_snapshots,
                 "history_length": len(analysis.history),
                 "detected_leaks": len(analysis.detected),
-                "active_leaks": len(analysis.detector.active_leaks),
+                "active_leaks": len(analysis.active_leaks),
                 "active_alerts": len(analysis.alerts.firing),
                 "tracked_types": analysis.detector.tracked_types,
                 "snapshot_interval": self._config.snapshot_interval,

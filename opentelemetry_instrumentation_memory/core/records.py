@@ -6,8 +6,9 @@ the analysis depends only on data.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any
 
 __all__ = [
     "FIRING",
@@ -62,8 +63,8 @@ class MemorySnapshot:
     rss_mb: float
     vms_mb: float
     total_objects: int
-    top_objects: Tuple[Tuple[str, int], ...]
-    gc_collections: Tuple[int, ...]
+    top_objects: tuple[tuple[str, int], ...]
+    gc_collections: tuple[int, ...]
     gc_collected: int
     gc_uncollectable: int
     tracemalloc_current_mb: float
@@ -73,11 +74,15 @@ class MemorySnapshot:
     duration_ms: float
     census: bool = True
     gc_pause_seconds: float = 0.0  # time spent in collection pauses since profiling started
+    gc_collected_by_generation: tuple[int, ...] = ()  # gc_collected and gc_uncollectable per generation
+    gc_uncollectable_by_generation: tuple[int, ...] = ()
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
         record["top_objects"] = dict(self.top_objects)
         record["gc_collections"] = list(self.gc_collections)
+        record["gc_collected_by_generation"] = list(self.gc_collected_by_generation)
+        record["gc_uncollectable_by_generation"] = list(self.gc_uncollectable_by_generation)
         return record
 
 
@@ -89,7 +94,7 @@ class AllocationSite:
     line: int
     size_diff_bytes: int
     count_diff: int
-    traceback: Tuple[str, ...]
+    traceback: tuple[str, ...]
 
     def __str__(self) -> str:
         return (
@@ -99,7 +104,13 @@ class AllocationSite:
 
 @dataclass(frozen=True)
 class Leak(_SeedMapping):
-    """A type whose count grows persistently; growth figures describe the analysis window.
+    """Something that grows persistently; growth figures describe the analysis window.
+
+    ``kind`` is ``"type"`` (the objects of ``object_type`` grow in number), ``"container"`` (the
+    container of type ``object_type`` at the owner path ``container`` grows in length; counts are
+    entries) or ``"unattributed"`` (resident memory grows and nothing above explains it).
+    ``retained_by`` names the dominant holders of a sample of the leaking objects, with the share of
+    the sample each holds.
 
     ``severity`` ranks the leak by the time it alone would take to fill the headroom to the memory
     limit, from ``retained_bytes_per_hour``: the object rate times ``bytes_per_object``, estimated
@@ -114,14 +125,23 @@ class Leak(_SeedMapping):
     current_count: int
     first_detected: float
     last_detected: float
-    sites: Tuple[AllocationSite, ...] = ()
+    sites: tuple[AllocationSite, ...] = ()
     bytes_per_object: float = 0.0
     retained_bytes: int = 0
     retained_bytes_per_hour: float = 0.0
+    kind: str = "type"
+    container: str = ""
+    retained_by: tuple[tuple[str, float], ...] = ()
 
-    def to_dict(self) -> Dict[str, Any]:
+    @property
+    def key(self) -> str:
+        """What the leak is about: the owner path of a container, the type otherwise."""
+        return self.container or self.object_type
+
+    def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
         record["sites"] = [{**site, "traceback": list(site["traceback"])} for site in record["sites"]]
+        record["retained_by"] = [{"holder": holder, "share": share} for holder, share in self.retained_by]
         return record
 
 
@@ -137,7 +157,7 @@ class Alert(_SeedMapping):
     threshold: float
     timestamp: float
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -160,14 +180,14 @@ class BaselineDrift:
     heap_drift_percent: float
     total_objects_drift: int
     object_drift: Mapping[str, int]
-    significant_drifts: Tuple[TypeDrift, ...]
+    significant_drifts: tuple[TypeDrift, ...]
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
         record["object_drift"] = dict(self.object_drift)
         return record
 
-    def with_heap(self, base: MemorySnapshot, current: MemorySnapshot) -> "BaselineDrift":
+    def with_heap(self, base: MemorySnapshot, current: MemorySnapshot) -> BaselineDrift:
         drift = current.heap_used_mb - base.heap_used_mb
         percent = 100.0 * drift / base.heap_used_mb if base.heap_used_mb else 0.0
         return replace(self, timestamp=current.timestamp, heap_drift_mb=drift, heap_drift_percent=percent)
@@ -178,5 +198,5 @@ class DetectionEvents:
     """What one snapshot brought: the leaks that started or worsened, and the alert transitions."""
 
     snapshot: MemorySnapshot
-    leaks: Tuple[Leak, ...]
-    alerts: Tuple[Alert, ...]
+    leaks: tuple[Leak, ...]
+    alerts: tuple[Alert, ...]

@@ -16,7 +16,7 @@ import os
 import re
 import socket
 import threading
-from typing import Dict, Mapping, Optional
+from collections.abc import Mapping
 
 from ..core.dispatch import RateLimitedLog
 from ..core.sampling import fork
@@ -28,11 +28,11 @@ _FILE = re.compile(r"^otel-memory-(\d+)\.json$")
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})
 
 # The file this process wrote, by pid: a forked child inherits the table, never the parent's file.
-_written: Dict[int, str] = {}
+_written: dict[int, str] = {}
 _written_lock = threading.Lock()
 
 
-def directory(environ: Mapping[str, str] = os.environ) -> Optional[str]:
+def directory(environ: Mapping[str, str] = os.environ) -> str | None:
     return environ.get(OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR, "").strip() or None
 
 

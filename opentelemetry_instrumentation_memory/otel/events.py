@@ -9,8 +9,6 @@ links each log record to its span. Log records go through the Logs API (``Logger
 
 from __future__ import annotations
 
-from typing import Dict
-
 from opentelemetry._logs import Logger, SeverityNumber
 from opentelemetry.trace import Span, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
@@ -29,12 +27,13 @@ _LEAK_SEVERITY = {
 }
 _ALERT_SEVERITY = {"warning": SeverityNumber.WARN, "critical": SeverityNumber.ERROR}
 
-Attributes = Dict[str, AttributeValue]
+Attributes = dict[str, AttributeValue]
 
 
 def leak_attributes(leak: Leak) -> Attributes:
     attributes: Attributes = {
         "fogcompute.memory.object_type": leak.object_type,
+        "fogcompute.memory.leak.kind": leak.kind,
         "fogcompute.memory.leak.severity": leak.severity,
         "fogcompute.memory.leak.growth_count": leak.growth_count,
         "fogcompute.memory.leak.growth_percent": leak.growth_percent,
@@ -44,6 +43,12 @@ def leak_attributes(leak: Leak) -> Attributes:
         "fogcompute.memory.leak.retained_bytes": leak.retained_bytes,
         "fogcompute.memory.leak.retained_bytes_per_hour": leak.retained_bytes_per_hour,
     }
+    if leak.container:
+        attributes["fogcompute.memory.leak.container"] = leak.container
+    if leak.retained_by:
+        attributes["fogcompute.memory.leak.retained_by"] = [
+            f"{holder} ({share:.0%})" for holder, share in leak.retained_by
+        ]
     if leak.sites:
         top = leak.sites[0]
         attributes["fogcompute.memory.leak.sites"] = [str(site) for site in leak.sites]
@@ -63,11 +68,18 @@ def alert_attributes(alert: Alert) -> Attributes:
 
 
 def _leak_message(leak: Leak) -> str:
+    if leak.kind == "container":
+        what = f"{leak.container} ({leak.object_type}) grew by {leak.growth_count} entries"
+    elif leak.kind == "unattributed":
+        what = f"resident memory grew by {leak.growth_count} KiB, and no type or container explains it"
+    else:
+        what = f"{leak.object_type} grew by {leak.growth_count} objects"
     message = (
-        f"memory leak: {leak.object_type} grew by {leak.growth_count} objects "
-        f"({leak.growth_rate_per_hour:.0f}/h, about {leak.retained_bytes_per_hour / 1048576:.1f} MB/h), "
-        f"severity {leak.severity}"
+        f"memory leak: {what} ({leak.growth_rate_per_hour:.0f}/h, "
+        f"about {leak.retained_bytes_per_hour / 1048576:.1f} MB/h), severity {leak.severity}"
     )
+    if leak.retained_by:
+        message += f"; held by {leak.retained_by[0][0]}"
     return f"{message}; growing most at {leak.sites[0]}" if leak.sites else message
 
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import threading
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, Iterable, Mapping, Optional, Tuple
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
@@ -28,10 +28,12 @@ from ..environment_variables import (
     OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
+    OTEL_PYTHON_MEMORY_SEMCONV,
 )
 from ..version import __version__
 from . import discovery, processes
 from .metrics import metrics_for
+from .semconv import require_semconv, semconv_from_environment
 from .server import MetricsServer, TLSOptions, serve_metrics
 
 _logger = logging.getLogger(__name__)
@@ -52,7 +54,8 @@ class MemoryExporter:
     ``worker``) and the ``service.instance.id`` its providers use; with
     ``OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR`` it announces itself there (see ``discovery``).
     ``certfile`` and ``keyfile`` turn on TLS; ``client_cafile`` with ``client_auth_required`` asks
-    for client certificates.
+    for client certificates. ``semconv`` names the semantic-convention groups served as well
+    (otel/semconv.py; default ``OTEL_PYTHON_MEMORY_SEMCONV``).
     """
 
     def __init__(
@@ -66,8 +69,14 @@ class MemoryExporter:
         client_cafile: Optional[str] = None,
         client_auth_required: bool = False,
         port_span: int = 1,
+        semconv: Optional[Iterable[str]] = None,
         environ: Mapping[str, str] = os.environ,
     ) -> None:
+        self._semconv = (
+            semconv_from_environment(environ, OTEL_PYTHON_MEMORY_SEMCONV)
+            if semconv is None
+            else require_semconv("semconv", semconv)
+        )
         if host is None:
             self.host = host_from_environment(environ, OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, DEFAULT_HOST)
         else:
@@ -173,7 +182,7 @@ class MemoryExporter:
                 self._resource, self._resource_pid = Resource.create(), os.getpid()
             resource = processes.identity(self._resource, self._resource_pid)
             provider = MeterProvider(metric_readers=[reader], resource=resource)
-            metrics_for(provider, __version__).attach(self._profiler or get_memory_profiler())
+            metrics_for(provider, __version__).attach(self._profiler or get_memory_profiler(), self._semconv)
             try:
                 server, thread = self._bind_first_free_port()
             except OSError:

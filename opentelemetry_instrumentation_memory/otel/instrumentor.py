@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 import weakref
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, Collection, Dict, Optional
+from typing import Any
 
 from opentelemetry import _logs, trace
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,  # its module opts out of type checking with a file-wide "type: ignore"
+)
 from opentelemetry.metrics import MeterProvider, get_meter_provider
 
+from ..core.baseline_signal import install_baseline_reset_signal, uninstall_baseline_reset_signal
 from ..core.config import (
     ProfilerConfig,
     flag_from_environment,
@@ -27,9 +32,11 @@ from ..core.config import (
 from ..core.profiler import MemoryProfiler, get_memory_profiler
 from ..core.validation import require_host, require_int, require_number
 from ..environment_variables import (
+    OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL,
     OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
+    OTEL_PYTHON_MEMORY_SEMCONV,
     OTEL_PYTHON_MEMORY_SPAN_PROCESSOR,
 )
 from ..package import _instruments
@@ -38,6 +45,7 @@ from . import processes
 from .events import TelemetryEventSink
 from .exporter import DEFAULT_HOST, MemoryExporter
 from .metrics import MemoryMetrics, metrics_for
+from .semconv import SCHEMA_URL, require_semconv, semconv_from_environment
 from .spans import MemorySpanProcessor
 
 _logger = logging.getLogger(__name__)
@@ -50,9 +58,10 @@ class _Installation:
     profiler: MemoryProfiler
     metrics: MemoryMetrics
     sink: TelemetryEventSink
-    exporter: Optional[MemoryExporter]
-    spans: Optional[MemorySpanProcessor]
-    handed_off: Dict[str, Optional[str]] = field(default_factory=dict)  # environment to restore
+    exporter: MemoryExporter | None
+    spans: MemorySpanProcessor | None
+    reset_signal: signal.Signals | None
+    handed_off: dict[str, str | None] = field(default_factory=dict)  # environment to restore
 
 
 class MemoryInstrumentor(BaseInstrumentor):
@@ -62,14 +71,15 @@ class MemoryInstrumentor(BaseInstrumentor):
     providers default to the global ones. Options: ``MemoryProfiler`` settings, which take
     precedence over the ``OTEL_PYTHON_MEMORY_*`` variables; ``prometheus_port``,
     ``prometheus_host`` and ``prometheus_port_span`` for an endpoint of the memory metrics' own;
-    ``span_memory=True`` for ``MemorySpanProcessor``. ``uninstrument(timeout=5.0)`` returns within
-    ``timeout`` seconds.
+    ``span_memory=True`` for ``MemorySpanProcessor``; ``semconv="process,cpython"`` (or a list) for
+    the semantic-convention instruments as well, which takes precedence over ``OTEL_PYTHON_MEMORY_SEMCONV``.
+    ``uninstrument(timeout=5.0)`` returns within ``timeout`` seconds.
 
     From the environment, workers of pre-fork and spawning servers each get that endpoint on a port
     of their own (see ``processes``): by default when the SDK's Prometheus reader serves this process.
     """
 
-    _installation: Optional[_Installation] = None
+    _installation: _Installation | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -81,6 +91,11 @@ class MemoryInstrumentor(BaseInstrumentor):
         span_memory = kwargs.pop("span_memory", None)
         if span_memory is None:
             span_memory = flag_from_environment(os.environ, OTEL_PYTHON_MEMORY_SPAN_PROCESSOR, False)
+        semconv = kwargs.pop("semconv", None)
+        if semconv is None:
+            semconv = semconv_from_environment(os.environ, OTEL_PYTHON_MEMORY_SEMCONV)
+        else:
+            semconv = require_semconv("semconv", semconv)
         explicit_port = kwargs.pop("prometheus_port", None)
         explicit_span = kwargs.pop("prometheus_port_span", None)
         if explicit_span is not None:
@@ -91,7 +106,7 @@ class MemoryInstrumentor(BaseInstrumentor):
         if explicit_port is not None:
             if host is None:
                 host = host_from_environment(os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, DEFAULT_HOST)
-            plan: Optional[processes.EndpointPlan] = processes.EndpointPlan(
+            plan: processes.EndpointPlan | None = processes.EndpointPlan(
                 host, explicit_port, explicit_span or 1, here=True
             )
         else:
@@ -104,22 +119,27 @@ class MemoryInstrumentor(BaseInstrumentor):
         profiler.reset()
         metrics = metrics_for(meter_provider, __version__)
         sink = TelemetryEventSink(
-            trace.get_tracer(_SCOPE, __version__, tracer_provider),
-            _logs.get_logger(_SCOPE, __version__, logger_provider=logger_provider),
+            trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL),
+            _logs.get_logger(_SCOPE, __version__, logger_provider=logger_provider, schema_url=SCHEMA_URL),
         )
-        exporter = self._start_exporter(profiler, plan, explicit=explicit_port is not None)
+        exporter = self._start_exporter(profiler, plan, semconv, explicit=explicit_port is not None)
         spans = (
             _span_processor(tracer_provider or trace.get_tracer_provider(), meter_provider)
             if span_memory
             else None
         )
-        metrics.attach(profiler)
+        metrics.attach(profiler, semconv)
         profiler.add_event_sink(sink)
+        reset_signal = install_baseline_reset_signal(
+            profiler, os.environ, OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL
+        )
         profiler.start()
         handed_off = (
             processes.hand_off(plan, os.environ) if processes.role(os.environ) == processes.MAIN else {}
         )
-        MemoryInstrumentor._installation = _Installation(profiler, metrics, sink, exporter, spans, handed_off)
+        MemoryInstrumentor._installation = _Installation(
+            profiler, metrics, sink, exporter, spans, reset_signal, handed_off
+        )
 
     def _uninstrument(self, **kwargs: Any) -> None:
         """Takes everything down within ``timeout`` seconds (5 by default), whatever the callbacks
@@ -135,6 +155,8 @@ class MemoryInstrumentor(BaseInstrumentor):
         installation.profiler.unregister_callback(installation.sink)
         if installation.spans is not None:
             installation.spans.enabled = False
+        if installation.reset_signal is not None:
+            uninstall_baseline_reset_signal(installation.reset_signal)
         processes.restore(installation.handed_off, os.environ)
         try:
             if installation.exporter is not None:
@@ -144,14 +166,19 @@ class MemoryInstrumentor(BaseInstrumentor):
 
     @staticmethod
     def _start_exporter(
-        profiler: MemoryProfiler, plan: Optional[processes.EndpointPlan], explicit: bool
-    ) -> Optional[MemoryExporter]:
+        profiler: MemoryProfiler,
+        plan: processes.EndpointPlan | None,
+        semconv: frozenset[str],
+        explicit: bool,
+    ) -> MemoryExporter | None:
         """The dedicated endpoint, if asked for: serving here, or in forked children only. A busy
         port is an error when the port was passed in code, and a warning when it came from the
         environment, so auto-instrumentation never stops the host program."""
         if plan is None:
             return None
-        exporter = MemoryExporter(plan.host, plan.port, profiler=profiler, port_span=plan.span)
+        exporter = MemoryExporter(
+            plan.host, plan.port, profiler=profiler, port_span=plan.span, semconv=semconv
+        )
         if not plan.here:
             exporter.serve_in_forked_children()
             return exporter
@@ -177,10 +204,10 @@ class MemoryInstrumentor(BaseInstrumentor):
         return exporter
 
 
-_span_processors: "weakref.WeakKeyDictionary[object, MemorySpanProcessor]" = weakref.WeakKeyDictionary()
+_span_processors: weakref.WeakKeyDictionary[object, MemorySpanProcessor] = weakref.WeakKeyDictionary()
 
 
-def _span_processor(tracer_provider: object, meter_provider: MeterProvider) -> Optional[MemorySpanProcessor]:
+def _span_processor(tracer_provider: object, meter_provider: MeterProvider) -> MemorySpanProcessor | None:
     """The provider's ``MemorySpanProcessor``, added once and re-enabled on later instrumentation."""
     add = getattr(tracer_provider, "add_span_processor", None)
     if add is None:

@@ -8,19 +8,25 @@ Units are chosen so that the Prometheus name is the same from the Python ``Prome
 and from the Collector's ``prometheus`` exporter: annotations in braces (``{MiB}``, ``{object}``)
 add no suffix on either path, ``%`` maps to ``percent`` which the names already end with, and the
 unit ``1`` (which the Collector turns into ``_ratio``) is never used. docs/METRICS.md has the table.
+The semantic-convention instruments (otel/semconv.py) are created on the same meter when opted in.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Mapping, Optional, Set
 
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation, get_meter
 
 from ..core.profiler import MemoryProfiler
 from ..core.records import MemorySnapshot
+from ..core.sampling import fork
+from ..environment_variables import OTEL_PYTHON_MEMORY_SEMCONV
+from .semconv import COUNTER as SEMCONV_COUNTER
+from .semconv import SCHEMA_URL, SEMCONV_INSTRUMENTS, SemconvSpec, semconv_from_environment
 
 PREFIX = "fogcompute_memory_"
 GAUGE = "gauge"
@@ -69,7 +75,7 @@ def _object_counts(profiler: MemoryProfiler) -> Iterable[Observation]:
     return [Observation(count, {OBJECT_TYPE: name}) for name, count in snapshot.top_objects]
 
 
-def forget_unreported_types(instrument: object, reported: Set[str]) -> None:
+def forget_unreported_types(instrument: object, reported: set[str]) -> None:
     """Drop what the SDK retains for object types no longer reported by ``instrument``.
 
     The SDK keeps the state of every attribute set an asynchronous instrument has ever reported
@@ -301,7 +307,12 @@ class MemoryMetrics:
     """
 
     def __init__(self, meter: Meter) -> None:
-        self._profiler: Optional[MemoryProfiler] = None
+        self._meter = meter
+        self._profiler: MemoryProfiler | None = None
+        self._semconv: frozenset[str] = frozenset()
+        self._semconv_created: set[str] = set()
+        self._semconv_lock = threading.Lock()
+        fork.register(self)
         self._object_count: object = None
         self._gc_pause = meter.create_histogram(
             PREFIX + "gc_pause_seconds",
@@ -327,6 +338,10 @@ class MemoryMetrics:
             if spec.name == OBJECT_COUNT:
                 self._object_count = instrument
 
+    def after_fork_in_child(self) -> None:
+        """A fork may have caught another thread holding the lock."""
+        self._semconv_lock = threading.Lock()
+
     def _object_counts(self, profiler: MemoryProfiler) -> Iterable[Observation]:
         """The current top types; the SDK forgets the others, so its retained sets stay the top N."""
         observations = list(_object_counts(profiler))
@@ -339,8 +354,40 @@ class MemoryMetrics:
             self._gc_pause.record(seconds, {"generation": str(generation)})
         return [Observation(profiler.gc_pauses.longest(RECENT_PAUSE_WINDOW_SECONDS))]
 
-    def attach(self, profiler: MemoryProfiler) -> None:
+    def attach(self, profiler: MemoryProfiler, semconv: Iterable[str] | None = None) -> None:
+        """Report ``profiler``; with the semantic-convention groups ``semconv`` (otel/semconv.py),
+        by default those of ``OTEL_PYTHON_MEMORY_SEMCONV``."""
+        if semconv is None:
+            semconv = semconv_from_environment(os.environ, OTEL_PYTHON_MEMORY_SEMCONV)
+        self._emit_semconv(frozenset(semconv))
         self._profiler = profiler
+
+    def _emit_semconv(self, groups: frozenset[str]) -> None:
+        """Create the instruments of ``groups`` not created yet; those of other groups report nothing
+        (an instrument cannot be removed from a meter)."""
+        with self._semconv_lock:
+            for spec in SEMCONV_INSTRUMENTS:
+                if spec.group in groups and spec.name not in self._semconv_created:
+                    create = (
+                        self._meter.create_observable_counter
+                        if spec.kind == SEMCONV_COUNTER
+                        else self._meter.create_observable_up_down_counter
+                    )
+                    create(
+                        spec.name,
+                        callbacks=[self._semconv_callback(spec)],
+                        unit=spec.unit,
+                        description=spec.description,
+                    )
+                    self._semconv_created.add(spec.name)
+            self._semconv = groups
+
+    def _semconv_callback(self, spec: SemconvSpec) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            profiler = self._profiler
+            return [] if profiler is None or spec.group not in self._semconv else spec.read(profiler)
+
+        return callback
 
     def detach(self) -> None:
         self._profiler = None
@@ -353,8 +400,17 @@ class MemoryMetrics:
         return callback
 
 
-_by_provider: "weakref.WeakKeyDictionary[MeterProvider, MemoryMetrics]" = weakref.WeakKeyDictionary()
+_by_provider: weakref.WeakKeyDictionary[MeterProvider, MemoryMetrics] = weakref.WeakKeyDictionary()
 _by_provider_lock = threading.Lock()
+
+
+def _renew_by_provider_lock() -> None:
+    """A fork may have caught another thread holding it."""
+    global _by_provider_lock
+    _by_provider_lock = threading.Lock()
+
+
+fork.register_function(_renew_by_provider_lock)
 
 
 def metrics_for(meter_provider: MeterProvider, version: str) -> MemoryMetrics:
@@ -366,11 +422,11 @@ def metrics_for(meter_provider: MeterProvider, version: str) -> MemoryMetrics:
     with _by_provider_lock:
         metrics = _by_provider.get(meter_provider)
         if metrics is None:
-            meter = get_meter(__name__.rpartition(".")[0], version, meter_provider)
+            meter = get_meter(__name__.rpartition(".")[0], version, meter_provider, schema_url=SCHEMA_URL)
             metrics = _by_provider[meter_provider] = MemoryMetrics(meter)
         return metrics
 
 
-def instrument_names() -> List[str]:
+def instrument_names() -> list[str]:
     """The instruments every collection reports (those with something to say even on a quiet heap)."""
     return [PREFIX + spec.name for spec in INSTRUMENTS if spec.always]

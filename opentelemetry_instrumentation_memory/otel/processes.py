@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Dict, Mapping, MutableMapping, Optional
 
 from opentelemetry.environment_variables import OTEL_METRICS_EXPORTER
 from opentelemetry.sdk.environment_variables import (
@@ -61,7 +61,7 @@ def identity(base: Resource, base_pid: int, environ: Mapping[str, str] = os.envi
     """``base`` (made in process ``base_pid``) describing this process: its pid, parent pid and role,
     and, in a forked child, the ``service.instance.id`` the SDK gives the child's providers (the same
     detector, keyed by pid), so that metrics, log records and span events agree."""
-    attributes: Dict[str, object] = {
+    attributes: dict[str, object] = {
         "process.pid": os.getpid(),
         "process.parent_pid": os.getppid(),
         ROLE: role(environ),
@@ -91,9 +91,7 @@ class EndpointPlan:
         return f"{self.port}-{self.port + self.span - 1}" if self.span > 1 else str(self.port)
 
 
-def endpoint_plan(
-    host: Optional[str], span: Optional[int], environ: Mapping[str, str]
-) -> Optional[EndpointPlan]:
+def endpoint_plan(host: str | None, span: int | None, environ: Mapping[str, str]) -> EndpointPlan | None:
     """The endpoint the environment asks for, or None.
 
     With the SDK's Prometheus reader serving this process, the package's endpoint serves its workers
@@ -120,10 +118,10 @@ def endpoint_plan(
     return EndpointPlan(host, port, span, here=True)
 
 
-def hand_off(plan: Optional[EndpointPlan], environ: MutableMapping[str, str]) -> Dict[str, Optional[str]]:
+def hand_off(plan: EndpointPlan | None, environ: MutableMapping[str, str]) -> dict[str, str | None]:
     """Leaves this main process's children what they need to serve themselves; returns the previous
     values, for ``restore``."""
-    changes: Dict[str, str] = {PARENT_PID: str(os.getpid())}
+    changes: dict[str, str] = {PARENT_PID: str(os.getpid())}
     if plan is not None and not plan.here:
         others = [name for name in _exporters(environ) if name != _PROMETHEUS]
         changes[OTEL_METRICS_EXPORTER] = ",".join(others) or "none"
@@ -135,7 +133,7 @@ def hand_off(plan: Optional[EndpointPlan], environ: MutableMapping[str, str]) ->
     return previous
 
 
-def restore(previous: Mapping[str, Optional[str]], environ: MutableMapping[str, str]) -> None:
+def restore(previous: Mapping[str, str | None], environ: MutableMapping[str, str]) -> None:
     for name, value in previous.items():
         if value is None:
             environ.pop(name, None)
@@ -146,7 +144,7 @@ def restore(previous: Mapping[str, Optional[str]], environ: MutableMapping[str, 
 def _multiprocessing_helper() -> bool:
     """multiprocessing's resource tracker and fork server: interpreters that inherit the
     auto-instrumentation with the environment, but run none of the service's work."""
-    command = " ".join(getattr(sys, "orig_argv", sys.argv))
+    command = " ".join(sys.orig_argv)
     return any(helper in command for helper in _HELPERS)
 
 

@@ -1,11 +1,14 @@
 """``MemorySpanProcessor``: which requests grow memory? Each span's change in resident memory.
 
-On start it reads the process's resident memory (one ``pread`` of /proc/self/statm, a few
-microseconds; psutil elsewhere) and tracemalloc's traced memory when tracemalloc runs; as the span
-ends it sets the differences as span attributes and records them in a histogram by span name. The
-names are bounded: the first ``max_span_names`` get their own series, the rest share ``other``.
-Concurrent requests share one process, so a span's delta includes what other threads allocated
-meanwhile: read it over many spans, by name, not for one.
+Only the span processor's public hooks are used. In ``on_start`` the span is writable: the
+processor reads the process's resident memory (one ``pread`` of /proc/self/statm, a few
+microseconds; psutil elsewhere), and sets it as ``fogcompute.memory.rss_start_mb`` (with
+tracemalloc's traced memory as ``fogcompute.memory.traced_start_mb`` when tracemalloc runs). In
+``on_end`` the span is read-only, so the change over the span is not a span attribute: it is
+recorded in the ``fogcompute_memory_span_rss_delta_mb`` histogram by span name. The names are
+bounded: the first ``max_span_names`` get their own series, the rest share ``other``. Concurrent
+requests share one process, so a span's delta includes what other threads allocated meanwhile:
+read it over many spans, by name, not for one.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import os
 import threading
 import tracemalloc
 from collections import OrderedDict
-from typing import Optional, Tuple
 
 import psutil
 from opentelemetry.context import Context
@@ -24,12 +26,15 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from ..core.records import MB
 from ..core.sampling import fork
 from ..version import __version__
+from .semconv import SCHEMA_URL
 
-RSS_DELTA_ATTRIBUTE = "fogcompute.memory.rss_delta_mb"
-TRACED_DELTA_ATTRIBUTE = "fogcompute.memory.traced_delta_mb"
+RSS_START_ATTRIBUTE = "fogcompute.memory.rss_start_mb"
+TRACED_START_ATTRIBUTE = "fogcompute.memory.traced_start_mb"
 OTHER_SPANS = "other"
 DELTA_BOUNDARIES = (-64.0, -16.0, -4.0, -1.0, -0.25, 0.0, 0.25, 1.0, 4.0, 16.0, 64.0, 256.0)
 _MAX_OPEN_SPANS = 10_000  # spans started and never ended must not pile up
+
+_SpanKey = tuple[int, int]  # (trace_id, span_id): on_end gets a readable copy, not the started span
 
 
 class _ResidentMemory:
@@ -38,7 +43,7 @@ class _ResidentMemory:
     def __init__(self) -> None:
         self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
         self._pid = -1
-        self._fd: Optional[int] = None
+        self._fd: int | None = None
 
     def read(self) -> int:
         if self._pid != os.getpid():
@@ -52,30 +57,17 @@ class _ResidentMemory:
                 return int(os.pread(self._fd, 64, 0).split()[1]) * self._page
             except (OSError, ValueError, IndexError):
                 self._fd = None
-        return psutil.Process().memory_info().rss
+        return int(psutil.Process().memory_info().rss)
 
 
-def _set_while_ending(span: Span, attributes: dict) -> None:
-    """Set attributes in the OnEnding hook. The specification keeps the span writable there; SDKs up
-    to at least 1.45 have already frozen its attributes, so they are written past the freeze, before
-    the readable copy that exporters see is made."""
-    if span.is_recording():
-        span.set_attributes(attributes)
-        return
-    frozen = getattr(span, "_attributes", None)
-    if frozen is None or not hasattr(frozen, "_immutable"):
-        return
-    frozen._immutable = False
-    try:
-        for key, value in attributes.items():
-            frozen[key] = value
-    finally:
-        frozen._immutable = True
+def _key(span: ReadableSpan) -> _SpanKey | None:
+    context = span.context
+    return None if context is None else (context.trace_id, context.span_id)
 
 
 class MemorySpanProcessor(SpanProcessor):
-    def __init__(self, meter_provider: Optional[MeterProvider] = None, max_span_names: int = 50) -> None:
-        meter = get_meter(__name__.rpartition(".")[0], __version__, meter_provider)
+    def __init__(self, meter_provider: MeterProvider | None = None, max_span_names: int = 50) -> None:
+        meter = get_meter(__name__.rpartition(".")[0], __version__, meter_provider, schema_url=SCHEMA_URL)
         self._histogram = meter.create_histogram(
             "fogcompute_memory_span_rss_delta_mb",
             unit="{MiB}",
@@ -83,8 +75,8 @@ class MemorySpanProcessor(SpanProcessor):
             explicit_bucket_boundaries_advisory=list(DELTA_BOUNDARIES),
         )
         self._max_span_names = max_span_names
-        self._names: "set[str]" = set()
-        self._open: "OrderedDict[int, Tuple[int, int]]" = OrderedDict()
+        self._names: set[str] = set()
+        self._open: OrderedDict[_SpanKey, int] = OrderedDict()
         self._lock = threading.Lock()
         self._rss = _ResidentMemory()
         self.enabled = True
@@ -94,31 +86,28 @@ class MemorySpanProcessor(SpanProcessor):
         """A fork may have caught another thread holding the lock."""
         self._lock = threading.Lock()
 
-    def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
-        if not self.enabled:
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        key = _key(span)
+        if not self.enabled or key is None:
             return
-        traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else -1
-        reading = (self._rss.read(), traced)
+        rss = self._rss.read()
+        span.set_attribute(RSS_START_ATTRIBUTE, rss / MB)
+        if tracemalloc.is_tracing():
+            span.set_attribute(TRACED_START_ATTRIBUTE, tracemalloc.get_traced_memory()[0] / MB)
         with self._lock:
-            self._open[id(span)] = reading
+            self._open[key] = rss
             if len(self._open) > _MAX_OPEN_SPANS:
                 self._open.popitem(last=False)
 
-    def _on_ending(self, span: Span) -> None:
-        with self._lock:
-            reading = self._open.pop(id(span), None)
-        if reading is None:
-            return
-        rss_delta = (self._rss.read() - reading[0]) / MB
-        attributes = {RSS_DELTA_ATTRIBUTE: rss_delta}
-        if reading[1] >= 0 and tracemalloc.is_tracing():
-            attributes[TRACED_DELTA_ATTRIBUTE] = (tracemalloc.get_traced_memory()[0] - reading[1]) / MB
-        _set_while_ending(span, attributes)
-        self._histogram.record(rss_delta, {"span_name": self._bounded(span.name)})
-
     def on_end(self, span: ReadableSpan) -> None:
-        with self._lock:  # a span that never reached _on_ending (an older SDK) leaves no reading behind
-            self._open.pop(id(span), None)
+        key = _key(span)
+        if key is None:
+            return
+        with self._lock:
+            started = self._open.pop(key, None)
+        if started is None or not self.enabled:
+            return
+        self._histogram.record((self._rss.read() - started) / MB, {"span_name": self._bounded(span.name)})
 
     def _bounded(self, name: str) -> str:
         if name in self._names:

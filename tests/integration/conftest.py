@@ -57,7 +57,7 @@ class Telemetry:
             for scope_metrics in resource_metrics.scope_metrics:
                 for metric in scope_metrics.metrics:
                     points[metric.name] = [
-                        (dict(p.attributes), getattr(p, "value", None) or getattr(p, "count", None))
+                        (dict(p.attributes), p.value if hasattr(p, "value") else p.count)
                         for p in metric.data.data_points
                     ]
         return points

@@ -35,6 +35,17 @@ class Received:
                 for metric in scope.metrics
             }
 
+    def schema_urls(self) -> Dict[str, str]:
+        """{metric name: its scope's schema URL}."""
+        with self.lock:
+            return {
+                metric.name: scope.schema_url
+                for request in self.metrics
+                for resource in request.resource_metrics
+                for scope in resource.scope_metrics
+                for metric in scope.metrics
+            }
+
     def log_records(self) -> list:
         with self.lock:
             return [

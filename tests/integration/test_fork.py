@@ -1,9 +1,11 @@
 """Real forks: the child describes itself, the parent is unaffected, nothing deadlocks."""
 
+import faulthandler
 import json
+import mmap
 import os
-import select
 import signal
+import socket
 import threading
 import time
 import urllib.request
@@ -88,10 +90,30 @@ def test_a_lock_held_at_fork_time_does_not_deadlock_the_child():
     assert result > 0
 
 
-def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetry):
-    from .conftest import free_port
+def free_port_span(count):
+    """The first of ``count`` consecutive loopback ports that are all free now: free_port() checks
+    one port, and a worker that finds the rest of its span taken by another program serves nowhere."""
+    for _ in range(50):
+        sockets = [socket.socket()]
+        try:
+            sockets[0].bind(("127.0.0.1", 0))
+            base = sockets[0].getsockname()[1]
+            if base + count - 1 > 65535:
+                continue
+            for port in range(base + 1, base + count):
+                sockets.append(socket.socket())
+                sockets[-1].bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise AssertionError(f"no {count} consecutive free ports")
 
-    base = free_port()
+
+def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetry):
+    base = free_port_span(4)
     instrumentor.instrument(
         snapshot_interval=0.1,
         prometheus_port=base,
@@ -102,24 +124,26 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
     ports = []
 
     def worker():
-        ballast = bytearray(64 << 20)
-        ballast[::4096] = b"x" * len(ballast[::4096])
+        os.close(done_write)  # the parent's copy alone keeps the pipe open
+        # Fresh pages: a bytearray could reuse heap the parent freed, which the child already holds.
+        ballast = mmap.mmap(-1, 64 << 20)
+        for offset in range(0, len(ballast), mmap.PAGESIZE):
+            ballast[offset] = 1
         exporter = instrumentor._installation.exporter
-        assert exporter.wait_until_serving(5)
-        port = exporter.port
-        # Two snapshots that saw the ballast: the first ones may have run while it was being written.
-        wanted = get_memory_profiler().total_snapshots + 2
-        deadline = time.monotonic() + 10
-        while get_memory_profiler().total_snapshots < wanted and time.monotonic() < deadline:
-            time.sleep(0.05)
-        # Stay up long enough for the parent to scrape every worker.
         profiler = get_memory_profiler()
-        os.write(
-            ready_write, f"{port} {profiler.total_snapshots} {profiler.running} {os.getpid()}\n".encode()
-        )
-        # Stay up until the parent has scraped every worker (it closes its end), 15 s at most.
-        os.close(done_write)
-        select.select([done_read], [], [], 15)
+        # Two snapshots begun after the ballast was in (one may have been under way), and the port:
+        # the child serves from a thread that the fork hook starts, so its port is known once it serves.
+        wanted = profiler.total_snapshots + 2
+        deadline = time.monotonic() + 10
+        while not (exporter.running and profiler.total_snapshots >= wanted):
+            if time.monotonic() > deadline:
+                faulthandler.dump_traceback(all_threads=True)  # where the child is stuck, on failure
+                break
+            time.sleep(0.05)
+        port = exporter.port
+        ready = profiler.running and exporter.running
+        os.write(ready_write, f"{port} {profiler.total_snapshots} {ready} {os.getpid()}\n".encode())
+        os.read(done_read, 1)  # serve until the parent has scraped every worker and closes the pipe
         return port
 
     children = []
@@ -135,14 +159,14 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
                 os._exit(0)
         children.append(pid)
     os.close(ready_write)
-    os.close(done_read)
-    try:
+    instances = {}
+    try:  # whatever fails, the children end now, not at their alarm, and leave no load behind
         with os.fdopen(ready_read) as ready:
             reports = [ready.readline().split() for _ in children]
         ports = [int(port) for port, _, _, _ in reports]
         pids = {int(port): int(pid) for port, _, _, pid in reports}
         assert all(int(snapshots) >= 2 and running == "True" for _, snapshots, running, _ in reports), reports
-        instances = {}
+        assert sorted(ports) == [base + 1, base + 2, base + 3]
         for port in [base, *ports]:
             text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
             families = {f.name: f for f in text_string_to_metric_families(text)}
@@ -155,9 +179,9 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
             )
     finally:
         os.close(done_write)
+        os.close(done_read)
         for pid in children:
             os.waitpid(pid, 0)
-    assert sorted(ports) == [base + 1, base + 2, base + 3]
     assert len({instance for instance, _ in instances.values()}) == 4  # four processes, four identities
     assert all(heap > instances[base][1] + 32 for port, (_, heap) in instances.items() if port != base), (
         instances
@@ -268,7 +292,38 @@ def _process_exporter_lock():
     return lambda: exporter._process_exporter_lock, lambda: exporter.get_memory_exporter() is not None
 
 
-@pytest.mark.parametrize("held", [_process_profiler_lock, _process_exporter_lock, _span_processor_lock])
+def _metrics_by_provider_lock():
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    from opentelemetry_instrumentation_memory.otel import metrics
+
+    return lambda: metrics._by_provider_lock, lambda: metrics.metrics_for(MeterProvider(), "0") is not None
+
+
+def _semconv_lock():
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    from opentelemetry_instrumentation_memory.otel import metrics
+
+    instruments = metrics.metrics_for(MeterProvider(), "0")
+
+    def in_the_child():
+        instruments.attach(MemoryProfiler(), ["process"])
+        return True
+
+    return lambda: instruments._semconv_lock, in_the_child
+
+
+@pytest.mark.parametrize(
+    "held",
+    [
+        _process_profiler_lock,
+        _process_exporter_lock,
+        _span_processor_lock,
+        _metrics_by_provider_lock,
+        _semconv_lock,
+    ],
+)
 def test_a_process_wide_lock_held_at_fork_time_does_not_deadlock_the_child(held):
     lock, use_it_in_the_child = held()
     holding, release = threading.Event(), threading.Event()

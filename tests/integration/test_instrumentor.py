@@ -31,6 +31,7 @@ def test_instrument_starts_the_profiler_and_uninstrument_stops_it(instrumentor, 
     points = telemetry.metric_points()
     assert set(instrument_names()) <= set(points)
     assert len(points["fogcompute_memory_object_count"]) == 5
+    assert points["fogcompute_memory_active_leaks"] == [({}, 0)]  # a quiet heap: zero, not None
     instrumentor.uninstrument()
     assert not profiler.running
     assert profiler_threads() == []

@@ -29,6 +29,7 @@ from .conftest import free_port, self_signed
 VARIABLES = [ENVIRONMENT_PREFIX + name.upper() for name in field_names()] + [
     "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN",
     "OTEL_PYTHON_MEMORY_PROMETHEUS_HOST",
+    "OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL",
 ]
 junk = st.one_of(
     st.text(max_size=12),

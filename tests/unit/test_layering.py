@@ -56,7 +56,7 @@ def test_analysis_imports_no_sampling_machinery(path):
 
 def test_records_import_nothing_of_the_runtime():
     imported = set(imported_modules(PACKAGE / "core" / "records.py"))
-    assert imported <= {"__future__", "dataclasses", "typing"}, imported
+    assert imported <= {"__future__", "collections.abc", "dataclasses", "typing"}, imported
 
 
 def test_the_rules_see_relative_imports():

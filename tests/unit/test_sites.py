@@ -158,7 +158,7 @@ def test_a_child_forked_during_a_capture_keeps_tracing_that_was_on_before():
             frames=10,
             top=5,
             root="",
-            on_sites=lambda types, sites: found.set(),
+            on_sites=lambda sites: found.set(),
             quiet=threading.Lock(),
         )
         assert capture.trigger(["tests.Orphan"])

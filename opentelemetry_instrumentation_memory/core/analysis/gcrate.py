@@ -12,7 +12,9 @@ class SpanRate:
     """A counter's rate since the latest reading at least ``min_span`` seconds older than now.
 
     Snapshots taken moments apart (by hand, next to the loop's) would turn one garbage collection
-    into a spike; a second is the shortest span worth a rate. Zero until the readings span that long.
+    into a spike; a second is the shortest span worth a rate. Zero until the readings span that long,
+    or until ``max_readings`` are kept (snapshots too frequent for the span: the rate is then read
+    over what they cover).
     """
 
     def __init__(self, min_span: float, max_readings: int = 1024) -> None:
@@ -28,7 +30,7 @@ class SpanRate:
             readings.popleft()
         then, before = readings[0]
         span = timestamp - then
-        self.ready = span >= self._min_span
+        self.ready = span > 0.0 and (span >= self._min_span or len(readings) == readings.maxlen)
         return max(0.0, total - before) / span if self.ready else 0.0
 
 

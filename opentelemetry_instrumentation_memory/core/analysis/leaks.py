@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from array import array
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..records import SEVERITIES, Leak
 from ..validation import require_int, require_number
@@ -27,9 +27,10 @@ ObjectSizes = Callable[[Sequence[str]], Mapping[str, float]]
 # Without a measurement: a small instance with its __dict__, and a 1 GiB headroom.
 DEFAULT_OBJECT_BYTES = 200.0
 DEFAULT_HEADROOM_BYTES = float(1 << 30)
-# A leak ranks low until it has grown for a quarter window more since it was found, and while the
-# objects of its type hold less than this share of the headroom: a cache still filling when it is
-# found plateaus within that time, and caches and pools are that small; a leak that matters is not.
+# A leak ranks low until it has grown for a quarter window more since it was found, and while what
+# it has added since its window began holds less than this share of the headroom: a cache still
+# filling when it is found plateaus within that time, and caches and pools are that small; a leak
+# that matters is not. The type's other objects (every dict of the program) are not the leak's.
 _MATERIAL_SHARE_OF_HEADROOM = 0.01
 
 _SEGMENTS = 4
@@ -143,7 +144,7 @@ class LeakDetector:
         # type name -> [ring of counts, index of its first observation, last observation seen > 0]
         self._series: Dict[str, list] = {}
         self._active: Dict[str, Leak] = {}
-        self._onsets: Dict[str, int] = {}
+        self._onsets: Dict[str, Tuple[int, float]] = {}  # observation and level where a leak started
         self.types_dropped = 0
 
     @property
@@ -229,12 +230,12 @@ class LeakDetector:
         bytes_per_object: Optional[float],
     ) -> None:
         previous = self._active.get(name)
-        onset = self._onsets.setdefault(name, self._observations)
+        onset, onset_level = self._onsets.setdefault(name, (self._observations, assessment.start_level))
         size = DEFAULT_OBJECT_BYTES if bytes_per_object is None else bytes_per_object
         if bytes_per_object is None and previous is not None and previous.bytes_per_object:
             size = previous.bytes_per_object
         confirmed = self._observations - onset >= self.window // 4
-        material = values[-1] * size >= _MATERIAL_SHARE_OF_HEADROOM * headroom_bytes
+        material = (values[-1] - onset_level) * size >= _MATERIAL_SHARE_OF_HEADROOM * headroom_bytes
         severity = impact_severity(rate * size, headroom_bytes) if confirmed and material else SEVERITIES[0]
         start = assessment.start_level
         self._active[name] = Leak(
@@ -300,6 +301,16 @@ class LeakDetector:
         ]
         for name in gone:
             del self._series[name]
+
+    def dismiss(self, names: Sequence[str]) -> None:
+        """End these leaks and start their series afresh: what they were is explained (a bounded
+        holder); growing for a whole new window is needed to report them again."""
+        for name in names:
+            self._active.pop(name, None)
+            self._onsets.pop(name, None)
+            state = self._series.get(name)
+            if state is not None:
+                state[1] = self._observations
 
     def clear(self) -> None:
         """Forget the active leaks but keep the series, so a leak still growing is found again."""

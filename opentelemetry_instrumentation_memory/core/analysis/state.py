@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import replace
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..config import ProfilerConfig
 from ..records import SEVERITIES, Alert, AllocationSite, BaselineDrift, Leak, MemorySnapshot
@@ -24,6 +24,10 @@ _GROWTH_RATE_MIN_SNAPSHOTS = 10
 # A rate per hour read off minutes of data is noise: resident memory wobbles by a percent or two.
 _GROWTH_RATE_MIN_SPAN_SECONDS = 600.0
 _GC_RATE_MIN_SPAN_SECONDS = 1.0
+# The share of time in collection pauses is a cost only when it lasts: read over five minutes, as
+# MemoryGCSpike reads rate(...[5m]). Over a second, one full collection of a large heap is 5 % of
+# it, and a host's other processes stretch a pause in wall time.
+_GC_PAUSE_SPAN_SECONDS = 300.0
 _MB = float(1 << 20)
 
 
@@ -31,15 +35,28 @@ class MemoryAnalysis:
     """``object_sizes`` measures bytes per object of leaking types (the profiler injects the heap
     walk); without it, leaks are ranked with a default size."""
 
-    def __init__(self, config: ProfilerConfig, object_sizes: Optional[ObjectSizes] = None) -> None:
+    def __init__(
+        self,
+        config: ProfilerConfig,
+        object_sizes: Optional[ObjectSizes] = None,
+        entry_sizes: Optional[ObjectSizes] = None,
+    ) -> None:
         self.config = config
         self._object_sizes = object_sizes
+        self._entry_sizes = entry_sizes
         self.history = SnapshotHistory(config.history_size)
         self.detector = LeakDetector(
             window=config.leak_window,
             min_snapshots=config.leak_min_snapshots,
             min_growth=config.leak_min_growth,
         )
+        # Containers by owner path, their lengths as counts: the same shape rules as types.
+        self.container_detector = LeakDetector(
+            window=config.leak_window,
+            min_snapshots=config.leak_min_snapshots,
+            min_growth=config.leak_min_growth,
+        )
+        self.container_types: Dict[str, str] = {}
         self.alerts = AlertState()
         self.detected: "OrderedDict[str, Leak]" = OrderedDict()
         self.leak_detections: Dict[str, int] = {}
@@ -53,11 +70,17 @@ class MemoryAnalysis:
         self._started: Optional[float] = None
         self._episode_severity: Dict[str, str] = {}
         self._gc_rate = SpanRate(_GC_RATE_MIN_SPAN_SECONDS)
-        self._gc_pause_share = SpanRate(_GC_RATE_MIN_SPAN_SECONDS)
+        self._gc_pause_share = SpanRate(_GC_PAUSE_SPAN_SECONDS)
         self._gc_normal = RunningMedian()
 
-    def record(self, snapshot: MemorySnapshot, counts: Mapping[str, int]) -> Tuple[List[Leak], List[Alert]]:
-        """Take in one snapshot; return the leaks that started or worsened and the alert transitions."""
+    def record(
+        self,
+        snapshot: MemorySnapshot,
+        counts: Mapping[str, int],
+        containers: Optional[Mapping[str, Tuple[str, int]]] = None,
+    ) -> Tuple[List[Leak], List[Alert]]:
+        """Take in one snapshot (and, with a census, the watched containers' types and lengths);
+        return the leaks that started or worsened and the alert transitions."""
         self.history.append(snapshot)
         self.total_snapshots += 1
         census = snapshot.census or self.latest_drift is None
@@ -72,6 +95,7 @@ class MemoryAnalysis:
             self.latest_drift = self._drift()
             headroom = max(0.0, snapshot.heap_size_mb - snapshot.heap_used_mb) * _MB
             active = self.detector.observe(snapshot.timestamp, counts, headroom, self._object_sizes)
+            active += self._observe_containers(snapshot.timestamp, containers or {}, headroom)
             new_leaks = self._remember_leaks(active)
             window = self.config.growth_rate_window
             self.time_to_limit = seconds_to_limit(
@@ -85,7 +109,7 @@ class MemoryAnalysis:
             new_leaks = []
         gc_per_second = self._gc_rate.update(snapshot.timestamp, sum(snapshot.gc_collections))
         gc_normal = self._gc_normal.value()
-        if self._gc_rate.ready:
+        if self._gc_rate.ready and self.warmed_up:  # idle before traffic, imports: not its normal
             self._gc_normal.add(gc_per_second)
         conditions = alert_conditions(
             self.config,
@@ -112,11 +136,33 @@ class MemoryAnalysis:
         """Whether ``warmup_seconds`` have passed since the first snapshot."""
         return self.latest is not None and self.uptime_seconds >= self.config.warmup_seconds
 
+    def _observe_containers(
+        self, timestamp: float, containers: Mapping[str, Tuple[str, int]], headroom: float
+    ) -> List[Leak]:
+        self.container_types = {path: kind for path, (kind, _) in containers.items()}
+        lengths = {path: length for path, (_, length) in containers.items()}
+        found = self.container_detector.observe(timestamp, lengths, headroom, self._entry_sizes)
+        return [self._as_container(leak) for leak in found]
+
+    def _as_container(self, leak: Leak) -> Leak:
+        known = self.detected.get(leak.object_type)
+        kind = self.container_types.get(leak.object_type, known.object_type if known else "")
+        return replace(leak, kind="container", container=leak.object_type, object_type=kind)
+
+    @property
+    def active_leaks(self) -> List[Leak]:
+        """Type and container leaks active now, with what has been learnt of them since they were
+        found (holders, sites)."""
+        active = self.detector.active_leaks + [
+            self._as_container(leak) for leak in self.container_detector.active_leaks
+        ]
+        return [self.detected.get(leak.key, leak) for leak in active]
+
     @property
     def paging_leaks(self) -> List[Leak]:
         """Active leaks at or above ``leak_alert_severity``: those worth waking someone for."""
         threshold = SEVERITIES.index(self.config.leak_alert_severity)
-        return [leak for leak in self.detector.active_leaks if SEVERITIES.index(leak.severity) >= threshold]
+        return [leak for leak in self.active_leaks if SEVERITIES.index(leak.severity) >= threshold]
 
     def reset_baseline(self) -> None:
         """Make the latest snapshot the baseline (the next one, if none has been taken)."""
@@ -127,20 +173,37 @@ class MemoryAnalysis:
         self.baseline_settled = True
         self.latest_drift = self._drift()
 
-    def attach_sites(self, object_types: Sequence[str], sites: Tuple[AllocationSite, ...]) -> List[Leak]:
-        """Give the records of these leaks their allocation sites; return the updated records."""
+    def attach_sites(self, sites: Mapping[str, Tuple[AllocationSite, ...]]) -> List[Leak]:
+        """Give the records of these leaks (by key) their own allocation sites; return the updated."""
+        return self._update(sites, lambda leak, found: replace(leak, sites=found))
+
+    def attach_holders(self, holders: Mapping[str, Tuple[Tuple[str, float], ...]]) -> List[Leak]:
+        """Give the records of these leaks (by key) the holders of their objects."""
+        return self._update(holders, lambda leak, found: replace(leak, retained_by=found))
+
+    def forget(self, keys: Sequence[str]) -> None:
+        """Drop the records of these leaks, and their counts: bounded structures hold them."""
+        for key in keys:
+            leak = self.detected.pop(key, None)
+            if leak is not None and self.leak_detections.get(leak.severity):
+                self.leak_detections[leak.severity] -= 1
+            self._episode_severity.pop(key, None)
+        self.detector.dismiss(keys)
+
+    def _update(self, found: Mapping[str, object], change: "Callable[[Leak, Any], Leak]") -> List[Leak]:
         updated = []
-        for name in object_types:
-            leak = self.detected.get(name)
-            if leak is not None:
-                updated.append(replace(leak, sites=sites))
-                self.detected[name] = updated[-1]
+        for key, value in found.items():
+            leak = self.detected.get(key)
+            if leak is not None and value:
+                updated.append(change(leak, value))
+                self.detected[key] = updated[-1]
         return updated
 
     def clear_leaks(self) -> None:
         self.detected.clear()
         self._episode_severity.clear()
         self.detector.clear()
+        self.container_detector.clear()
 
     def growth_percent_per_hour(self) -> float:
         """Resident memory's least-squares trend, in percent of its mean per hour, over the last
@@ -182,17 +245,17 @@ class MemoryAnalysis:
         news = []
         before, self._episode_severity = self._episode_severity, {}
         for leak in active:
-            known = self.detected.get(leak.object_type)
-            if known is not None and known.sites and not leak.sites:
-                leak = replace(leak, sites=known.sites)
-            worst = before.get(leak.object_type)
+            known = self.detected.get(leak.key)
+            if known is not None:
+                leak = replace(leak, sites=leak.sites or known.sites, retained_by=known.retained_by)
+            worst = before.get(leak.key)
             if worst is None or SEVERITIES.index(leak.severity) > SEVERITIES.index(worst):
                 news.append(leak)
                 self.leak_detections[leak.severity] = self.leak_detections.get(leak.severity, 0) + 1
                 worst = leak.severity
-            self._episode_severity[leak.object_type] = worst
-            self.detected[leak.object_type] = leak
-            self.detected.move_to_end(leak.object_type)
+            self._episode_severity[leak.key] = worst
+            self.detected[leak.key] = leak
+            self.detected.move_to_end(leak.key)
         while len(self.detected) > self.config.max_detected_leaks:
             self.detected.popitem(last=False)
         return news

@@ -1,9 +1,12 @@
 """Where is it leaking? tracemalloc for a short window after a leak is found.
 
 tracemalloc slows allocation several times over, so it stays off; when a leak is detected, a capture
-turns it on (unless it already runs), compares two of its snapshots taken ``window`` seconds apart,
-and reports the allocation sites that grew most. Then it turns tracemalloc off again, and no new
-capture starts before ``cooldown`` has passed, however many leaks are found meanwhile.
+turns it on (unless it already runs) for ``window`` seconds. Before turning it off again, it asks
+where each leak's own objects that appeared meanwhile were allocated
+(``tracemalloc.get_object_traceback``): instances of a leaking type, the newest entries of a leaking
+container. Each leak gets only its own sites; a leak none of whose objects can be located (growth
+nobody explains) gets the lines whose allocations grew most over the window. No new capture starts
+before ``cooldown`` has passed, however many leaks are found meanwhile.
 
 A child forked during a capture has no capture thread to turn tracemalloc off again: it does so
 itself, at fork, restoring the state tracemalloc had before the capture.
@@ -13,10 +16,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 import tracemalloc
-from typing import Callable, ContextManager, Optional, Sequence, Tuple
+from typing import Callable, ContextManager, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..records import AllocationSite
 from ..sampling import fork
@@ -91,10 +95,10 @@ def trim_path(path: str, root: str) -> str:
 
 def growing_sites(
     before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, top: int, root: str
-) -> Tuple[AllocationSite, ...]:
+) -> tuple[AllocationSite, ...]:
     """The ``top`` allocation tracebacks that grew most from ``before`` to ``after``."""
     stats = after.filter_traces(_IGNORED).compare_to(before.filter_traces(_IGNORED), "traceback")
-    sites = []
+    sites: list[AllocationSite] = []
     for stat in stats:
         if stat.size_diff <= 0 or len(sites) >= top:
             break
@@ -103,6 +107,72 @@ def growing_sites(
         sites.append(
             AllocationSite(file, line, stat.size_diff, stat.count_diff, tuple(f"{f}:{n}" for f, n in frames))
         )
+    return tuple(sites)
+
+
+_OWN_FILES = (
+    os.path.join(_PACKAGE_DIRECTORY, "core") + os.sep,
+    os.path.join(_PACKAGE_DIRECTORY, "otel") + os.sep,
+    threading.__file__,
+    tracemalloc.__file__,
+    "<frozen importlib",
+    "<unknown>",
+)
+
+Locate = Callable[[Sequence[str]], Mapping[str, List[object]]]
+"""Given leak keys, candidate objects of each leak (its type's instances, its container's newest
+entries), youngest first; a key left out has no objects to ask (growth nobody explains)."""
+Sites = Dict[str, Tuple[AllocationSite, ...]]
+
+
+def _traceback_at(address: int) -> Optional[tracemalloc.Traceback]:
+    """CPython 3.11's ``get_object_traceback`` misses the 16-byte pre-header of instances with a
+    managed ``__dict__`` (every plain class): their allocation starts 32 bytes before the object.
+    Fixed in 3.12; here the interpreter's own lookup is asked at the right address."""
+    try:
+        import ctypes
+
+        lookup = ctypes.pythonapi._PyTraceMalloc_GetTraceback
+        lookup.restype = ctypes.py_object
+        lookup.argtypes = (ctypes.c_uint, ctypes.c_size_t)
+        frames = lookup(0, address)
+    except Exception:
+        return None
+    return tracemalloc.Traceback(frames) if frames else None
+
+
+_MANAGED_DICT = 1 << 4  # Py_TPFLAGS_MANAGED_DICT in CPython 3.11
+
+
+def object_traceback(obj: object) -> Optional[tracemalloc.Traceback]:
+    traceback = tracemalloc.get_object_traceback(obj)
+    if traceback is None and sys.version_info[:2] == (3, 11) and type(obj).__flags__ & _MANAGED_DICT:
+        traceback = _traceback_at(id(obj) - 32)
+    return traceback
+
+
+def attributed_sites(objects: Sequence[object], top: int, root: str) -> Tuple[AllocationSite, ...]:
+    """Where the traced ones among ``objects`` were allocated, the lines allocating most first."""
+    by_line: Dict[Tuple[str, int], List] = {}
+    for obj in objects:
+        traceback = object_traceback(obj)
+        if traceback is None:
+            continue
+        frames = [frame for frame in traceback if not frame.filename.startswith(_OWN_FILES)]
+        if not frames:
+            continue
+        site = frames[-1]
+        entry = by_line.setdefault((site.filename, site.lineno), [0, 0, frames])
+        entry[0] += 1
+        try:
+            entry[1] += sys.getsizeof(obj)
+        except Exception:
+            pass
+    ranked = sorted(by_line.items(), key=lambda item: (-item[1][1], -item[1][0]))[:top]
+    sites = []
+    for (filename, line), (count, size, frames) in ranked:
+        trail = tuple(f"{trim_path(f.filename, root)}:{f.lineno}" for f in frames)
+        sites.append(AllocationSite(trim_path(filename, root), line, size, count, trail))
     return tuple(sites)
 
 
@@ -116,8 +186,10 @@ class SiteCapture:
         frames: int,
         top: int,
         root: str,
-        on_sites: Callable[[Sequence[str], Tuple[AllocationSite, ...]], None],
+        on_sites: Callable[[Sites], None],
         quiet: ContextManager[object],
+        locate: Locate = lambda keys: {},
+        candidates: int = 2000,
     ) -> None:
         self._window, self._cooldown, self._frames, self._top, self._root = (
             window,
@@ -127,11 +199,13 @@ class SiteCapture:
             root,
         )
         self._on_sites = on_sites
+        self._locate = locate
+        self._candidates = candidates
         # Held while taking tracemalloc snapshots, so that none lands in the middle of a census,
         # whose transient allocations would otherwise look like growth.
         self._quiet = quiet
         self._lock = threading.Lock()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self._next_allowed = 0.0
         self._stop = threading.Event()
 
@@ -139,8 +213,8 @@ class SiteCapture:
     def active(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def trigger(self, object_types: Sequence[str]) -> bool:
-        """Start a capture for these leaking types; False while one runs or during the cool-down."""
+    def trigger(self, keys: Sequence[str]) -> bool:
+        """Start a capture for these leaks (by key); False while one runs or during the cool-down."""
         with self._lock:
             now = time.monotonic()
             if self.active or now < self._next_allowed:
@@ -148,7 +222,7 @@ class SiteCapture:
             self._next_allowed = now + self._window + self._cooldown
             self._stop.clear()
             self._thread = threading.Thread(
-                target=self._capture, args=(tuple(object_types),), name="otel-memory-sites", daemon=True
+                target=self._capture, args=(tuple(keys),), name="otel-memory-sites", daemon=True
             )
             self._thread.start()
             return True
@@ -164,15 +238,26 @@ class SiteCapture:
         thread.join(max(timeout, 0.0))
         return not thread.is_alive()
 
-    def _capture(self, object_types: Tuple[str, ...]) -> None:
+    def _capture(self, keys: Tuple[str, ...]) -> None:
         started_here = False
+        sites: Sites = {}
         try:
             started_here = _tracing.start(self._frames)
             with self._quiet:
                 before = tracemalloc.take_snapshot()
             self._stop.wait(self._window)
             with self._quiet:
-                after = tracemalloc.take_snapshot()
+                # Object tracebacks exist only while tracing: read them before it stops.
+                located = self._locate(keys)
+                for key in keys:
+                    objects = list(located.get(key, ()))[: self._candidates]
+                    sites[key] = attributed_sites(objects, self._top, self._root)
+                    objects.clear()
+                unlocated = [key for key in keys if key not in located]
+                if unlocated:  # growth with no objects to ask: the lines that allocated most
+                    whole_heap = growing_sites(before, tracemalloc.take_snapshot(), self._top, self._root)
+                    sites.update(dict.fromkeys(unlocated, whole_heap))
+                located = {}
         except Exception:
             _logger.exception("allocation-site capture failed")
             return
@@ -180,6 +265,6 @@ class SiteCapture:
             if started_here:
                 _tracing.stop()
         try:
-            self._on_sites(object_types, growing_sites(before, after, self._top, self._root))
+            self._on_sites(sites)
         except Exception:
             _logger.exception("allocation-site capture failed")

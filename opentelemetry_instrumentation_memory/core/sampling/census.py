@@ -49,6 +49,11 @@ def safe_text(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def defining_module(kind: type) -> Optional[str]:
+    """The module a class says it was defined in, read without running its metaclass's code."""
+    return _read(_MODULE, kind)
+
+
 def _read_name(kind: type) -> str:
     qualname = _read(_QUALNAME, kind) or _read(_NAME, kind) or UNNAMED
     module = _read(_MODULE, kind)

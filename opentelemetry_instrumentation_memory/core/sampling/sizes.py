@@ -27,7 +27,7 @@ _DEPTH = 2
 _MAX_REFERENTS = 256  # per object and level: a huge container is measured on its first items
 
 
-def _retained_bytes(obj: object) -> int:
+def retained_bytes(obj: object) -> int:
     total = sys.getsizeof(obj, 0)
     level = [obj]
     for _ in range(_DEPTH):
@@ -85,7 +85,7 @@ class ObjectSizer:
                     if not unfilled:
                         break
         sizes = {
-            name: sum(map(_retained_bytes, sampled)) / len(sampled)
+            name: sum(map(retained_bytes, sampled)) / len(sampled)
             for name, sampled in samples.items()
             if sampled
         }

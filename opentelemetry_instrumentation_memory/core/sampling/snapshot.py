@@ -9,7 +9,7 @@ import os
 import sys
 import time
 import tracemalloc
-from typing import Callable, Dict, Optional, Set, Tuple
+from typing import Callable, Dict, Mapping, Optional, Set, Tuple
 
 import psutil
 
@@ -105,8 +105,8 @@ class SnapshotTaker:
         return self._limit
 
     def take(
-        self, top_n: int, previous: Optional[Tuple[MemorySnapshot, Dict[str, int]]] = None
-    ) -> Tuple[MemorySnapshot, Dict[str, int]]:
+        self, top_n: int, previous: Optional[Tuple[MemorySnapshot, Mapping[str, int]]] = None
+    ) -> Tuple[MemorySnapshot, Mapping[str, int]]:
         """A snapshot and the full census behind it (every type, not only the top ``top_n``).
 
         Given the ``previous`` snapshot and census, the objects are not counted again: the cheap
@@ -124,6 +124,7 @@ class SnapshotTaker:
             traced = peak = 0
         census_ms = 0.0
         counted: Optional[Census] = None
+        counts: Mapping[str, int]
         if previous is None:
             counting = time.perf_counter()
             counted = self._census(top_n)
@@ -147,6 +148,8 @@ class SnapshotTaker:
             gc_collections=tuple(generation["collections"] for generation in stats),
             gc_collected=sum(generation["collected"] for generation in stats),
             gc_uncollectable=sum(generation["uncollectable"] for generation in stats),
+            gc_collected_by_generation=tuple(generation["collected"] for generation in stats),
+            gc_uncollectable_by_generation=tuple(generation["uncollectable"] for generation in stats),
             tracemalloc_current_mb=traced / MB,
             tracemalloc_peak_mb=peak / MB,
             limit_source=limit.source,

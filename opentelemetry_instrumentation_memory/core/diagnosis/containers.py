@@ -1,0 +1,155 @@
+"""Containers whose length grows: the leak the type census cannot see.
+
+A dict of strings or bytes that only grows is one object whose count never changes; its length is
+what leaks. Every census, the containers reachable from module globals (and from the attributes of
+the objects and classes they name) are measured. The globals are walked again every
+``discover_every`` censuses, when one walk of the heap also finds large containers that no global
+reaches and names them by the instance that holds them. Containers are reached again by their
+path each time: no reference to them is kept.
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import sys
+import weakref
+from array import array
+from itertools import islice
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, cast
+
+from ..sampling.census import type_name
+from ..sampling.sizes import retained_bytes
+from .owners import CONTAINER_TYPES, Access, Roots, bounded, find_roots, length_of, reach
+
+__all__ = ["ContainerReading", "ContainerWatch"]
+
+ContainerReading = Tuple[str, int]  # (container type name, length)
+_ENTRY_SAMPLE = 64
+
+
+def recent_entries(container: object, last: int) -> List[object]:
+    """Up to ``last`` of the most recently added entries (values of a dict, items otherwise)."""
+    if issubclass(type(container), dict):
+        mapping = cast(dict, container)
+        keys = list(islice(reversed(mapping), last))
+        return [mapping[k] for k in keys if k in mapping] + keys
+    if issubclass(type(container), (list, collections.deque, bytearray, array)):
+        return list(islice(reversed(cast(list, container)), last))
+    return list(islice(iter(cast(set, container)), last))
+
+
+class ContainerWatch:
+    """Lengths of the containers worth watching, by owner path; bounded in containers and time."""
+
+    def __init__(self, min_length: int = 100, max_containers: int = 2000, discover_every: int = 30) -> None:
+        self.min_length = min_length
+        self.max_containers = max_containers
+        self.discover_every = discover_every
+        self._held_by_instances: Dict[str, Tuple["weakref.ref[object]", str]] = {}
+        self._watched: Dict[str, Access] = {}
+        self._censuses = 0
+
+    def census(self) -> Dict[str, ContainerReading]:
+        """The current length of every watched container (bounded deques excluded)."""
+        # The globals from the second census on (the first snapshot stays as quick as it was),
+        # then half a cycle later the heap: one walk per census at most.
+        phase = (self._censuses - 1) % self.discover_every
+        if self._censuses and (phase == 0 or phase == self.discover_every // 2):
+            roots = find_roots()
+            self._watched = dict(roots.containers[: self.max_containers])
+            if phase:
+                self._discover(roots)
+            roots.containers.clear()
+            roots.paths.clear()
+        self._censuses += 1
+        readings: Dict[str, ContainerReading] = {}
+        for path, access in self._watched.items():
+            container = reach(access)
+            if issubclass(type(container), CONTAINER_TYPES) and not bounded(container):
+                readings[path] = (type_name(type(container)), length_of(container))
+        for path, (owner_ref, attribute) in list(self._held_by_instances.items()):
+            container = self._resolve_held(owner_ref, attribute)
+            if container is None:
+                del self._held_by_instances[path]
+            elif path not in readings and len(readings) < self.max_containers:
+                readings[path] = (type_name(type(container)), length_of(container))
+        return readings
+
+    @staticmethod
+    def _resolve_held(owner_ref: "weakref.ref[object]", attribute: str) -> Optional[object]:
+        owner = owner_ref()
+        if owner is None:
+            return None
+        try:
+            namespace = object.__getattribute__(owner, "__dict__")
+        except Exception:
+            return None
+        container = namespace.get(attribute) if issubclass(type(namespace), dict) else None
+        return container if issubclass(type(container), CONTAINER_TYPES) and not bounded(container) else None
+
+    def _discover(self, roots: Roots) -> None:
+        """Large containers held by instances that no global reaches, named by their instance."""
+        large = [
+            obj
+            for obj in gc.get_objects()
+            if issubclass(type(obj), CONTAINER_TYPES)
+            and id(obj) not in roots.paths
+            and length_of(obj) >= self.min_length * 10
+        ]
+        large.sort(key=length_of, reverse=True)
+        for container in large[:20]:
+            found = self._instance_holding(container)
+            if found is not None and len(self._held_by_instances) < self.max_containers:
+                label, owner, attribute = found
+                self._held_by_instances.setdefault(label, (weakref.ref(owner), attribute))
+        large.clear()
+
+    @staticmethod
+    def _instance_holding(container: object) -> Optional[Tuple[str, object, str]]:
+        for referrer in gc.get_referrers(container):
+            owners = [referrer] if not issubclass(type(referrer), dict) else list(gc.get_referrers(referrer))
+            for owner in owners:
+                try:
+                    namespace = object.__getattribute__(owner, "__dict__")
+                    reference = weakref.ref(owner)
+                except Exception:
+                    continue
+                held_through_namespace = issubclass(type(referrer), dict) and namespace is not referrer
+                if not issubclass(type(namespace), dict) or held_through_namespace:
+                    continue
+                for attribute, value in namespace.items():
+                    if value is container and issubclass(type(attribute), str):
+                        return f"<{type_name(type(owner))} instance>.{attribute}", reference(), attribute
+        return None
+
+    def resolve(self, path: str) -> Optional[object]:
+        """The container at ``path`` now, or None."""
+        if path in self._held_by_instances:
+            return self._resolve_held(*self._held_by_instances[path])
+        access = self._watched.get(path)
+        value = reach(access) if access is not None else None
+        return value if issubclass(type(value), CONTAINER_TYPES) else None
+
+    def entry_sizes(self, paths: Sequence[str]) -> Mapping[str, float]:
+        """Bytes per entry of these containers: their own per-entry share and a sample of entries."""
+        sizes: Dict[str, float] = {}
+        for path in paths:
+            container = self.resolve(path)
+            if container is None or not length_of(container):
+                continue
+            length = length_of(container)
+            own = sys.getsizeof(container) / length
+            if issubclass(type(container), (bytearray,)) or type(container).__name__ == "array":
+                sizes[path] = own
+                continue
+            entries = recent_entries(container, _ENTRY_SAMPLE)
+            per_entry = sum(map(retained_bytes, entries)) / max(1, min(length, _ENTRY_SAMPLE))
+            entries.clear()
+            sizes[path] = own + per_entry
+        return sizes
+
+    @staticmethod
+    def roots() -> Roots:
+        """The roots now, for naming holders."""
+        return find_roots()

@@ -1,0 +1,46 @@
+"""What the profiler asks of the heap about leaks: containers to watch, bytes per object and per
+entry, who holds a leaking type, and which objects to ask tracemalloc about. Every answer comes
+from a bounded walk, run at a census or when a leak is found, and keeps no reference."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Sequence, Tuple
+
+from ..sampling.sizes import ObjectSizer
+from .containers import ContainerReading, ContainerWatch, recent_entries
+from .owners import Holders, retained_by, sample_objects
+
+__all__ = ["LeakExaminer"]
+
+# A leaking type whose sample is mostly held by bounded structures is a cache filling.
+BOUNDED_SHARE = 0.5
+_LOCATE_PER_LEAK = 2000
+
+
+class LeakExaminer:
+    def __init__(self) -> None:
+        self.containers = ContainerWatch()
+        self.object_sizes = ObjectSizer()
+
+    def container_census(self) -> Dict[str, ContainerReading]:
+        return self.containers.census()
+
+    def entry_sizes(self, paths: Sequence[str]) -> Mapping[str, float]:
+        return self.containers.entry_sizes(paths)
+
+    def holders(self, type_names: Sequence[str]) -> Tuple[Dict[str, Holders], List[str]]:
+        """The holders of each leaking type, and the types held by bounded structures."""
+        found = retained_by(type_names, self.containers.roots())
+        held_by_bounded = [name for name, (_, share) in found.items() if share >= BOUNDED_SHARE]
+        return {name: holders for name, (holders, _) in found.items()}, held_by_bounded
+
+    def locate(self, kinds: Mapping[str, str]) -> Dict[str, List[object]]:
+        """Candidate objects of each leak (``kinds``: key -> "type" or "container"), youngest first;
+        leaks of other kinds are left out."""
+        types = [key for key, kind in kinds.items() if kind == "type"]
+        located: Dict[str, List[object]] = dict(sample_objects(types, _LOCATE_PER_LEAK)) if types else {}
+        for key, kind in kinds.items():
+            if kind == "container":
+                container = self.containers.resolve(key)
+                located[key] = recent_entries(container, _LOCATE_PER_LEAK) if container is not None else []
+        return located
