@@ -21,6 +21,7 @@ from grafana_foundation_sdk.builders.dashboard import (
 )
 from grafana_foundation_sdk.builders.prometheus import Dataquery
 from grafana_foundation_sdk.builders.stat import Panel as Stat
+from grafana_foundation_sdk.builders.table import Panel as Table
 from grafana_foundation_sdk.builders.timeseries import Panel as Timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import (
@@ -30,6 +31,7 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableRefresh,
     VariableSort,
 )
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 OUTPUT = Path(__file__).parent / "dashboards" / "memory-profiling.json"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
@@ -156,6 +158,24 @@ def build() -> Dashboard:
             )
         )
         .with_row(Row("Leaks"))
+        .with_panel(
+            Table()
+            .title("Active leaks: what, who holds it, where it grows")
+            .description(
+                "One row per active leak (at most 20): kind (type, container, unattributed), the type "
+                "or the container's owner path, its dominant holder, its top allocation site, severity, "
+                "and the memory it holds. docs/DIAGNOSIS.md explains each column."
+            )
+            .datasource(DATASOURCE)
+            .with_target(
+                _query(f"sort_desc(fogcompute_memory_leak_retained_mb{{{SELECTOR}}})", "{{leak}}", "A")
+                .instant()
+                .format(PromQueryFormat.TABLE)
+            )
+            .unit("decmbytes")
+            .height(8)
+            .span(24)
+        )
         .with_panel(
             Stat()
             .title("Active leaks (paging)")

@@ -89,6 +89,7 @@ class MemoryProfiler:
         self._started_tracemalloc = False
         self._analysis = self._new_analysis(self._config)
         self._census_seconds = 0.0
+        self._container_seconds = 0.0
         self._last_census: Optional[float] = None
         self._baseline_reset_requested = False
         self._sites = self._site_capture()
@@ -112,9 +113,11 @@ class MemoryProfiler:
         return MemoryAnalysis(config, examiner.object_sizes, examiner.entry_sizes)
 
     def _locate(self, keys: Sequence[str]) -> Dict[str, List[object]]:
+        """Objects to ask tracemalloc about, for these leaks and any found since, still unsited."""
         with self._lock:
             detected = self._analysis.detected
             kinds = {key: detected[key].kind for key in keys if key in detected}
+            kinds.update((leak.key, leak.kind) for leak in self._analysis.active_leaks if not leak.sites)
             return self._examiner.locate(kinds)
 
     def _attach_sites(self, sites: Sites) -> None:
@@ -304,7 +307,11 @@ class MemoryProfiler:
                     containers = self._examiner.container_census()
                 except Exception as error:  # the type census and the memory figures still count
                     self._loop_log.error("containers", error, "container census failed")
-                seconds = snapshot.census_ms / 1000.0 + time.perf_counter() - watching
+                # The container walk is cheap but for one census in fifteen: its cost is spread
+                # over the cycle, so that the walks do not stall the censuses that follow them.
+                watched = time.perf_counter() - watching
+                self._container_seconds += (watched - self._container_seconds) / 15.0
+                seconds = snapshot.census_ms / 1000.0 + self._container_seconds
                 # Smoothed, so that one slow census (a page fault storm) does not stall the next ones.
                 self._census_seconds = (
                     seconds if self._census_seconds == 0 else 0.7 * self._census_seconds + 0.3 * seconds

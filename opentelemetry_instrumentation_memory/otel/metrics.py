@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation, get_meter
@@ -25,6 +25,8 @@ from ..core.profiler import MemoryProfiler
 from ..core.records import MemorySnapshot
 from ..core.sampling import fork
 from ..environment_variables import OTEL_PYTHON_MEMORY_SEMCONV
+from .leak_metrics import LeakMetrics
+from .retention import forget_unreported
 from .semconv import COUNTER as SEMCONV_COUNTER
 from .semconv import SCHEMA_URL, SEMCONV_INSTRUMENTS, SemconvSpec, semconv_from_environment
 
@@ -76,36 +78,8 @@ def _object_counts(profiler: MemoryProfiler) -> Iterable[Observation]:
 
 
 def forget_unreported_types(instrument: object, reported: set[str]) -> None:
-    """Drop what the SDK retains for object types no longer reported by ``instrument``.
-
-    The SDK keeps the state of every attribute set an asynchronous instrument has ever reported
-    (with cumulative and delta temporality alike) and, past its cardinality limit (2000 by
-    default), files every new set under ``otel.metric.overflow``: a process whose top types churn
-    would stop exporting new types by name. No public API forgets an attribute set, so this reaches
-    the SDK's per-reader storage: it works on every reader of the instrument's provider (Prometheus,
-    OTLP), including a provider the user owns. Called from the instrument's own callback, during a
-    collection, before the new observations are taken in. Nothing is lost: a gauge's point is its
-    last observation, and a type back in the top N starts a new one. Where the SDK's layout differs
-    (another SDK, a no-op provider), nothing is dropped, and the test of this promise fails.
-    """
-    instrument = getattr(instrument, "_real_instrument", None) or instrument  # the API's proxy
-    consumer = getattr(instrument, "_measurement_consumer", None)
-    storages = getattr(consumer, "_reader_storages", None)
-    if not isinstance(storages, Mapping):
-        return
-    for storage in list(storages.values()):
-        matches = getattr(storage, "_instrument_view_instrument_matches", {})
-        for match in matches.get(instrument, ()):
-            retained = getattr(match, "_attributes_aggregation", None)
-            lock = getattr(match, "_lock", None)
-            if not isinstance(retained, dict) or lock is None:
-                continue
-            with lock:
-                match._attributes_aggregation = {
-                    key: aggregation
-                    for key, aggregation in retained.items()
-                    if (getattr(aggregation, "_attributes", None) or {}).get(OBJECT_TYPE) in reported
-                }
+    """Drop what the SDK retains for object types no longer reported by ``instrument``."""
+    forget_unreported(instrument, lambda attributes: attributes.get(OBJECT_TYPE) in reported)
 
 
 def _active_leaks(profiler: MemoryProfiler) -> Iterable[Observation]:
@@ -337,6 +311,7 @@ class MemoryMetrics:
             )
             if spec.name == OBJECT_COUNT:
                 self._object_count = instrument
+        LeakMetrics(meter, self._callback)
 
     def after_fork_in_child(self) -> None:
         """A fork may have caught another thread holding the lock."""

@@ -381,3 +381,27 @@ def test_stop_from_the_profilers_own_threads_completes(thread):
         time.sleep(0.01)
     assert not outcome["thread"].is_alive() and not profiler.running
     profiler.stop()
+
+
+def test_growth_nothing_explains_is_an_unattributed_leak():
+    """Resident memory climbing 2 MB a snapshot with every type steady: a C extension, say."""
+    base, _ = SnapshotTaker().take(top_n=1)
+    analysis = MemoryAnalysis(ProfilerConfig(**FAST_LEAKS))
+    for i in range(20):
+        rss = 100.0 + 2.0 * i
+        snapshot = base.__class__(
+            **{**base.__dict__, "timestamp": 60.0 * i, "rss_mb": rss, "heap_used_mb": rss}
+        )
+        analysis.record(snapshot, {"steady.Type": 1000}, {"app.CONFIG": ("dict", 40)})
+    (leak,) = analysis.active_leaks
+    assert leak.kind == "unattributed" and leak.key == "resident memory"
+    assert leak.growth_rate_per_hour == pytest.approx(2.0 * 1024 * 60, rel=0.01)  # KiB per hour
+    # The same growth beside a type leak is that leak's: no unattributed record then.
+    analysis = MemoryAnalysis(ProfilerConfig(**FAST_LEAKS))
+    for i in range(20):
+        rss = 100.0 + 2.0 * i
+        snapshot = base.__class__(
+            **{**base.__dict__, "timestamp": 60.0 * i, "rss_mb": rss, "heap_used_mb": rss}
+        )
+        analysis.record(snapshot, {"leaky.Type": 1000 + 500 * i})
+    assert [leak.kind for leak in analysis.active_leaks] == ["type"]

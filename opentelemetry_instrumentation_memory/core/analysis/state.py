@@ -29,6 +29,11 @@ _GC_RATE_MIN_SPAN_SECONDS = 1.0
 # it, and a host's other processes stretch a pause in wall time.
 _GC_PAUSE_SPAN_SECONDS = 300.0
 _MB = float(1 << 20)
+UNATTRIBUTED = "resident memory"  # the key of growth that no type or container explains
+
+
+def _a_kib_each(names: Sequence[str]) -> Dict[str, float]:
+    return {name: 1024.0 for name in names}
 
 
 class MemoryAnalysis:
@@ -57,6 +62,13 @@ class MemoryAnalysis:
             min_growth=config.leak_min_growth,
         )
         self.container_types: Dict[str, str] = {}
+        # Resident memory in KiB, through the same rules: growth nothing above explains.
+        self.resident_detector = LeakDetector(
+            window=config.leak_window,
+            min_snapshots=config.leak_min_snapshots,
+            min_growth=config.leak_min_growth * 20,
+        )
+        self._unattributed: Optional[Leak] = None
         self.alerts = AlertState()
         self.detected: "OrderedDict[str, Leak]" = OrderedDict()
         self.leak_detections: Dict[str, int] = {}
@@ -96,6 +108,7 @@ class MemoryAnalysis:
             headroom = max(0.0, snapshot.heap_size_mb - snapshot.heap_used_mb) * _MB
             active = self.detector.observe(snapshot.timestamp, counts, headroom, self._object_sizes)
             active += self._observe_containers(snapshot.timestamp, containers or {}, headroom)
+            active += self._observe_resident(snapshot, headroom, explained=bool(active))
             new_leaks = self._remember_leaks(active)
             window = self.config.growth_rate_window
             self.time_to_limit = seconds_to_limit(
@@ -144,6 +157,16 @@ class MemoryAnalysis:
         found = self.container_detector.observe(timestamp, lengths, headroom, self._entry_sizes)
         return [self._as_container(leak) for leak in found]
 
+    def _observe_resident(self, snapshot: MemorySnapshot, headroom: float, explained: bool) -> List[Leak]:
+        """Resident memory growing persistently while no type or container leak explains it."""
+        kib = {UNATTRIBUTED: int(snapshot.rss_mb * 1024)}
+        found = self.resident_detector.observe(snapshot.timestamp, kib, headroom, _a_kib_each)
+        self._unattributed = None
+        if found and not explained:
+            self._unattributed = replace(found[0], kind="unattributed")
+            return [self._unattributed]
+        return []
+
     def _as_container(self, leak: Leak) -> Leak:
         known = self.detected.get(leak.object_type)
         kind = self.container_types.get(leak.object_type, known.object_type if known else "")
@@ -156,6 +179,8 @@ class MemoryAnalysis:
         active = self.detector.active_leaks + [
             self._as_container(leak) for leak in self.container_detector.active_leaks
         ]
+        if self._unattributed is not None:
+            active.append(self._unattributed)
         return [self.detected.get(leak.key, leak) for leak in active]
 
     @property
@@ -204,6 +229,8 @@ class MemoryAnalysis:
         self._episode_severity.clear()
         self.detector.clear()
         self.container_detector.clear()
+        self.resident_detector.clear()
+        self._unattributed = None
 
     def growth_percent_per_hour(self) -> float:
         """Resident memory's least-squares trend, in percent of its mean per hour, over the last

@@ -248,7 +248,8 @@ class SiteCapture:
             self._stop.wait(self._window)
             with self._quiet:
                 # Object tracebacks exist only while tracing: read them before it stops.
-                located = self._locate(keys)
+                located = self._locate(keys)  # may add leaks found during the window
+                keys = tuple(dict.fromkeys([*keys, *located]))
                 for key in keys:
                     objects = list(located.get(key, ()))[: self._candidates]
                     sites[key] = attributed_sites(objects, self._top, self._root)
