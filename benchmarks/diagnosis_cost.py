@@ -21,7 +21,6 @@ CHILD = textwrap.dedent(
     from collections import Counter
     from opentelemetry_instrumentation_memory.core.diagnosis.containers import ContainerWatch
     from opentelemetry_instrumentation_memory.core.diagnosis.owners import find_roots, retained_by
-    from opentelemetry_instrumentation_memory.core.sampling.sizes import ObjectSizer
 
     class Item: pass
     class Leaked: pass
@@ -47,7 +46,6 @@ CHILD = textwrap.dedent(
         "globals walk (every 30th census)": timed(find_roots),
         "container lengths (other censuses)": timed(lambda: watch.census()),
         "large-container heap walk (every 30th census)": timed(lambda: watch._discover(find_roots())),
-        "bytes per object (on a new leak)": timed(lambda: ObjectSizer(ttl=0)(["__main__.Leaked"])),
         "holders of a sample (on a new leak)": timed(lambda: retained_by(["__main__.Leaked"], find_roots())),
     }
     print(json.dumps(results))

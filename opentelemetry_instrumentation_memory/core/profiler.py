@@ -7,7 +7,6 @@ so reading it never walks the heap.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -18,6 +17,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from .analysis.history import SnapshotHistory
 from .analysis.state import MemoryAnalysis
+from .compat import SeedCompatibility
 from .config import ProfilerConfig
 from .diagnosis.examiner import LeakExaminer
 from .diagnosis.sites import SiteCapture, Sites
@@ -27,6 +27,7 @@ from .sampling import fork
 from .sampling.gcpauses import GCPauses
 from .sampling.limits import effective_memory_limit
 from .sampling.snapshot import SnapshotTaker
+from .schedule import CensusCadence, run_every
 from .validation import require_number
 
 _logger = logging.getLogger(__name__)
@@ -34,11 +35,14 @@ _logger = logging.getLogger(__name__)
 LEAK_EVENTS = "leak"
 ALERT_EVENTS = "alert"
 DETECTION_EVENTS = "detection"
-# A census is due once this share of its interval has passed: ticks land a little early or late.
-_CENSUS_SLACK = 0.95
 _SITE_FRAMES = 10  # enough to see past helpers into the code that keeps the objects
 _SITE_COUNT = 5
-_LONGEST_WAIT = 3600.0  # seconds the loop sleeps at a time, whatever the interval
+_SITE_SETTINGS = (
+    "leak_site_window_seconds",
+    "leak_site_cooldown_seconds",
+    "tracemalloc_frames",
+    "leak_site_path_root",
+)
 
 
 def _threshold(name: str) -> property:
@@ -53,8 +57,9 @@ def _threshold(name: str) -> property:
     return property(get, set_, doc=f"The ``{name}`` setting; assigning it validates it.")
 
 
-class MemoryProfiler:
-    """Profiles the memory of the process it runs in. Thread-safe; async methods have sync twins."""
+class MemoryProfiler(SeedCompatibility):
+    """Profiles the memory of the process it runs in. Thread-safe; the seed's async spellings and
+    dict views are in ``SeedCompatibility``."""
 
     heap_warning_percent = _threshold("heap_warning_percent")
     heap_critical_percent = _threshold("heap_critical_percent")
@@ -88,9 +93,7 @@ class MemoryProfiler:
         self._thread: Optional[threading.Thread] = None
         self._started_tracemalloc = False
         self._analysis = self._new_analysis(self._config)
-        self._census_seconds = 0.0
-        self._container_seconds = 0.0
-        self._last_census: Optional[float] = None
+        self._cadence = CensusCadence()
         self._baseline_reset_requested = False
         self._sites = self._site_capture()
         fork.register(self)
@@ -157,7 +160,7 @@ class MemoryProfiler:
         self._dispatcher = self._dispatcher.copy_for_child()
         self._analysis = self._new_analysis(self._config)
         self._sites = self._site_capture()
-        self._last_census = None
+        self._cadence.restart()
         if was_running:
             self.start()
 
@@ -173,8 +176,13 @@ class MemoryProfiler:
                 getattr(config, name) != getattr(self._config, name)
                 for name in ("history_size", "leak_window", "leak_min_snapshots", "leak_min_growth")
             )
+            capture_changed = any(
+                getattr(config, name) != getattr(self._config, name) for name in _SITE_SETTINGS
+            )
             self._config = config
-            self._sites = self._site_capture()
+            if capture_changed:  # a capture in progress ends; the new one keeps no cool-down
+                self._sites.cancel(0.0)
+                self._sites = self._site_capture()
             if rebuild:
                 self._analysis = self._new_analysis(config)
             else:
@@ -240,11 +248,27 @@ class MemoryProfiler:
             if acquired:
                 self._lock.release()
 
-    async def start_memory_profiler(self) -> None:
-        self.start()
+    def _run(self) -> None:
+        def tick() -> None:
+            try:
+                self._take(
+                    census=self._cadence.due(self._config.snapshot_interval, self._config.census_budget)
+                )
+            except Exception as error:  # the host program must never pay for a failed snapshot
+                self._loop_log.error("snapshot", error, "memory snapshot failed")
 
-    async def stop_memory_profiler(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.stop)
+        run_every(self._stop_event, lambda: self._config.snapshot_interval, tick)
+
+    @property
+    def census_interval(self) -> float:
+        """Seconds between object censuses in the loop: the snapshot interval, or longer when a
+        census costs more than ``census_budget`` of that much wall time (it holds the GIL)."""
+        return self._cadence.interval(self._config.snapshot_interval, self._config.census_budget)
+
+    @property
+    def census_seconds(self) -> float:
+        """Smoothed duration of a census (0 before the first)."""
+        return self._cadence.census_seconds
 
     def _apply_tracemalloc(self) -> None:
         if self._config.enable_tracemalloc and not tracemalloc.is_tracing():
@@ -253,35 +277,6 @@ class MemoryProfiler:
         elif not self._config.enable_tracemalloc and self._started_tracemalloc:
             tracemalloc.stop()
             self._started_tracemalloc = False
-
-    def _run(self) -> None:
-        stop = self._stop_event
-        next_due = time.monotonic()
-        while not stop.is_set():
-            try:
-                self._take(census=self._census_due())
-            except Exception as error:  # the host program must never pay for a failed snapshot
-                self._loop_log.error("snapshot", error, "memory snapshot failed")
-            interval = self._config.snapshot_interval
-            next_due = max(next_due + interval, time.monotonic())
-            # In steps: Event.wait raises OverflowError past threading.TIMEOUT_MAX (about 9.2e9 s).
-            while not stop.is_set() and time.monotonic() < next_due:
-                stop.wait(min(next_due - time.monotonic(), _LONGEST_WAIT))
-
-    @property
-    def census_interval(self) -> float:
-        """Seconds between object censuses in the loop: the snapshot interval, or longer when a
-        census costs more than ``census_budget`` of that much wall time (it holds the GIL)."""
-        return max(self._config.snapshot_interval, self._census_seconds / self._config.census_budget)
-
-    @property
-    def census_seconds(self) -> float:
-        """Smoothed duration of a census (0 before the first)."""
-        return self._census_seconds
-
-    def _census_due(self) -> bool:
-        last = self._last_census
-        return last is None or time.monotonic() - last >= self.census_interval * _CENSUS_SLACK
 
     # Snapshots
 
@@ -301,21 +296,13 @@ class MemoryProfiler:
             snapshot, counts = self._taker.take(self._config.top_objects_count, previous)
             containers = None
             if snapshot.census:
-                self._last_census = started
                 watching = time.perf_counter()
                 try:
                     containers = self._examiner.container_census()
                 except Exception as error:  # the type census and the memory figures still count
                     self._loop_log.error("containers", error, "container census failed")
-                # The container walk is cheap but for one census in fifteen: its cost is spread
-                # over the cycle, so that the walks do not stall the censuses that follow them.
                 watched = time.perf_counter() - watching
-                self._container_seconds += (watched - self._container_seconds) / 15.0
-                seconds = snapshot.census_ms / 1000.0 + self._container_seconds
-                # Smoothed, so that one slow census (a page fault storm) does not stall the next ones.
-                self._census_seconds = (
-                    seconds if self._census_seconds == 0 else 0.7 * self._census_seconds + 0.3 * seconds
-                )
+                self._cadence.counted(started, snapshot.census_ms / 1000.0, watched)
             new_leaks, transitions = self._analysis.record(snapshot, counts, containers)
             new_leaks = self._explain(new_leaks)
             unsited = [leak.key for leak in self._analysis.active_leaks if not leak.sites]
@@ -327,9 +314,6 @@ class MemoryProfiler:
             # Every active leak still without its sites, at most one capture per cool-down.
             self._sites.trigger(unsited)
         return snapshot
-
-    async def take_snapshot(self) -> MemorySnapshot:
-        return await asyncio.get_running_loop().run_in_executor(None, self.snapshot)
 
     # Cached state: reading it never takes a snapshot
 
@@ -379,17 +363,31 @@ class MemoryProfiler:
         return self._analysis.alerts.firing
 
     @property
+    def detected_leaks(self) -> List[Leak]:
+        """Every leak seen since the last ``clear_detected_leaks()``, most recent last."""
+        with self._lock:
+            return list(self._analysis.detected.values())
+
+    @property
+    def tracked_types(self) -> int:
+        return self._analysis.detector.tracked_types
+
+    @property
+    def tracemalloc_tracing(self) -> bool:
+        return tracemalloc.is_tracing()
+
+    @property
+    def callback_failures(self) -> int:
+        return self._dispatcher.failures
+
+    @property
+    def dropped_events(self) -> int:
+        return self._dispatcher.dropped
+
+    @property
     def leak_detections(self) -> Dict[str, int]:
         """Leak onsets and escalations so far, by severity."""
         return dict(self._analysis.leak_detections)
-
-    def get_detected_leaks(self) -> List[Dict[str, Any]]:
-        """Every leak seen since the last ``clear_detected_leaks()``, most recent last."""
-        with self._lock:
-            active = {leak.key for leak in self._analysis.active_leaks}
-            return [
-                {**leak.to_dict(), "active": leak.key in active} for leak in self._analysis.detected.values()
-            ]
 
     def clear_detected_leaks(self) -> None:
         """Forget recorded leaks; one still growing is detected, and reported, again."""
@@ -416,9 +414,6 @@ class MemoryProfiler:
         assert drift is not None
         return drift
 
-    async def compare_to_baseline(self) -> BaselineDrift:
-        return await asyncio.get_running_loop().run_in_executor(None, self.baseline_drift)
-
     # Callbacks
 
     def register_leak_callback(self, callback: Callback) -> None:
@@ -439,26 +434,6 @@ class MemoryProfiler:
     def flush_callbacks(self, timeout: float = 5.0) -> bool:
         """Wait until every event so far has reached its callbacks; False on timeout."""
         return self._dispatcher.flush(timeout)
-
-    def get_stats(self) -> Dict[str, Any]:
-        with self._lock:
-            analysis = self._analysis
-            latest = analysis.latest
-            return {
-                "running": self.running,
-                "total_snapshots": analysis.total_snapshots,
-                "history_length": len(analysis.history),
-                "detected_leaks": len(analysis.detected),
-                "active_leaks": len(analysis.active_leaks),
-                "active_alerts": len(analysis.alerts.firing),
-                "tracked_types": analysis.detector.tracked_types,
-                "snapshot_interval": self._config.snapshot_interval,
-                "tracemalloc_enabled": tracemalloc.is_tracing(),
-                "last_snapshot_time": latest.timestamp if latest else None,
-                "last_snapshot_duration_ms": latest.duration_ms if latest else None,
-                "callback_failures": self._dispatcher.failures,
-                "dropped_events": self._dispatcher.dropped,
-            }
 
 
 _process_profiler: Optional[MemoryProfiler] = None

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation, get_meter
 
 from ..core.profiler import MemoryProfiler
-from ..core.records import MemorySnapshot
+from ..core.records import SEVERITIES, MemorySnapshot
 from ..core.sampling import fork
 from ..environment_variables import OTEL_PYTHON_MEMORY_SEMCONV
 from .leak_metrics import LeakMetrics
@@ -94,10 +94,7 @@ def _leak_detections(profiler: MemoryProfiler) -> Iterable[Observation]:
     if profiler.latest_snapshot is None:
         return []
     counts = profiler.leak_detections
-    return [
-        Observation(counts.get(severity, 0), {"severity": severity})
-        for severity in ("low", "medium", "high", "critical")
-    ]
+    return [Observation(counts.get(severity, 0), {"severity": severity}) for severity in SEVERITIES]
 
 
 def _drift(pick: Callable[..., float]) -> Reader:

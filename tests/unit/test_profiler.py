@@ -386,7 +386,7 @@ def test_stop_from_the_profilers_own_threads_completes(thread):
 def test_growth_nothing_explains_is_an_unattributed_leak():
     """Resident memory climbing 2 MB a snapshot with every type steady: a C extension, say."""
     base, _ = SnapshotTaker().take(top_n=1)
-    analysis = MemoryAnalysis(ProfilerConfig(**FAST_LEAKS))
+    analysis = MemoryAnalysis(ProfilerConfig(warmup_seconds=0, **FAST_LEAKS))
     for i in range(20):
         rss = 100.0 + 2.0 * i
         snapshot = base.__class__(
@@ -397,7 +397,7 @@ def test_growth_nothing_explains_is_an_unattributed_leak():
     assert leak.kind == "unattributed" and leak.key == "resident memory"
     assert leak.growth_rate_per_hour == pytest.approx(2.0 * 1024 * 60, rel=0.01)  # KiB per hour
     # The same growth beside a type leak is that leak's: no unattributed record then.
-    analysis = MemoryAnalysis(ProfilerConfig(**FAST_LEAKS))
+    analysis = MemoryAnalysis(ProfilerConfig(warmup_seconds=0, **FAST_LEAKS))
     for i in range(20):
         rss = 100.0 + 2.0 * i
         snapshot = base.__class__(

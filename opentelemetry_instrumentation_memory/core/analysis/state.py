@@ -158,7 +158,11 @@ class MemoryAnalysis:
         return [self._as_container(leak) for leak in found]
 
     def _observe_resident(self, snapshot: MemorySnapshot, headroom: float, explained: bool) -> List[Leak]:
-        """Resident memory growing persistently while no type or container leak explains it."""
+        """Resident memory growing persistently, after the warm-up (a startup ramp is not growth),
+        while no type or container leak explains it."""
+        self._unattributed = None
+        if not self.warmed_up:
+            return []
         kib = {UNATTRIBUTED: int(snapshot.rss_mb * 1024)}
         found = self.resident_detector.observe(snapshot.timestamp, kib, headroom, _a_kib_each)
         self._unattributed = None

@@ -17,7 +17,7 @@ import types
 from array import array
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, cast
 
-from ..sampling.census import defining_module, type_name
+from ..sampling.census import defining_module, objects_of, type_name
 
 __all__ = ["CONTAINER_TYPES", "Holders", "Roots", "bounded", "find_roots", "holders", "retained_by"]
 
@@ -237,19 +237,8 @@ def holders(
 
 
 def sample_objects(names: Sequence[str], per_type: int) -> Dict[str, List[object]]:
-    """Up to ``per_type`` live objects of each named type, from one walk of the collector's list."""
-    wanted = set(names)
-    samples: Dict[str, List[object]] = {name: [] for name in names}
-    for obj in gc.get_objects():
-        name = type_name(type(obj))
-        if name in wanted:
-            sampled = samples[name]
-            sampled.append(obj)
-            if len(sampled) >= per_type:
-                wanted.discard(name)
-                if not wanted:
-                    break
-    return samples
+    """Up to ``per_type`` live objects of each named type, youngest first."""
+    return objects_of(names, per_type)
 
 
 def retained_by(names: Sequence[str], roots: Roots, per_type: int = 20) -> Dict[str, Tuple[Holders, float]]:

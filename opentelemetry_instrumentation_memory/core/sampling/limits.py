@@ -20,6 +20,17 @@ SOURCE_CGROUP_V1 = "cgroup_v1"
 SOURCE_PHYSICAL = "physical"
 
 
+def physical_memory() -> int:
+    """Bytes of physical memory: the one reader both the limit and its fallback use."""
+    try:
+        return int(psutil.virtual_memory().total)
+    except Exception:
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return 0
+
+
 def _read(path: str) -> Optional[str]:
     try:
         with open(path, encoding="ascii") as handle:
@@ -87,7 +98,7 @@ def effective_memory_limit(
     root: str = "/", physical_bytes: Optional[Callable[[], int]] = None
 ) -> MemoryLimit:
     """The lowest of the cgroup v2 ``memory.max``, v1 ``memory.limit_in_bytes`` and physical memory."""
-    physical = (physical_bytes or (lambda: psutil.virtual_memory().total))()
+    physical = (physical_bytes or physical_memory)()
     v2_path, v1_path = _cgroup_paths(root)
     candidates = [MemoryLimit(physical, SOURCE_PHYSICAL)]
     if v2_path is not None:

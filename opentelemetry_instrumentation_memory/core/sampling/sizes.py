@@ -15,7 +15,7 @@ import types
 from itertools import islice
 from typing import Dict, List, Mapping, Sequence, Tuple
 
-from .census import type_name
+from .census import objects_of
 
 __all__ = ["ObjectSizer"]
 
@@ -67,23 +67,7 @@ class ObjectSizer:
         return {name: self._known[name][0] for name in names if name in self._known}
 
     def _measure(self, names: Sequence[str]) -> Dict[str, float]:
-        wanted = set(names)
-        samples: Dict[str, List[object]] = {name: [] for name in names}
-        names_by_type: Dict[type, str] = {}
-        unfilled = len(wanted)
-        for obj in gc.get_objects():
-            kind = type(obj)
-            name = names_by_type.get(kind)
-            if name is None:
-                name = names_by_type[kind] = type_name(kind)
-            if name in wanted:
-                sampled = samples[name]
-                sampled.append(obj)
-                if len(sampled) >= self.sample:
-                    wanted.discard(name)
-                    unfilled -= 1
-                    if not unfilled:
-                        break
+        samples = objects_of(names, self.sample)
         sizes = {
             name: sum(map(retained_bytes, sampled)) / len(sampled)
             for name, sampled in samples.items()

@@ -16,7 +16,7 @@ import psutil
 from ..dispatch import RateLimitedLog
 from ..records import MB, MemoryLimit, MemorySnapshot
 from .census import count_objects_by_type
-from .limits import SOURCE_PHYSICAL, effective_memory_limit
+from .limits import SOURCE_PHYSICAL, effective_memory_limit, physical_memory
 
 try:
     import resource
@@ -27,13 +27,6 @@ _logger = logging.getLogger(__name__)
 
 # A census: the top types, the total and every type's count.
 Census = Tuple[Tuple[Tuple[str, int], ...], int, Dict[str, int]]
-
-
-def _physical_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0
 
 
 class SnapshotTaker:
@@ -100,7 +93,7 @@ class SnapshotTaker:
                 self._limit = self._limit_reader()
             except Exception as error:
                 self._missing("the memory limit", error)
-                self._limit = MemoryLimit(_physical_memory(), SOURCE_PHYSICAL)
+                self._limit = MemoryLimit(physical_memory(), SOURCE_PHYSICAL)
             self._limit_read_at = now
         return self._limit
 
