@@ -212,7 +212,7 @@ OTEL_PYTHON_MEMORY_LEAK_SITE_PATH_ROOT = "OTEL_PYTHON_MEMORY_LEAK_SITE_PATH_ROOT
 .. envvar:: OTEL_PYTHON_MEMORY_LEAK_SITE_PATH_ROOT
 
 Allocation-site paths under this directory are reported relative to it (default: the working
-directory); paths under site-packages start at the package.
+directory); paths under site-packages or dist-packages start at the package, wherever they are.
 """
 
 OTEL_PYTHON_MEMORY_PROMETHEUS_PORT = "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT"
@@ -220,9 +220,11 @@ OTEL_PYTHON_MEMORY_PROMETHEUS_PORT = "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT"
 .. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_PORT
 
 Serve the memory metrics on their own Prometheus endpoint at this port (9202 is the convention),
-besides exporting them through the meter provider. Unset (the default): no endpoint of its own.
-``MemoryExporter()`` reads it too (9202 when unset); the SDK reader's ``OTEL_EXPORTER_PROMETHEUS_PORT``
-is never read, so that both endpoints can serve in one process.
+besides exporting them through the meter provider. Unset (the default): no endpoint of its own,
+except in the worker processes of a process the SDK's Prometheus reader serves
+(``OTEL_METRICS_EXPORTER=prometheus``), which serve from ``OTEL_EXPORTER_PROMETHEUS_PORT`` + 1 on;
+with that reader, it sets where the workers' range starts, and the main process is served by the
+reader alone. ``MemoryExporter()`` reads it too (9202 when unset).
 """
 
 OTEL_PYTHON_MEMORY_PROMETHEUS_HOST = "OTEL_PYTHON_MEMORY_PROMETHEUS_HOST"
@@ -237,8 +239,18 @@ OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN = "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SP
 """
 .. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN
 
-How many ports from ``OTEL_PYTHON_MEMORY_PROMETHEUS_PORT`` on the endpoint may use (default 1):
-each worker process of a multi-worker server, forked or started apart, serves on the first free one.
+How many ports from ``OTEL_PYTHON_MEMORY_PROMETHEUS_PORT`` on the endpoint may use (default 16,
+at most 1024): each worker process of a multi-worker server, forked or started apart, serves on the
+first free one; a worker that finds none says so once.
+"""
+
+OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR = "OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR
+
+A directory where each process serving that endpoint announces it in ``otel-memory-<pid>.json``, for
+Prometheus's ``file_sd_configs`` (default: unset, no files); the file goes when the process stops
+serving or exits, or, if it was killed, when another process next writes there.
 """
 
 OTEL_PYTHON_MEMORY_SPAN_PROCESSOR = "OTEL_PYTHON_MEMORY_SPAN_PROCESSOR"

@@ -13,7 +13,6 @@ import asyncio
 import logging
 import os
 import threading
-import uuid
 from typing import Dict, Iterable, Mapping, Optional, Tuple
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -28,9 +27,11 @@ from ..core.validation import require_host, require_int
 from ..environment_variables import (
     OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
+    OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
     OTEL_PYTHON_MEMORY_SEMCONV,
 )
 from ..version import __version__
+from . import discovery, processes
 from .metrics import metrics_for
 from .semconv import require_semconv, semconv_from_environment
 from .server import MetricsServer, TLSOptions, serve_metrics
@@ -48,9 +49,13 @@ class MemoryExporter:
     ``localhost:9202``; bind ``0.0.0.0`` to be scraped from outside a container. With
     ``port_span`` N, the first free port of ``port`` .. ``port + N - 1`` is used, so that the worker
     processes of one server each get one (a forked child of a serving exporter takes the next free
-    one itself). ``certfile`` and ``keyfile`` turn on TLS; ``client_cafile`` with
-    ``client_auth_required`` asks for client certificates. ``semconv`` names the semantic-convention
-    groups served as well (otel/semconv.py; default ``OTEL_PYTHON_MEMORY_SEMCONV``).
+    one itself, and so does one of an exporter told to ``serve_in_forked_children``). Its
+    ``target_info`` names the process: ``process.pid``, ``process.parent_pid``, its role (``main`` or
+    ``worker``) and the ``service.instance.id`` its providers use; with
+    ``OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR`` it announces itself there (see ``discovery``).
+    ``certfile`` and ``keyfile`` turn on TLS; ``client_cafile`` with ``client_auth_required`` asks
+    for client certificates. ``semconv`` names the semantic-convention groups served as well
+    (otel/semconv.py; default ``OTEL_PYTHON_MEMORY_SEMCONV``).
     """
 
     def __init__(
@@ -91,34 +96,59 @@ class MemoryExporter:
             else None
         )
         self._profiler = profiler
+        self._sd_directory = discovery.directory(environ)
         self.registry = CollectorRegistry()
         self._lock = threading.Lock()
         self._serving: Optional[Tuple[MetricsServer, threading.Thread, MeterProvider]] = None
         self._resource: Optional[Resource] = None
+        self._resource_pid = os.getpid()
+        self._serve_children = False
+        self._settled = threading.Event()  # set once serve() has bound a port or failed
         fork.register(self)
+
+    def serve_in_forked_children(self) -> None:
+        """Serve in every child forked from now on (until ``close()``), though not in this process:
+        for a main process whose own figures go out another way, such as the SDK's Prometheus
+        reader."""
+        with self._lock:
+            if self._resource is None:
+                self._resource, self._resource_pid = Resource.create(), os.getpid()
+            self._serve_children = True
 
     def after_fork_in_child(self) -> None:
         """The listening socket belongs to the parent: close the child's copy, and serve anew on
-        another port of the span if there is one."""
+        another port of the span, on a thread (the child must not wait for it here)."""
         self._lock = threading.Lock()
+        self._settled = threading.Event()
         serving, self._serving = self._serving, None
-        if serving is None:
+        if serving is not None:
+            serving[0].socket.close()
+        if serving is None and not self._serve_children:
             return
-        serving[0].socket.close()
-        if self._resource is not None:
-            # The child is another instance of the service. Not Resource.create(): its detectors
-            # run on a thread pool, whose locks a fork leaves held.
-            self._resource = self._resource.merge(Resource({"service.instance.id": str(uuid.uuid4())}))
-        if self.port_span > 1:
-            threading.Thread(
-                target=self._serve_in_child, name="otel-memory-metrics-server", daemon=True
-            ).start()
+        self.port = self.base_port
+        self._serve_children = False
+        threading.Thread(target=self._serve_in_child, name="otel-memory-metrics-server", daemon=True).start()
 
     def _serve_in_child(self) -> None:
         try:
             self.serve()
         except OSError as error:
-            _logger.warning("forked worker serves no memory metrics: %s", error)
+            _logger.warning(
+                "the memory metrics of this worker (pid %d) are not served: %s; set %s (or "
+                "prometheus_port_span in code) to more than the number of worker processes (now %d)",
+                os.getpid(),
+                error,
+                OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
+                self.port_span,
+            )
+        finally:
+            self._settled.set()
+
+    def wait_until_serving(self, timeout: float) -> bool:
+        """Whether it serves, after waiting up to ``timeout`` seconds for a forked child's endpoint
+        to bind its port (``port`` is the bound one from then on)."""
+        self._settled.wait(timeout)
+        return self.running
 
     def set_memory_profiler(self, profiler: MemoryProfiler) -> None:
         self._profiler = profiler
@@ -149,8 +179,9 @@ class MemoryExporter:
             self.registry = CollectorRegistry()
             reader = PrometheusMetricReader(registry=self.registry, scope_info_enabled=False)
             if self._resource is None:
-                self._resource = Resource.create()
-            provider = MeterProvider(metric_readers=[reader], resource=self._resource)
+                self._resource, self._resource_pid = Resource.create(), os.getpid()
+            resource = processes.identity(self._resource, self._resource_pid)
+            provider = MeterProvider(metric_readers=[reader], resource=resource)
             metrics_for(provider, __version__).attach(self._profiler or get_memory_profiler(), self._semconv)
             try:
                 server, thread = self._bind_first_free_port()
@@ -159,6 +190,9 @@ class MemoryExporter:
                 raise
             self.port = server.server_port
             self._serving = (server, thread, provider)
+            self._settled.set()
+        if self._sd_directory is not None:
+            discovery.announce(self._sd_directory, self.host, self.port, {"role": processes.role()})
 
     def _bind_first_free_port(self) -> Tuple[MetricsServer, threading.Thread]:
         last = min(self.base_port + self.port_span - 1, 65535) if self.base_port else 0
@@ -178,8 +212,10 @@ class MemoryExporter:
         """Stop serving; a scrape in flight completes first."""
         with self._lock:
             serving, self._serving = self._serving, None
+            self._serve_children = False
         if serving is None:
             return
+        discovery.withdraw()
         server, thread, provider = serving
         server.shutdown()
         server.server_close()

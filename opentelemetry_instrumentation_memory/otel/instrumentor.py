@@ -13,7 +13,7 @@ import signal
 import time
 import weakref
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import _logs, trace
@@ -27,11 +27,10 @@ from ..core.config import (
     ProfilerConfig,
     flag_from_environment,
     host_from_environment,
-    port_from_environment,
     settings_from_environment,
 )
 from ..core.profiler import MemoryProfiler, get_memory_profiler
-from ..core.validation import require_host, require_number
+from ..core.validation import require_host, require_int, require_number
 from ..environment_variables import (
     OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL,
     OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
@@ -42,6 +41,7 @@ from ..environment_variables import (
 )
 from ..package import _instruments
 from ..version import __version__
+from . import processes
 from .events import TelemetryEventSink
 from .exporter import DEFAULT_HOST, MemoryExporter
 from .metrics import MemoryMetrics, metrics_for
@@ -61,6 +61,7 @@ class _Installation:
     exporter: MemoryExporter | None
     spans: MemorySpanProcessor | None
     reset_signal: signal.Signals | None
+    handed_off: dict[str, str | None] = field(default_factory=dict)  # environment to restore
 
 
 class MemoryInstrumentor(BaseInstrumentor):
@@ -73,6 +74,9 @@ class MemoryInstrumentor(BaseInstrumentor):
     ``span_memory=True`` for ``MemorySpanProcessor``; ``semconv="process,cpython"`` (or a list) for
     the semantic-convention instruments as well, which takes precedence over ``OTEL_PYTHON_MEMORY_SEMCONV``.
     ``uninstrument(timeout=5.0)`` returns within ``timeout`` seconds.
+
+    From the environment, workers of pre-fork and spawning servers each get that endpoint on a port
+    of their own (see ``processes``): by default when the SDK's Prometheus reader serves this process.
     """
 
     _installation: _Installation | None = None
@@ -93,14 +97,20 @@ class MemoryInstrumentor(BaseInstrumentor):
         else:
             semconv = require_semconv("semconv", semconv)
         explicit_port = kwargs.pop("prometheus_port", None)
-        port_span: int = kwargs.pop("prometheus_port_span", None) or (
-            port_from_environment(os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN, 1) or 1
-        )
+        explicit_span = kwargs.pop("prometheus_port_span", None)
+        if explicit_span is not None:
+            explicit_span = require_int("prometheus_port_span", explicit_span, 1, processes.MAX_PORT_SPAN)
         host = kwargs.pop("prometheus_host", None)
-        if host is None:
-            host = host_from_environment(os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, DEFAULT_HOST)
-        else:
+        if host is not None:
             host = require_host("prometheus_host", host)
+        if explicit_port is not None:
+            if host is None:
+                host = host_from_environment(os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, DEFAULT_HOST)
+            plan: processes.EndpointPlan | None = processes.EndpointPlan(
+                host, explicit_port, explicit_span or 1, here=True
+            )
+        else:
+            plan = processes.endpoint_plan(host, explicit_span, os.environ)
         # Defaults, then the environment, then keywords: each instrument() is complete in itself.
         settings = {**ProfilerConfig().to_dict(), **settings_from_environment(os.environ), **kwargs}
 
@@ -112,7 +122,7 @@ class MemoryInstrumentor(BaseInstrumentor):
             trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL),
             _logs.get_logger(_SCOPE, __version__, logger_provider=logger_provider, schema_url=SCHEMA_URL),
         )
-        exporter = self._start_exporter(profiler, host, explicit_port, port_span, semconv)
+        exporter = self._start_exporter(profiler, plan, semconv, explicit=explicit_port is not None)
         spans = (
             _span_processor(tracer_provider or trace.get_tracer_provider(), meter_provider)
             if span_memory
@@ -124,8 +134,11 @@ class MemoryInstrumentor(BaseInstrumentor):
             profiler, os.environ, OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL
         )
         profiler.start()
+        handed_off = (
+            processes.hand_off(plan, os.environ) if processes.role(os.environ) == processes.MAIN else {}
+        )
         MemoryInstrumentor._installation = _Installation(
-            profiler, metrics, sink, exporter, spans, reset_signal
+            profiler, metrics, sink, exporter, spans, reset_signal, handed_off
         )
 
     def _uninstrument(self, **kwargs: Any) -> None:
@@ -144,6 +157,7 @@ class MemoryInstrumentor(BaseInstrumentor):
             installation.spans.enabled = False
         if installation.reset_signal is not None:
             uninstall_baseline_reset_signal(installation.reset_signal)
+        processes.restore(installation.handed_off, os.environ)
         try:
             if installation.exporter is not None:
                 installation.exporter.close(max(deadline - time.monotonic(), 0.0))
@@ -153,27 +167,40 @@ class MemoryInstrumentor(BaseInstrumentor):
     @staticmethod
     def _start_exporter(
         profiler: MemoryProfiler,
-        host: str,
-        explicit_port: int | None,
-        port_span: int,
+        plan: processes.EndpointPlan | None,
         semconv: frozenset[str],
+        explicit: bool,
     ) -> MemoryExporter | None:
-        """The dedicated endpoint, if asked for. A busy port is an error when the port was passed in
-        code, and a warning when it came from the environment, so auto-instrumentation never stops
-        the host program."""
-        port = explicit_port
-        if port is None:
-            port = port_from_environment(os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PORT, None)
-            if port is None:
-                return None
-        exporter = MemoryExporter(host, port, profiler=profiler, port_span=port_span, semconv=semconv)
+        """The dedicated endpoint, if asked for: serving here, or in forked children only. A busy
+        port is an error when the port was passed in code, and a warning when it came from the
+        environment, so auto-instrumentation never stops the host program."""
+        if plan is None:
+            return None
+        exporter = MemoryExporter(
+            plan.host, plan.port, profiler=profiler, port_span=plan.span, semconv=semconv
+        )
+        if not plan.here:
+            exporter.serve_in_forked_children()
+            return exporter
         try:
             exporter.serve()
         except OSError as error:
-            if explicit_port is not None:
+            if explicit:
                 raise
-            _logger.warning("memory metrics endpoint not started: %s", error)
+            _logger.warning(
+                "memory metrics endpoint not started: %s; set %s (and %s) to free ports",
+                error,
+                OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
+                OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
+            )
             return None
+        if plan.port and exporter.port != plan.port and processes.role(os.environ) == processes.MAIN:
+            _logger.warning(
+                "memory metrics endpoint: port %d is busy, serving on %d instead (%s)",
+                plan.port,
+                exporter.port,
+                OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
+            )
         return exporter
 
 

@@ -45,9 +45,9 @@ def opentelemetry_instrument():
     return beside if os.path.exists(beside) else shutil.which("opentelemetry-instrument")
 
 
-def launch(tmp_path, seconds, **environment):
+def launch(tmp_path, seconds, app=APP, **environment):
     script = tmp_path / "app.py"
-    script.write_text(APP)
+    script.write_text(app)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(APP_SECONDS=str(seconds), OTEL_SERVICE_NAME="leaky-app", **FAST, **environment)
     return subprocess.Popen(
@@ -151,12 +151,14 @@ def test_opentelemetry_instrument_help_lists_the_variables():
 
 
 def test_a_bad_host_in_the_environment_never_stops_auto_instrumentation(tmp_path):
-    """The SDK's Prometheus reader and the package's endpoint side by side, each on its own
-    variables, with a host name that encoding rejects: a warning, and both serve."""
+    """The SDK's Prometheus reader and the package's endpoint, each on its own variables, with a
+    host name that encoding rejects: a warning, and both serve, the SDK's reader the main process,
+    the package's endpoint its forked worker (the main process is not served twice)."""
     sdk_port, memory_port = free_port(), free_port()
     app = launch(
         tmp_path,
         seconds=6,
+        app="import os\nos.fork()\n" + APP,
         OTEL_METRICS_EXPORTER="prometheus",
         OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
         OTEL_EXPORTER_PROMETHEUS_PORT=str(sdk_port),
@@ -166,18 +168,21 @@ def test_a_bad_host_in_the_environment_never_stops_auto_instrumentation(tmp_path
         OTEL_LOGS_EXPORTER="none",
     )
     try:
-        served = set()
+        served = {}
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and len(served) < 2 and app.poll() is None:
             time.sleep(0.2)
-            for port in {sdk_port, memory_port} - served:
+            for port in {sdk_port, memory_port} - set(served):
                 try:
                     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
                 except OSError:
                     continue
-                if b"fogcompute_memory_heap_used_mb" in text:
-                    served.add(port)
-        assert served == {sdk_port, memory_port}
+                families = {f.name: f for f in text_string_to_metric_families(text.decode())}
+                if "fogcompute_memory_heap_used_mb" in families:
+                    served[port] = families["target_info"].samples[0].labels
+        assert set(served) == {sdk_port, memory_port}
+        assert int(served[memory_port]["process_parent_pid"]) == app.pid
+        assert served[memory_port]["service_instance_id"] != served[sdk_port]["service_instance_id"]
     finally:
         app.kill()
         _, stderr = app.communicate()

@@ -142,7 +142,7 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
             time.sleep(0.05)
         port = exporter.port
         ready = profiler.running and exporter.running
-        os.write(ready_write, f"{port} {profiler.total_snapshots} {ready}\n".encode())
+        os.write(ready_write, f"{port} {profiler.total_snapshots} {ready} {os.getpid()}\n".encode())
         os.read(done_read, 1)  # serve until the parent has scraped every worker and closes the pipe
         return port
 
@@ -163,13 +163,16 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
     try:  # whatever fails, the children end now, not at their alarm, and leave no load behind
         with os.fdopen(ready_read) as ready:
             reports = [ready.readline().split() for _ in children]
-        ports = [int(port) for port, _, _ in reports]
-        assert all(int(snapshots) >= 2 and running == "True" for _, snapshots, running in reports), reports
+        ports = [int(port) for port, _, _, _ in reports]
+        pids = {int(port): int(pid) for port, _, _, pid in reports}
+        assert all(int(snapshots) >= 2 and running == "True" for _, snapshots, running, _ in reports), reports
         assert sorted(ports) == [base + 1, base + 2, base + 3]
         for port in [base, *ports]:
             text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
             families = {f.name: f for f in text_string_to_metric_families(text)}
             target = families["target_info"].samples[0].labels
+            assert int(target["process_pid"]) == pids.get(port, os.getpid())  # each port serves its own
+            assert target["fogcompute_memory_process_role"] == ("main" if port == base else "worker")
             instances[port] = (
                 target["service_instance_id"],
                 families["fogcompute_memory_heap_used_mb"].samples[0].value,
@@ -183,6 +186,81 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
     assert all(heap > instances[base][1] + 32 for port, (_, heap) in instances.items() if port != base), (
         instances
     )
+
+
+def test_a_worker_without_a_free_port_says_so_once_naming_the_setting(instrumentor, telemetry):
+    """The range holds the parent's port only: the forked worker cannot be served, and logs one
+    warning naming the variable that fixes it."""
+    import logging
+
+    from .conftest import free_port
+
+    base = free_port()
+    instrumentor.instrument(
+        snapshot_interval=3600.0,
+        prometheus_port=base,
+        prometheus_host="127.0.0.1",
+        **telemetry.providers(),
+    )
+
+    messages = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    def worker():
+        serving = instrumentor._installation.exporter.wait_until_serving(5)
+        time.sleep(0.3)  # room for a second warning, were there one
+        return {"serving": serving, "messages": messages}
+
+    keep = Keep(logging.WARNING)
+    package_logger = logging.getLogger("opentelemetry_instrumentation_memory")
+    package_logger.addHandler(keep)  # before the fork: the child's warning comes at once
+    try:
+        result = in_child(worker)
+    finally:
+        package_logger.removeHandler(keep)
+    assert not result["serving"]
+    assert len(result["messages"]) == 1, result
+    assert "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN" in result["messages"][0]
+    assert str(base) in result["messages"][0]
+
+
+def test_the_hand_off_to_workers_is_undone_by_uninstrument(instrumentor, telemetry, monkeypatch):
+    """Under the SDK's Prometheus reader the main process serves no endpoint of the package, hands
+    its workers a port range and takes the reader out of their exporters; uninstrument undoes it."""
+    from .conftest import free_port
+
+    sdk_port = free_port()
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "prometheus,console")
+    monkeypatch.setenv("OTEL_EXPORTER_PROMETHEUS_PORT", str(sdk_port))
+    monkeypatch.setenv("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1")
+    monkeypatch.delenv("OTEL_PYTHON_MEMORY_PROMETHEUS_PORT", raising=False)
+    instrumentor.instrument(snapshot_interval=0.1, **telemetry.providers())
+    exporter = instrumentor._installation.exporter
+    assert not exporter.running
+    assert os.environ["OTEL_METRICS_EXPORTER"] == "console"
+    assert os.environ["OTEL_PYTHON_MEMORY_PROMETHEUS_PORT"] == str(sdk_port + 1)
+    assert os.environ["OTEL_PYTHON_MEMORY_PARENT_PID"] == str(os.getpid())
+
+    def worker():
+        assert exporter.wait_until_serving(5)
+        text = urllib.request.urlopen(exporter.url, timeout=5).read().decode()
+        labels = {f.name: f for f in text_string_to_metric_families(text)}["target_info"].samples[0].labels
+        return {"port": exporter.port, "pid": int(labels["process_pid"]), "role": labels[ROLE_LABEL]}
+
+    result = in_child(worker)
+    assert result["port"] in range(sdk_port + 1, sdk_port + 17) and result["pid"] != os.getpid()
+    assert result["role"] == "worker"
+    instrumentor.uninstrument()
+    assert os.environ["OTEL_METRICS_EXPORTER"] == "prometheus,console"
+    assert "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT" not in os.environ
+    assert "OTEL_PYTHON_MEMORY_PARENT_PID" not in os.environ
+    assert in_child(lambda: exporter.wait_until_serving(0.5)) is False  # closed: no worker serves
+
+
+ROLE_LABEL = "fogcompute_memory_process_role"
 
 
 def _span_processor_lock():
@@ -263,3 +341,61 @@ def test_a_process_wide_lock_held_at_fork_time_does_not_deadlock_the_child(held)
     finally:
         release.set()
         holder.join()
+
+
+def test_the_discovery_file_follows_the_endpoint_and_a_bad_directory_is_only_a_warning(tmp_path, caplog):
+    import logging
+
+    from opentelemetry_instrumentation_memory import MemoryExporter
+
+    environ = {"OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR": str(tmp_path)}
+    exporter = MemoryExporter("127.0.0.1", 0, environ=environ)
+    exporter.serve()
+    try:
+        (group,) = json.loads((tmp_path / f"otel-memory-{os.getpid()}.json").read_text())
+        assert group["targets"] == [f"127.0.0.1:{exporter.port}"]
+    finally:
+        exporter.close()
+    assert not list(tmp_path.iterdir())  # withdrawn with the endpoint
+    missing = {"OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR": str(tmp_path / "missing")}
+    exporter = MemoryExporter("127.0.0.1", 0, environ=missing)
+    with caplog.at_level(logging.WARNING):
+        exporter.serve()
+    try:
+        assert exporter.running
+        assert any("OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR" in r.getMessage() for r in caplog.records)
+    finally:
+        exporter.close()
+
+
+def test_a_forked_worker_has_one_identity_on_its_endpoint_and_its_providers(instrumentor, telemetry):
+    """The child's target_info names the service.instance.id the SDK gave the child's logger,
+    tracer and meter providers after the fork, and its own pid."""
+    from .conftest import free_port
+
+    base = free_port()
+    instrumentor.instrument(
+        snapshot_interval=3600.0,
+        prometheus_port=base,
+        prometheus_host="127.0.0.1",
+        prometheus_port_span=2,
+        **telemetry.providers(),
+    )
+
+    def worker():
+        exporter = instrumentor._installation.exporter
+        assert exporter.wait_until_serving(5)
+        text = urllib.request.urlopen(exporter.url, timeout=5).read().decode()
+        labels = {f.name: f for f in text_string_to_metric_families(text)}["target_info"].samples[0].labels
+        return {
+            "endpoint": labels["service_instance_id"],
+            "pid": int(labels["process_pid"]),
+            "logs": telemetry.logger_provider.resource.attributes["service.instance.id"],
+            "traces": telemetry.tracer_provider.resource.attributes["service.instance.id"],
+            "own_pid": os.getpid(),
+        }
+
+    child = in_child(worker)
+    parent = telemetry.logger_provider.resource.attributes["service.instance.id"]
+    assert child["endpoint"] == child["logs"] == child["traces"] != parent
+    assert child["pid"] == child["own_pid"] != os.getpid()

@@ -181,7 +181,10 @@ def test_capture_can_be_turned_off():
         ("/srv/app/handlers/cart.py", "/srv/app", "handlers/cart.py"),
         ("/usr/lib/python3/site-packages/requests/models.py", "/srv/app", "requests/models.py"),
         ("/opt/other/x.py", "/srv/app", "/opt/other/x.py"),
+        ("/srv/app/venv/lib/python3.11/site-packages/flask/app.py", "/srv/app", "flask/app.py"),
+        ("/srv/app/.venv/lib/python3/dist-packages/yaml/nodes.py", "/srv/app", "yaml/nodes.py"),
+        ("/usr/lib/python3/dist-packages/jinja2/runtime.py", "/srv/app", "jinja2/runtime.py"),
     ],
 )
-def test_paths_are_trimmed_to_the_project_root(path, root, shown):
+def test_paths_are_trimmed_to_the_package_or_the_project_root(path, root, shown):
     assert trim_path(path, root) == shown

@@ -79,12 +79,18 @@ _tracing = _CaptureTracing()
 fork.register_function(_tracing.end_in_child)
 
 
+_INSTALLED = tuple(os.sep + name + os.sep for name in ("site-packages", "dist-packages"))
+
+
 def trim_path(path: str, root: str) -> str:
-    """A path relative to ``root`` when under it, or from its package when under site-packages."""
+    """From its package when installed (under site-packages or dist-packages, even in a virtual
+    environment under ``root``), else relative to ``root`` when under it."""
+    for marker in _INSTALLED:
+        if marker in path:
+            return path.rsplit(marker, 1)[1]
     if root and path.startswith(root.rstrip(os.sep) + os.sep):
         return os.path.relpath(path, root)
-    marker = os.sep + "site-packages" + os.sep
-    return path.split(marker, 1)[1] if marker in path else path
+    return path
 
 
 def growing_sites(
