@@ -13,18 +13,17 @@ read it over many spans, by name, not for one.
 
 from __future__ import annotations
 
-import os
 import threading
 import tracemalloc
 from collections import OrderedDict
 
-import psutil
 from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from ..core.records import MB
 from ..core.sampling import fork
+from ..core.sampling.resident import ProcessMemory
 from ..version import __version__
 from .semconv import SCHEMA_URL
 
@@ -35,29 +34,6 @@ DELTA_BOUNDARIES = (-64.0, -16.0, -4.0, -1.0, -0.25, 0.0, 0.25, 1.0, 4.0, 16.0, 
 _MAX_OPEN_SPANS = 10_000  # spans started and never ended must not pile up
 
 _SpanKey = tuple[int, int]  # (trace_id, span_id): on_end gets a readable copy, not the started span
-
-
-class _ResidentMemory:
-    """Resident bytes of the current process, re-opened after a fork."""
-
-    def __init__(self) -> None:
-        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-        self._pid = -1
-        self._fd: int | None = None
-
-    def read(self) -> int:
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            try:
-                self._fd = os.open("/proc/self/statm", os.O_RDONLY)
-            except OSError:
-                self._fd = None
-        if self._fd is not None:
-            try:
-                return int(os.pread(self._fd, 64, 0).split()[1]) * self._page
-            except (OSError, ValueError, IndexError):
-                self._fd = None
-        return int(psutil.Process().memory_info().rss)
 
 
 def _key(span: ReadableSpan) -> _SpanKey | None:
@@ -78,7 +54,7 @@ class MemorySpanProcessor(SpanProcessor):
         self._names: set[str] = set()
         self._open: OrderedDict[_SpanKey, int] = OrderedDict()
         self._lock = threading.Lock()
-        self._rss = _ResidentMemory()
+        self._memory = ProcessMemory()
         self.enabled = True
         fork.register(self)
 
@@ -90,7 +66,7 @@ class MemorySpanProcessor(SpanProcessor):
         key = _key(span)
         if not self.enabled or key is None:
             return
-        rss = self._rss.read()
+        rss = self._memory.resident()
         span.set_attribute(RSS_START_ATTRIBUTE, rss / MB)
         if tracemalloc.is_tracing():
             span.set_attribute(TRACED_START_ATTRIBUTE, tracemalloc.get_traced_memory()[0] / MB)
@@ -107,7 +83,9 @@ class MemorySpanProcessor(SpanProcessor):
             started = self._open.pop(key, None)
         if started is None or not self.enabled:
             return
-        self._histogram.record((self._rss.read() - started) / MB, {"span_name": self._bounded(span.name)})
+        self._histogram.record(
+            (self._memory.resident() - started) / MB, {"span_name": self._bounded(span.name)}
+        )
 
     def _bounded(self, name: str) -> str:
         if name in self._names:

@@ -23,6 +23,7 @@ from opentelemetry_instrumentation_memory import (
     get_memory_profiler,
 )
 from opentelemetry_instrumentation_memory.core.config import ENVIRONMENT_PREFIX, field_names
+from opentelemetry_instrumentation_memory.core.sampling.resident import ProcessMemory
 
 from .conftest import free_port, self_signed
 
@@ -92,6 +93,8 @@ def test_unreadable_process_memory_and_limit_degrade_and_are_reported_once(monke
         raise psutil.AccessDenied(os.getpid())
 
     monkeypatch.setattr(psutil.Process, "memory_info", denied)
+    # No /proc/self/statm either (a platform without /proc): psutil is asked, and is denied.
+    monkeypatch.setattr(ProcessMemory, "STATM", "/nonexistent/statm")
 
     def no_limit():
         raise PermissionError("/sys/fs/cgroup/memory.max")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import gc
 import heapq
 import logging
-import os
-import sys
 import time
 import tracemalloc
 from typing import Callable, Dict, Mapping, Optional, Set, Tuple
@@ -17,11 +15,7 @@ from ..dispatch import RateLimitedLog
 from ..records import MB, MemoryLimit, MemorySnapshot
 from .census import count_objects_by_type
 from .limits import SOURCE_PHYSICAL, effective_memory_limit, physical_memory
-
-try:
-    import resource
-except ImportError:  # not on Windows
-    resource = None  # type: ignore[assignment]
+from .resident import ProcessMemory
 
 _logger = logging.getLogger(__name__)
 
@@ -47,7 +41,7 @@ class SnapshotTaker:
         self._limit_ttl = limit_ttl
         self._limit: Optional[MemoryLimit] = None
         self._limit_read_at = 0.0
-        self._process: Optional[psutil.Process] = None
+        self._memory = ProcessMemory(self._missing)
         self._reported: Set[str] = set()
         self._census_log = RateLimitedLog(_logger)
         self._last_census: Optional[Census] = None
@@ -57,16 +51,6 @@ class SnapshotTaker:
         if what not in self._reported:
             self._reported.add(what)
             _logger.warning("memory profiler cannot read %s (%s); using a fallback", what, error)
-
-    def _memory(self) -> Tuple[int, int]:
-        """Resident and virtual bytes; peak resident from getrusage when psutil cannot read them."""
-        try:
-            info = self.process().memory_info()
-            return info.rss, info.vms
-        except (psutil.Error, OSError) as error:
-            self._missing("process memory through psutil", error)
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if resource else 0
-            return peak * (1 if sys.platform == "darwin" else 1024), 0
 
     def _census(self, top_n: int) -> Optional[Census]:
         """The top ``top_n`` types, the total and every count; None (logged) when counting fails, so
@@ -81,10 +65,7 @@ class SnapshotTaker:
         return self._last_census
 
     def process(self) -> psutil.Process:
-        # A handle made before os.fork() would describe the parent.
-        if self._process is None or self._process.pid != os.getpid():
-            self._process = psutil.Process()
-        return self._process
+        return self._memory.process()
 
     def limit(self) -> MemoryLimit:
         now = time.monotonic()
@@ -108,7 +89,7 @@ class SnapshotTaker:
         its memory and GC figures, with the last successful census's objects (``census`` is False).
         """
         started = time.perf_counter()
-        rss, vms = self._memory()
+        rss, vms = self._memory.read()
         limit = self.limit()
         stats = gc.get_stats()
         if tracemalloc.is_tracing():
