@@ -278,6 +278,12 @@ class MemoryProfiler(SeedCompatibility):
         return self._cadence.interval(self._config.snapshot_interval, self._config.census_budget)
 
     @property
+    def census_pause_seconds(self) -> float:
+        """The longest single C call of the last census, which holds the GIL: listing the heap, or
+        counting one slice of it. Other threads of the host wait at most that long."""
+        return self._taker.census_pause_seconds
+
+    @property
     def census_seconds(self) -> float:
         """Smoothed duration of a census (0 before the first)."""
         return self._cadence.census_seconds

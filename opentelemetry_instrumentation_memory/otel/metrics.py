@@ -257,6 +257,13 @@ INSTRUMENTS = (
         lambda profiler: [Observation(profiler.census_seconds)] if profiler.latest_snapshot else [],
     ),
     InstrumentSpec(
+        "census_pause_seconds",
+        GAUGE,
+        "s",
+        "Longest single hold of the GIL by the last census: what another thread of the host waited",
+        lambda profiler: [Observation(profiler.census_pause_seconds)] if profiler.latest_snapshot else [],
+    ),
+    InstrumentSpec(
         "census_interval_seconds",
         GAUGE,
         "s",

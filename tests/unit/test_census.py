@@ -106,3 +106,14 @@ def test_names_are_forgotten_with_their_types():
     del kinds, kind
     gc.collect()
     assert len(census._names) <= before + 10
+
+
+def test_the_census_holds_the_gil_one_slice_at_a_time_and_says_how_long():
+    from opentelemetry_instrumentation_memory import MemoryProfiler
+
+    kept = [object() for _ in range(200_000)]  # several slices of 50,000
+    profiler = MemoryProfiler()
+    snapshot = profiler.snapshot()
+    pause = profiler.census_pause_seconds
+    assert 0 < pause * 1000 < snapshot.census_ms  # one C call, not the whole census
+    assert len(kept) == 200_000

@@ -7,7 +7,7 @@ import heapq
 import logging
 import time
 import tracemalloc
-from typing import Callable, Dict, Mapping, Optional, Set, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 import psutil
 
@@ -42,6 +42,7 @@ class SnapshotTaker:
         self._limit: Optional[MemoryLimit] = None
         self._limit_read_at = 0.0
         self._memory = ProcessMemory(self._missing)
+        self.census_pause_seconds = 0.0  # the longest single GIL hold of the last census
         self._reported: Set[str] = set()
         self._census_log = RateLimitedLog(_logger)
         self._last_census: Optional[Census] = None
@@ -55,12 +56,14 @@ class SnapshotTaker:
     def _census(self, top_n: int) -> Optional[Census]:
         """The top ``top_n`` types, the total and every count; None (logged) when counting fails, so
         that the snapshot keeps the figures that need no census."""
+        holds: List[float] = []
         try:
-            counts = count_objects_by_type()
+            counts = count_objects_by_type(holds)
         except Exception as error:
             self._census_log.error("census", error, "memory profiler could not count objects")
             return None
         top = tuple(heapq.nlargest(top_n, counts.items(), key=lambda item: item[1]))
+        self.census_pause_seconds = max(holds, default=0.0)
         self._last_census = top, sum(counts.values()), counts
         return self._last_census
 

@@ -1,0 +1,90 @@
+"""How long a census stalls the host's other threads, against listing the heap (the floor).
+
+    python benchmarks/census_pause.py [--sizes 100000 1000000 5000000]
+
+In a fresh interpreter per heap size, a thread that wakes every 0.5 ms records the longest gap
+between its wake-ups while the main thread runs, five times each: a bare ``gc.get_objects()``, the
+census as one call (``Counter(map(type, gc.get_objects()))``, the previous design) and the sliced
+census (``count_objects_by_type``). Prints the worst stall of each and its ratio to the floor, and
+the total time of the sliced census against the one-call census.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import textwrap
+
+CHILD = textwrap.dedent(
+    """
+    import gc, json, sys, threading, time
+    from collections import Counter
+    from opentelemetry_instrumentation_memory.core.sampling.census import count_objects_by_type
+
+    class Item: pass
+    size = int(sys.argv[1])
+    HEAP = [Item() for _ in range(size // 2)]
+    PAIRS = [[i] for i in range(size // 2)]
+    gc.collect()
+    stop = threading.Event()
+    gaps = []
+
+    def ticker():
+        last = time.perf_counter()
+        while not stop.is_set():
+            time.sleep(0.0005)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    thread = threading.Thread(target=ticker)
+    thread.start()
+    time.sleep(0.2)
+    steps = {
+        "gc.get_objects()": lambda: gc.get_objects(),
+        "census in one call": lambda: Counter(map(type, gc.get_objects())),
+        "sliced census": lambda: count_objects_by_type(),
+    }
+    results = {"objects": len(gc.get_objects())}
+    for name, step in steps.items():
+        worst, total = 0.0, 0.0
+        for _ in range(5):
+            time.sleep(0.05)
+            gaps.clear()
+            started = time.perf_counter()
+            step()
+            total += time.perf_counter() - started
+            time.sleep(0.01)
+            worst = max(worst, max(gaps, default=0.0))
+        results[name] = {"stall_ms": worst * 1000, "mean_ms": total / 5 * 1000}
+    stop.set()
+    thread.join()
+    print(json.dumps(results))
+    """
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 5_000_000])
+    args = parser.parse_args()
+    for size in args.sizes:
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(size)], capture_output=True, text=True, check=True
+        )
+        results = json.loads(out.stdout)
+        floor = results["gc.get_objects()"]["stall_ms"]
+        one_call = results["census in one call"]["mean_ms"]
+        print(f"\n{results.pop('objects'):,} objects")
+        for name, figures in results.items():
+            stall, mean = figures["stall_ms"], figures["mean_ms"]
+            print(
+                f"  {name:20} worst stall {stall:7.1f} ms ({stall / floor:4.2f}x floor)"
+                f"   mean {mean:7.1f} ms ({mean / one_call:4.2f}x one-call census)"
+            )
+
+
+if __name__ == "__main__":
+    main()
