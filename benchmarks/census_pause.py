@@ -21,7 +21,11 @@ CHILD = textwrap.dedent(
     """
     import gc, json, sys, threading, time
     from collections import Counter
+    from opentelemetry_instrumentation_memory.core.analysis.leaks import LeakDetector
+    from opentelemetry_instrumentation_memory.core.diagnosis.containers import ContainerWatch
+    from opentelemetry_instrumentation_memory.core.diagnosis.owners import find_roots, retained_by
     from opentelemetry_instrumentation_memory.core.sampling.census import count_objects_by_type
+    from opentelemetry_instrumentation_memory.core.sampling.sizes import ObjectSizer
 
     class Item: pass
     size = int(sys.argv[1])
@@ -42,10 +46,19 @@ CHILD = textwrap.dedent(
     thread = threading.Thread(target=ticker)
     thread.start()
     time.sleep(0.2)
+    counts = count_objects_by_type()  # names the types, as the profiler's first census does
+    detector = LeakDetector()
+    for i in range(30):
+        detector.observe(float(i), counts)
     steps = {
         "gc.get_objects()": lambda: gc.get_objects(),
         "census in one call": lambda: Counter(map(type, gc.get_objects())),
         "sliced census": lambda: count_objects_by_type(),
+        "leak detector pass": lambda: detector.observe(time.time(), counts),
+        "globals walk": lambda: find_roots(),
+        "large-container walk": lambda: ContainerWatch()._discover(find_roots()),
+        "holders of a sample": lambda: retained_by(["__main__.Item"], find_roots()),
+        "bytes per object": lambda: ObjectSizer(ttl=0)(["__main__.Item"]),
     }
     results = {"objects": len(gc.get_objects())}
     for name, step in steps.items():
@@ -77,7 +90,7 @@ def main() -> None:
         results = json.loads(out.stdout)
         floor = results["gc.get_objects()"]["stall_ms"]
         one_call = results["census in one call"]["mean_ms"]
-        print(f"\n{results.pop('objects'):,} objects")
+        print(f"\n{results.pop('objects'):,} objects")  # ratios: stall to the floor, time to the census
         for name, figures in results.items():
             stall, mean = figures["stall_ms"], figures["mean_ms"]
             print(
