@@ -4,10 +4,10 @@ import collections
 import functools
 import itertools
 import os
-import threading
 import time
 
 from opentelemetry_instrumentation_memory import MemoryProfiler
+from tests.unit.running import run_beside
 
 FAST = dict(snapshot_interval=0.05, census_budget=1.0, leak_window=16, leak_min_snapshots=12)
 
@@ -64,26 +64,15 @@ LINES = {
 }
 
 
+def requests(stop):
+    while not stop.is_set():
+        for _ in range(10):
+            leak_step(next(STEPS))
+        time.sleep(0.002)
+
+
 def run(profiler, until, timeout=60):
-    stop = threading.Event()
-
-    def requests():
-        while not stop.is_set():
-            for _ in range(10):
-                leak_step(next(STEPS))
-            time.sleep(0.002)
-
-    worker = threading.Thread(target=requests)
-    worker.start()
-    profiler.start()
-    try:
-        deadline = time.monotonic() + timeout
-        while not until() and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        stop.set()
-        worker.join()
-        profiler.stop()
+    run_beside(profiler, requests, until, timeout)
 
 
 def by_key(profiler):

@@ -15,6 +15,7 @@ import pytest
 
 from opentelemetry_instrumentation_memory import MemoryProfiler
 from opentelemetry_instrumentation_memory.core.diagnosis.sites import SiteCapture, trim_path
+from tests.unit.running import run_beside
 
 
 class Orphan:
@@ -32,18 +33,8 @@ FAST = dict(snapshot_interval=0.05, census_budget=1.0, leak_window=16, leak_min_
 
 
 def run_leak(profiler, until, timeout=60):
-    stop, sink = threading.Event(), []
-    leaker = threading.Thread(target=leak_forever, args=(stop, sink))
-    leaker.start()
-    profiler.start()
-    try:
-        deadline = time.monotonic() + timeout
-        while not until() and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        stop.set()
-        leaker.join()
-        profiler.stop()
+    sink = []
+    run_beside(profiler, lambda stop: leak_forever(stop, sink), until, timeout)
 
 
 def orphan_leak(profiler):

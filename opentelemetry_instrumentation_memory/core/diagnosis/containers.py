@@ -19,7 +19,17 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, cast
 
 from ..sampling.census import type_name
 from ..sampling.sizes import retained_bytes
-from .owners import CONTAINER_TYPES, Access, Roots, bounded, find_roots, length_of, reach
+from .owners import (
+    CONTAINER_TYPES,
+    Access,
+    Roots,
+    attribute_value,
+    bounded,
+    find_roots,
+    length_of,
+    owning_instance,
+    reach,
+)
 
 __all__ = ["ContainerReading", "ContainerWatch"]
 
@@ -83,13 +93,7 @@ class ContainerWatch:
     @staticmethod
     def _resolve_held(owner_ref: "weakref.ref[object]", attribute: str) -> Optional[object]:
         owner = owner_ref()
-        if owner is None:
-            return None
-        try:
-            namespace = object.__getattribute__(owner, "__dict__")
-        except Exception:
-            return None
-        container = namespace.get(attribute) if issubclass(type(namespace), dict) else None
+        container = None if owner is None else attribute_value(owner, attribute)
         return container if issubclass(type(container), CONTAINER_TYPES) and not bounded(container) else None
 
     def _discover(self, roots: Roots) -> None:
@@ -103,29 +107,17 @@ class ContainerWatch:
         ]
         large.sort(key=length_of, reverse=True)
         for container in large[:20]:
-            found = self._instance_holding(container)
-            if found is not None and len(self._held_by_instances) < self.max_containers:
-                label, owner, attribute = found
-                self._held_by_instances.setdefault(label, (weakref.ref(owner), attribute))
+            found = owning_instance(container)
+            if found is None or len(self._held_by_instances) >= self.max_containers:
+                continue
+            owner, attribute = found
+            try:
+                reference = weakref.ref(owner)
+            except TypeError:  # no weak reference to it: it cannot be watched without keeping it
+                continue
+            label = f"<{type_name(type(owner))} instance>.{attribute}"
+            self._held_by_instances.setdefault(label, (reference, attribute))
         large.clear()
-
-    @staticmethod
-    def _instance_holding(container: object) -> Optional[Tuple[str, object, str]]:
-        for referrer in gc.get_referrers(container):
-            owners = [referrer] if not issubclass(type(referrer), dict) else list(gc.get_referrers(referrer))
-            for owner in owners:
-                try:
-                    namespace = object.__getattribute__(owner, "__dict__")
-                    reference = weakref.ref(owner)
-                except Exception:
-                    continue
-                held_through_namespace = issubclass(type(referrer), dict) and namespace is not referrer
-                if not issubclass(type(namespace), dict) or held_through_namespace:
-                    continue
-                for attribute, value in namespace.items():
-                    if value is container and issubclass(type(attribute), str):
-                        return f"<{type_name(type(owner))} instance>.{attribute}", reference(), attribute
-        return None
 
     def resolve(self, path: str) -> Optional[object]:
         """The container at ``path`` now, or None."""

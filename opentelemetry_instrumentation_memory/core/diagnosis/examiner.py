@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Dict, List, Mapping, Sequence, Tuple
 
+from ..sampling.census import objects_of
 from ..sampling.sizes import ObjectSizer
 from .containers import ContainerReading, ContainerWatch, recent_entries
-from .owners import Holders, retained_by, sample_objects
+from .owners import Holders, retained_by
 
 __all__ = ["LeakExaminer"]
 
@@ -45,7 +46,7 @@ class LeakExaminer:
         """Candidate objects of each leak (``kinds``: key -> "type" or "container"), youngest first;
         leaks of other kinds are left out."""
         types = [key for key, kind in kinds.items() if kind == "type"]
-        located: Dict[str, List[object]] = dict(sample_objects(types, _LOCATE_PER_LEAK)) if types else {}
+        located: Dict[str, List[object]] = dict(objects_of(types, _LOCATE_PER_LEAK)) if types else {}
         for key, kind in kinds.items():
             if kind == "container":
                 container = self.containers.resolve(key)

@@ -4,8 +4,9 @@
 ``package.module.SERVICE.history`` (an attribute of a module-level object), and
 ``<package.module.Handler instance>.seen`` when no module global reaches the holder.
 
-The roots are the globals of every loaded module and, one level down, the attributes of the objects
-and classes they name: bounded in items visited, and no reference outlives a call.
+The roots are the globals of every loaded module and, two levels down, the attributes of the objects
+and classes they name and the values of the dicts: bounded in items visited, and no reference
+outlives a call. Everything is read through the built-in types' own methods, never the host's.
 """
 
 from __future__ import annotations
@@ -56,22 +57,36 @@ class Roots:
             self.containers.append((path, access))
 
 
+def namespace_of(value: object) -> object:
+    """``value.__dict__`` as the object stores it (no ``__getattribute__`` of its own runs), or None."""
+    try:
+        return object.__getattribute__(value, "__dict__")
+    except Exception:
+        return None
+
+
+def attribute_value(value: object, name: str) -> Optional[object]:
+    """``value``'s own attribute ``name`` (an instance's, or a class's), read without running code."""
+    namespace = namespace_of(value)
+    try:
+        if issubclass(type(namespace), dict):
+            return dict.get(cast(dict, namespace), name)
+        if type(namespace) is types.MappingProxyType:  # a class's attributes
+            return namespace.get(name)
+    except Exception:  # an unhashable or raising key
+        pass
+    return None
+
+
 def reach(access: Access) -> Optional[object]:
     """The object at ``access`` now (module globals and attributes read without running code)."""
-    value: object = sys.modules.get(access[0])
+    value: Optional[object] = sys.modules.get(access[0])
     for name in access[1:]:
-        try:
-            if name.startswith("[") and issubclass(type(value), dict):
-                value = dict.__getitem__(cast(dict, value), name[1:-1])
-            else:
-                namespace = object.__getattribute__(value, "__dict__")
-                if issubclass(type(namespace), dict):
-                    value = dict.__getitem__(namespace, name)
-                elif type(namespace) is types.MappingProxyType:  # a class's attributes
-                    value = namespace[name]
-                else:
-                    return None
-        except Exception:
+        if name.startswith("[") and issubclass(type(value), dict):
+            value = dict.get(cast(dict, value), name[1:-1])
+        else:
+            value = attribute_value(value, name)
+        if value is None:
             return None
     return value
 
@@ -87,19 +102,9 @@ def _items(mapping: object, limit: Optional[int] = None) -> List[Tuple[Any, Any]
         return []
 
 
-def _namespace_of(value: object) -> object:
-    try:
-        return object.__getattribute__(value, "__dict__")
-    except Exception:
-        return None
-
-
 def _attributes(value: object) -> Iterator[Tuple[str, object]]:
     """An object's or a class's own attributes, read without running its code."""
-    try:
-        namespace = object.__getattribute__(value, "__dict__")
-    except Exception:
-        return
+    namespace = namespace_of(value)
     if not issubclass(type(namespace), (dict, types.MappingProxyType)):
         return
     for name, attribute in _items(namespace):
@@ -107,22 +112,26 @@ def _attributes(value: object) -> Iterator[Tuple[str, object]]:
             yield name, attribute
 
 
-def length_of(container: object) -> int:
-    """The length by the built-in base's own ``__len__``: a subclass's override is the host's code."""
+def _builtin_base(container: object) -> Optional[type]:
+    """The built-in container type ``container`` is, or derives from: its methods are not the host's."""
     for base in CONTAINER_TYPES:
         if issubclass(type(container), base):
-            return int(base.__len__(container))  # type: ignore[arg-type]
-    return 0
+            return base
+    return None
+
+
+def length_of(container: object) -> int:
+    """The length by the built-in base's own ``__len__``: a subclass's override is the host's code."""
+    base = _builtin_base(container)
+    return 0 if base is None else int(base.__len__(container))  # type: ignore[attr-defined]
 
 
 def _library(module: object) -> bool:
     """A module of the standard library or an installed package: walked after the application's."""
-    try:
-        path = object.__getattribute__(module, "__dict__").get("__file__")
-    except Exception:
-        return True
-    if not issubclass(type(path), str):
+    found = attribute_value(module, "__file__")
+    if not issubclass(type(found), str):
         return True  # built-in or namespace module
+    path = cast(str, found)
     return path.startswith(_LIBRARY_PREFIXES) or "site-packages" in path or "dist-packages" in path
 
 
@@ -157,7 +166,7 @@ def find_roots(max_items: int = 200_000, skip: Tuple[str, ...] = _SKIPPED_MODULE
     roots = Roots()
     visited = 0
     for module_name, module in _modules(skip):
-        namespace = object.__getattribute__(module, "__dict__")
+        namespace = namespace_of(module)
         if not issubclass(type(namespace), dict):
             continue
         module_path = safe_text(module_name)
@@ -229,6 +238,27 @@ def _attribute_of(owner: object, held: object) -> Optional[str]:
     return None
 
 
+def owning_instance(held: object) -> Optional[Tuple[object, str]]:
+    """(the object, its attribute) that holds ``held`` as an attribute: directly (an instance's
+    managed attributes) or through its ``__dict__``; None when nothing does."""
+    referrers = [r for r in gc.get_referrers(held) if not issubclass(type(r), types.FrameType)]
+    try:
+        for owner in referrers:
+            if not issubclass(type(owner), dict):
+                attribute = _attribute_of(owner, held)
+                if attribute is not None:
+                    return owner, attribute
+                continue
+            for key, value in _items(owner):
+                if value is held and issubclass(type(key), str):
+                    for namespace_owner in gc.get_referrers(owner):
+                        if namespace_of(namespace_owner) is owner:
+                            return namespace_owner, key
+        return None
+    finally:
+        referrers.clear()
+
+
 def name_holder(holder: object, roots: Roots, held: Optional[object] = None) -> str:
     return safe_text(_name_holder(holder, roots, held))
 
@@ -242,30 +272,18 @@ def _name_holder(holder: object, roots: Roots, held: Optional[object] = None) ->
     path = roots.paths.get(id(holder))
     if path is not None:
         return path
-    referrers = [r for r in gc.get_referrers(holder) if not issubclass(type(r), types.FrameType)]
-    try:
-        for owner in referrers:
-            attribute = _attribute_of(owner, holder) if not issubclass(type(owner), dict) else None
-            if attribute is not None:
-                base = roots.paths.get(id(owner)) or _instance_label(owner)
-                return f"{base}.{attribute}"
-            if issubclass(type(owner), dict):
-                for key, value in _items(owner):
-                    if value is holder and issubclass(type(key), str):
-                        for namespace_owner in gc.get_referrers(owner):
-                            if _namespace_of(namespace_owner) is owner:
-                                named = roots.paths.get(id(namespace_owner))
-                                return f"{named or _instance_label(namespace_owner)}.{key}"
-        if held is not None and not issubclass(type(holder), CONTAINER_TYPES):
-            attribute = _attribute_of(holder, held)
-            if attribute is not None:
-                return f"{_instance_label(holder)}.{attribute}"
-        function = _function_holding(holder)
-        if function is not None:
-            return f"<{type_name(type(holder))} in a local variable of {function}()>"
-        return f"<{type_name(type(holder))}>"
-    finally:
-        referrers.clear()
+    found = owning_instance(holder)
+    if found is not None:
+        owner, attribute = found
+        return f"{roots.paths.get(id(owner)) or _instance_label(owner)}.{attribute}"
+    if held is not None and not issubclass(type(holder), CONTAINER_TYPES):
+        direct = _attribute_of(holder, held)
+        if direct is not None:
+            return f"{_instance_label(holder)}.{direct}"
+    function = _function_holding(holder)
+    if function is not None:
+        return f"<{type_name(type(holder))} in a local variable of {function}()>"
+    return f"<{type_name(type(holder))}>"
 
 
 def holders(
@@ -319,15 +337,10 @@ def holders(
     )
 
 
-def sample_objects(names: Sequence[str], per_type: int) -> Dict[str, List[object]]:
-    """Up to ``per_type`` live objects of each named type, youngest first."""
-    return objects_of(names, per_type)
-
-
 def retained_by(names: Sequence[str], roots: Roots, per_type: int = 20) -> Dict[str, Tuple[Holders, float]]:
     """For each leaking type: its dominant holders, and the share of its sample held by bounded
     structures (the leak is then a cache filling, not a leak)."""
-    samples = sample_objects(names, per_type)
+    samples = objects_of(names, per_type)
     found: Dict[str, Tuple[Holders, float]] = {}
     try:
         for name, sample in samples.items():

@@ -1,0 +1,20 @@
+"""Running a profiler's loop beside a real workload thread, until a condition or a deadline."""
+
+import threading
+import time
+
+
+def run_beside(profiler, work, until, timeout=60):
+    """Start ``work(stop)`` on a thread and the profiler's loop; stop both once ``until()`` holds."""
+    stop = threading.Event()
+    worker = threading.Thread(target=work, args=(stop,))
+    worker.start()
+    profiler.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not until() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        worker.join()
+        profiler.stop()
