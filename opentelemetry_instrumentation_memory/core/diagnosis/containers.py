@@ -29,6 +29,7 @@ from .owners import (
     length_of,
     owning_instance,
     reach,
+    size_of,
 )
 
 __all__ = ["ContainerReading", "ContainerWatch"]
@@ -144,7 +145,7 @@ class ContainerWatch:
         length = length_of(container) if container is not None else 0
         if not length:
             return None
-        own = object.__sizeof__(container) / length
+        own = size_of(container) / length
         if issubclass(type(container), (bytearray, array)):
             return own
         entries = recent_entries(container, _ENTRY_SAMPLE)

@@ -120,6 +120,13 @@ def _builtin_base(container: object) -> Optional[type]:
     return None
 
 
+def size_of(container: object) -> int:
+    """The container's own bytes (its table or array, not its entries) by the built-in base's
+    ``__sizeof__``: ``object.__sizeof__`` would count only its header."""
+    base = _builtin_base(container)
+    return object.__sizeof__(container) if base is None else int(base.__sizeof__(container))  # type: ignore[call-arg]
+
+
 def length_of(container: object) -> int:
     """The length by the built-in base's own ``__len__``: a subclass's override is the host's code."""
     base = _builtin_base(container)
