@@ -33,6 +33,13 @@ UNATTRIBUTED = "resident memory"  # the key of growth that no type or container 
 _UNATTRIBUTED_MIN_KIB = 16 * 1024
 
 
+def _detector(config: ProfilerConfig, min_growth: int) -> LeakDetector:
+    """Types, containers and resident memory go through the same rules, over the same window."""
+    return LeakDetector(
+        window=config.leak_window, min_snapshots=config.leak_min_snapshots, min_growth=min_growth
+    )
+
+
 def _a_kib_each(names: Sequence[str]) -> Dict[str, float]:
     return {name: 1024.0 for name in names}
 
@@ -51,26 +58,14 @@ class MemoryAnalysis:
         self._object_sizes = object_sizes
         self._entry_sizes = entry_sizes
         self.history = SnapshotHistory(config.history_size)
-        self.detector = LeakDetector(
-            window=config.leak_window,
-            min_snapshots=config.leak_min_snapshots,
-            min_growth=config.leak_min_growth,
-        )
+        self.detector = _detector(config, config.leak_min_growth)
         # Containers by owner path, their lengths as counts: the same shape rules as types.
-        self.container_detector = LeakDetector(
-            window=config.leak_window,
-            min_snapshots=config.leak_min_snapshots,
-            min_growth=config.leak_min_growth,
-        )
+        self.container_detector = _detector(config, config.leak_min_growth)
         self.container_types: Dict[str, str] = {}
         # Resident memory in KiB, through the same rules: growth nothing above explains. Allocator
         # arenas and caches filling move it by megabytes in a healthy process; 16 MiB over the
         # window is the least worth a record.
-        self.resident_detector = LeakDetector(
-            window=config.leak_window,
-            min_snapshots=config.leak_min_snapshots,
-            min_growth=_UNATTRIBUTED_MIN_KIB,
-        )
+        self.resident_detector = _detector(config, _UNATTRIBUTED_MIN_KIB)
         self._unattributed: Optional[Leak] = None
         self.alerts = AlertState()
         self.detected: "OrderedDict[str, Leak]" = OrderedDict()
@@ -168,7 +163,6 @@ class MemoryAnalysis:
             return []
         kib = {UNATTRIBUTED: int(snapshot.rss_mb * 1024)}
         found = self.resident_detector.observe(snapshot.timestamp, kib, headroom, _a_kib_each)
-        self._unattributed = None
         if found and not explained:
             self._unattributed = replace(found[0], kind="unattributed")
             return [self._unattributed]
