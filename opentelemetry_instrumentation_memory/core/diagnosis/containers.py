@@ -153,8 +153,3 @@ class ContainerWatch:
             return own + sum(map(retained_bytes, entries)) / max(1, min(length, _ENTRY_SAMPLE))
         finally:
             entries.clear()
-
-    @staticmethod
-    def roots() -> Roots:
-        """The roots now, for naming holders."""
-        return find_roots()

@@ -9,7 +9,7 @@ from typing import Dict, List, Mapping, Sequence, Tuple
 from ..sampling.census import objects_of
 from ..sampling.sizes import ObjectSizer
 from .containers import ContainerReading, ContainerWatch, recent_entries
-from .owners import Holders, retained_by
+from .owners import Holders, find_roots, retained_by
 
 __all__ = ["LeakExaminer"]
 
@@ -38,7 +38,7 @@ class LeakExaminer:
 
     def holders(self, type_names: Sequence[str]) -> Tuple[Dict[str, Holders], List[str]]:
         """The holders of each leaking type, and the types held by bounded structures."""
-        found = retained_by(type_names, self.containers.roots())
+        found = retained_by(type_names, find_roots())
         held_by_bounded = [name for name, (_, share) in found.items() if share >= BOUNDED_SHARE]
         return {name: holders for name, (holders, _) in found.items()}, held_by_bounded
 
