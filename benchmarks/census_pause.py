@@ -1,12 +1,13 @@
-"""How long a census stalls the host's other threads, against listing the heap (the floor).
+"""How long a census, and each heap walk of the leak diagnosis, stalls the host's other threads,
+against listing the heap (the floor), and what each costs against the census.
 
     python benchmarks/census_pause.py [--sizes 100000 1000000 5000000]
 
 In a fresh interpreter per heap size, a thread that wakes every 0.5 ms records the longest gap
 between its wake-ups while the main thread runs, five times each: a bare ``gc.get_objects()``, the
-census as one call (``Counter(map(type, gc.get_objects()))``, the previous design) and the sliced
-census (``count_objects_by_type``). Prints the worst stall of each and its ratio to the floor, and
-the total time of the sliced census against the one-call census.
+census as one call (``Counter(map(type, gc.get_objects()))``, the previous design), the sliced
+census (``count_objects_by_type``) and the diagnosis's steps. Prints the worst stall of each and its
+ratio to the floor, and its mean time against the one-call census.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ CHILD = textwrap.dedent(
     thread.start()
     time.sleep(0.2)
     counts = count_objects_by_type()  # names the types, as the profiler's first census does
+    watch = ContainerWatch()
+    watch.census()
+    watch.census()  # the second census walks the globals; the next ones read lengths only
     detector = LeakDetector()
     for i in range(30):
         detector.observe(float(i), counts)
@@ -55,6 +59,7 @@ CHILD = textwrap.dedent(
         "census in one call": lambda: Counter(map(type, gc.get_objects())),
         "sliced census": lambda: count_objects_by_type(),
         "leak detector pass": lambda: detector.observe(time.time(), counts),
+        "container lengths": watch.census,
         "globals walk": lambda: find_roots(),
         "large-container walk": lambda: ContainerWatch()._discover(find_roots()),
         "holders of a sample": lambda: retained_by(["__main__.Item"], find_roots()),
