@@ -19,6 +19,8 @@ from collections import Counter
 from itertools import compress
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from .pacing import Pacer
+
 UNNAMED = "<unnamed type>"
 
 # type's own descriptors: reading through them bypasses any metaclass override.
@@ -121,8 +123,8 @@ def objects_of(names: Iterable[str], limit: int) -> Dict[str, List[object]]:
 
 
 # Objects counted per C call. A census holds the GIL for one call at a time: listing the heap (the
-# floor of an exact census in Python), then slices of this size, before each of which it hands the
-# GIL to any thread waiting for it. 50,000 objects take about 2-3 ms.
+# floor of an exact census in Python), then slices of this size, between which it hands the GIL to
+# any thread waiting for it. 50,000 objects take about 2-3 ms.
 _SLICE = 50_000
 
 
@@ -132,13 +134,14 @@ def _count_types(holds: Optional[List[float]] = None) -> Iterable[Tuple[type, in
     ``__eq__`` alone makes its classes unhashable): when that fails, the count is redone by identity,
     which runs no host code and costs about twice as much."""
     holds = [] if holds is None else holds
+    pace = Pacer()
     started = time.perf_counter()
     objects = gc.get_objects()
     holds.append(time.perf_counter() - started)
     try:
         counts: Counter[type] = Counter()
         for start in range(0, len(objects), _SLICE):
-            time.sleep(0)  # hand the GIL over: a waiting thread would otherwise wait the switch interval
+            pace()
             began = time.perf_counter()
             counts.update(map(type, objects[start : start + _SLICE]))
             holds.append(time.perf_counter() - began)
