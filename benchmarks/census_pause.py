@@ -24,7 +24,8 @@ CHILD = textwrap.dedent(
     from collections import Counter
     from opentelemetry_instrumentation_memory.core.analysis.leaks import LeakDetector
     from opentelemetry_instrumentation_memory.core.diagnosis.containers import ContainerWatch
-    from opentelemetry_instrumentation_memory.core.diagnosis.owners import find_roots, retained_by
+    from opentelemetry_instrumentation_memory.core.diagnosis.holders import retained_by
+    from opentelemetry_instrumentation_memory.core.diagnosis.owners import find_roots
     from opentelemetry_instrumentation_memory.core.sampling.census import count_objects_by_type
     from opentelemetry_instrumentation_memory.core.sampling.sizes import ObjectSizer
 

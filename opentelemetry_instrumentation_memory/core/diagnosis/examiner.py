@@ -9,7 +9,8 @@ from typing import Dict, List, Mapping, Sequence, Tuple
 from ..sampling.census import objects_of
 from ..sampling.sizes import ObjectSizer
 from .containers import ContainerReading, ContainerWatch, recent_entries
-from .owners import Holders, find_roots, retained_by
+from .holders import Holders, retained_by
+from .owners import find_roots
 
 __all__ = ["LeakExaminer"]
 

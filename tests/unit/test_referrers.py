@@ -1,0 +1,86 @@
+"""The sliced heap walks find what the single C calls find, on the real heap, running none of its code."""
+
+import collections
+import gc
+import sys
+import types
+
+from opentelemetry_instrumentation_memory.core.diagnosis.containers import large_containers
+from opentelemetry_instrumentation_memory.core.diagnosis.holders import owning_instances
+from opentelemetry_instrumentation_memory.core.diagnosis.referrers import referrers_of
+
+
+class Node:
+    pass
+
+
+class Holder:
+    def __init__(self, value):
+        self.kept = value
+
+
+def _ids(objects):
+    return {id(obj) for obj in objects if not isinstance(obj, types.FrameType)}
+
+
+def test_finds_every_referrer_that_gc_get_referrers_finds():
+    targets = [Node() for _ in range(5)]
+    big = [Node() for _ in range(100_000)] + [targets[0]]  # a holder with many references
+    by_key = {"k": targets[1]}
+    holder = Holder(targets[2])
+    pair = (targets[3], targets[3])
+    found = referrers_of(targets)
+    for target in targets:
+        expected = _ids(gc.get_referrers(target)) - {id(targets)}
+        assert _ids(found[id(target)]) == expected
+    assert id(big) in _ids(found[id(targets[0])])
+    assert id(by_key) in _ids(found[id(targets[1])])
+    assert id(pair) in _ids(found[id(targets[3])])
+    del holder
+
+
+def test_keeps_no_reference_once_it_returns():
+    target = Node()
+    held = [target]
+    before = sys.getrefcount(target)
+    found = referrers_of([target])
+    assert found[id(target)] == [held]
+    found.clear()
+    assert sys.getrefcount(target) == before
+
+
+def test_nothing_to_search_for_returns_at_once():
+    assert referrers_of([]) == {}
+
+
+def test_owning_instances_names_each_container_by_its_instance_in_one_batch():
+    containers = [[n] for n in range(3)]
+    instances = [Holder(container) for container in containers]
+    loose = [99]
+    owners = owning_instances(containers + [loose])
+    for instance, container in zip(instances, containers):
+        assert owners[id(container)] == (instance, "kept")
+    assert id(loose) not in owners
+
+
+class Guarded(dict):
+    """A dict whose own methods raise: the walk must read it through ``dict``'s."""
+
+    def __len__(self):
+        raise AssertionError("the host's __len__ ran")
+
+    def __iter__(self):
+        raise AssertionError("the host's __iter__ ran")
+
+
+def test_large_containers_are_found_by_length_builtins_and_subclasses_alike():
+    big_list = list(range(5_000))
+    big_default = collections.defaultdict(list, {n: [n] for n in range(5_000)})
+    big_guarded = Guarded()
+    for n in range(5_000):
+        dict.__setitem__(big_guarded, n, n)
+    small = [[n] for n in range(100)]
+    found = {id(obj) for obj in large_containers(5_000)}
+    assert {id(big_list), id(big_default), id(big_guarded)} <= found
+    assert id(small) not in found
+    assert all(dict.__len__(o) >= 5_000 for o in large_containers(5_000) if isinstance(o, dict))
