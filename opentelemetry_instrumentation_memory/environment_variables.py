@@ -20,6 +20,15 @@ costs more than this at the snapshot interval, censuses are spaced out; the chea
 GC, alerts on them) still come every interval.
 """
 
+OTEL_PYTHON_MEMORY_CENSUS_MAX_PAUSE = "OTEL_PYTHON_MEMORY_CENSUS_MAX_PAUSE"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_CENSUS_MAX_PAUSE
+
+Longest the census may hold the GIL in one call, in seconds, 0-60 (default 0: no bound). Listing the
+heap is the longest call (about 10 ms per million objects); after a census over the bound, the next
+is an hour later, while the cheap figures still come every interval.
+"""
+
 OTEL_PYTHON_MEMORY_ENABLE_TRACEMALLOC = "OTEL_PYTHON_MEMORY_ENABLE_TRACEMALLOC"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_ENABLE_TRACEMALLOC

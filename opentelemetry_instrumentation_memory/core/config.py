@@ -24,6 +24,7 @@ class ProfilerConfig:
 
     snapshot_interval: float = 60.0
     census_budget: float = 0.01
+    census_max_pause: float = 0.0
     enable_tracemalloc: bool = False
     tracemalloc_frames: int = 1
     top_objects_count: int = 20
@@ -53,6 +54,7 @@ class ProfilerConfig:
     def __post_init__(self) -> None:
         require_number("snapshot_interval", self.snapshot_interval, 0.0, inclusive_minimum=False)
         require_number("census_budget", self.census_budget, 0.0, 1.0, inclusive_minimum=False)
+        require_number("census_max_pause", self.census_max_pause, 0.0, 60.0)
         require_bool("enable_tracemalloc", self.enable_tracemalloc)
         require_int("tracemalloc_frames", self.tracemalloc_frames, 1, 100)
         require_int("top_objects_count", self.top_objects_count, 0, 10_000)

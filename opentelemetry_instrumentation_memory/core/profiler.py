@@ -274,7 +274,8 @@ class MemoryProfiler(SeedCompatibility):
     @property
     def census_interval(self) -> float:
         """Seconds between object censuses in the loop: the snapshot interval, or longer when a
-        census costs more than ``census_budget`` of that much wall time (it holds the GIL)."""
+        census costs more than ``census_budget`` of that much wall time (it holds the GIL), or an
+        hour after one that held it longer than ``census_max_pause`` in one call."""
         return self._cadence.interval(self._config.snapshot_interval, self._config.census_budget)
 
     @property
@@ -320,7 +321,15 @@ class MemoryProfiler(SeedCompatibility):
                 except Exception as error:  # the type census and the memory figures still count
                     self._loop_log.error("containers", error, "container census failed")
                 watched = time.perf_counter() - watching
-                self._cadence.counted(started, snapshot.census_ms / 1000.0, watched)
+                pause, bound = self._taker.census_pause_seconds, self._config.census_max_pause
+                if self._cadence.counted(started, snapshot.census_ms / 1000.0, watched, pause, bound):
+                    _logger.warning(
+                        "a census held the GIL for %.1f ms in one call (%d objects), over "
+                        "census_max_pause=%s s: the next census is in an hour; memory and GC figures go on",
+                        pause * 1000.0,
+                        snapshot.total_objects,
+                        bound,
+                    )
             new_leaks, transitions = self._analysis.record(snapshot, counts, containers)
             try:
                 new_leaks = self._explain(new_leaks)

@@ -299,6 +299,38 @@ def test_a_whole_budget_counts_at_every_snapshot():
     assert profiler.latest_snapshot.census
 
 
+def test_a_census_over_the_pause_bound_is_followed_by_none_for_an_hour(caplog):
+    profiler = MemoryProfiler(snapshot_interval=0.02, census_budget=1.0, census_max_pause=1e-6)
+    seen = {}  # id of each snapshot polled -> whether it counted objects
+    with caplog.at_level("WARNING"):
+        profiler.start()
+        try:
+            deadline = time.monotonic() + 5
+            while profiler.total_snapshots < 10 and time.monotonic() < deadline:
+                latest = profiler.latest_snapshot
+                if latest is not None:
+                    seen.setdefault(id(latest), (latest, latest.census))
+                time.sleep(0.002)
+        finally:
+            profiler.stop()
+    assert profiler.census_pause_seconds > 1e-6  # listing this heap alone takes longer
+    assert profiler.census_interval >= 3600.0
+    assert profiler.total_snapshots >= 10
+    censuses = [census for _, census in seen.values()]
+    assert censuses[0] and not any(censuses[1:]), censuses  # one census, then cheap snapshots
+    warnings = [r.getMessage() for r in caplog.records if "census_max_pause" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+
+
+def test_a_census_within_the_pause_bound_keeps_its_cadence():
+    profiler = MemoryProfiler(snapshot_interval=0.2, census_budget=1.0, census_max_pause=10.0)
+    profiler.start()
+    time.sleep(0.7)
+    profiler.stop()
+    assert profiler.census_interval == 0.2
+    assert profiler.latest_snapshot.census
+
+
 def _fed(analysis, rss_values, interval, start=0.0):
     """Feed snapshots with these resident sizes; return every alert transition."""
     base, _ = SnapshotTaker().take(top_n=1)
