@@ -15,10 +15,10 @@ import gc
 import weakref
 from array import array
 from itertools import compress, islice
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, cast
+from typing import Dict, List, Mapping, Optional, Sequence, Sized, Tuple, cast
 
 from ..sampling.census import type_name
-from ..sampling.pacing import Pacer
+from ..sampling.pacing import paced_slices
 from ..sampling.sizes import retained_bytes
 from .holders import owning_instances
 from .owners import (
@@ -37,7 +37,6 @@ __all__ = ["ContainerReading", "ContainerWatch"]
 
 ContainerReading = Tuple[str, int]  # (container type name, length)
 _ENTRY_SAMPLE = 64
-_SLICE = 50_000  # objects looked at per step of the heap walk
 
 
 def recent_entries(container: object, last: int) -> List[object]:
@@ -62,19 +61,16 @@ def large_containers(min_length: int) -> List[object]:
     exact = {id(kind) for kind in CONTAINER_TYPES}
     subclasses: Dict[int, bool] = {}  # id(type) -> a subclass of a container type?
     found: List[object] = []
-    pace = Pacer()
     objects = gc.get_objects()
     try:
-        for start in range(0, len(objects), _SLICE):
-            pace()
-            part = objects[start : start + _SLICE]
+        for part in paced_slices(objects):
             kinds = list(map(type, part))
             for kind in dict(zip(map(id, kinds), kinds)).values():
                 if id(kind) not in subclasses:
                     subclasses[id(kind)] = id(kind) not in exact and issubclass(kind, CONTAINER_TYPES)
             kind_ids = list(map(id, kinds))
             kinds.clear()
-            builtins = list(compress(part, map(exact.__contains__, kind_ids)))
+            builtins: List[Sized] = list(compress(part, map(exact.__contains__, kind_ids)))  # type: ignore[arg-type]
             found.extend(compress(builtins, map(min_length.__le__, map(len, builtins))))
             builtins.clear()
             derived = {key for key, derives in subclasses.items() if derives}
@@ -83,7 +79,6 @@ def large_containers(min_length: int) -> List[object]:
                 for obj in compress(part, map(derived.__contains__, kind_ids))
                 if length_of(obj) >= min_length
             )
-            part.clear()
         return found
     finally:
         objects.clear()

@@ -19,6 +19,7 @@ from itertools import islice
 from typing import Any, Dict, Iterator, List, Optional, Tuple, cast
 
 from ..sampling.census import defining_module, safe_text, type_name
+from ..sampling.pacing import Pacer
 
 __all__ = [
     "CONTAINER_TYPES",
@@ -182,6 +183,7 @@ def find_roots(max_items: int = 200_000, skip: Tuple[str, ...] = _SKIPPED_MODULE
     modules first, at most ``max_items`` items."""
     roots = Roots()
     visited = 0
+    pace = Pacer()
     for module_name, module in _modules(skip):
         namespace = namespace_of(module)
         if not issubclass(type(namespace), dict):
@@ -197,6 +199,7 @@ def find_roots(max_items: int = 200_000, skip: Tuple[str, ...] = _SKIPPED_MODULE
                 continue
             if issubclass(type(value), type) and defining_module(value) != module_name:
                 continue  # an imported class: named where it is defined
+            pace()
             path = f"{module_path}.{safe_text(name)}"
             roots.add(path, value, (module_name, name))
             for first_path, first_access, first in _below(path, (module_name, name), value):

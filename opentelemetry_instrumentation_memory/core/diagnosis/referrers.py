@@ -15,12 +15,11 @@ from __future__ import annotations
 import gc
 from typing import Dict, List, Sequence, Set
 
-from ..sampling.pacing import Pacer
+from ..sampling.pacing import Pacer, paced_slices
 
 __all__ = ["referrers_of"]
 
-_SLICE = 20_000  # objects whose references are gathered by one C call
-_SUB_SLICE = 500  # then checked in sub-slices, and one object at a time
+_SUB_SLICE = 500  # a slice holding a target is searched in sub-slices, then one object at a time
 _STEP = 50_000  # references compared per step (about 1 ms)
 
 
@@ -67,12 +66,9 @@ def referrers_of(targets: Sequence[object]) -> Dict[int, List[object]]:
     pace = Pacer()
     objects = gc.get_objects()
     try:
-        for start in range(0, len(objects), _SLICE):
-            pace()
-            part = objects[start : start + _SLICE]
+        for part in paced_slices(objects):
             if _held(part, wanted, pace, stop_at_first=True):
                 _search(part, wanted, pace, found)
-            part.clear()
     finally:
         objects.clear()
     for referrers in found.values():

@@ -24,6 +24,7 @@ from typing import Callable, ContextManager, Dict, List, Mapping, Optional, Sequ
 
 from ..records import AllocationSite
 from ..sampling import fork
+from ..sampling.pacing import Pacer
 
 _logger = logging.getLogger(__name__)
 _PACKAGE_DIRECTORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -154,7 +155,9 @@ def object_traceback(obj: object) -> Optional[tracemalloc.Traceback]:
 def attributed_sites(objects: Sequence[object], top: int, root: str) -> Tuple[AllocationSite, ...]:
     """Where the traced ones among ``objects`` were allocated, the lines allocating most first."""
     by_line: Dict[Tuple[str, int], List] = {}
+    pace = Pacer()
     for obj in objects:
+        pace()
         traceback = object_traceback(obj)
         if traceback is None:
             continue

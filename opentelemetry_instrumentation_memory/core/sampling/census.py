@@ -19,7 +19,7 @@ from collections import Counter
 from itertools import compress
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from .pacing import Pacer
+from .pacing import paced_slices
 
 UNNAMED = "<unnamed type>"
 
@@ -105,27 +105,20 @@ def objects_of(names: Iterable[str], limit: int) -> Dict[str, List[object]]:
     found: Dict[str, List[object]] = {name: [] for name in wanted}
     if not type_ids:
         return found
+    open_names = len(wanted)
     objects = gc.get_objects()
     try:
-        matching = compress(objects, map(type_ids.__contains__, map(id, map(type, objects))))
-        open_names = len(wanted)
-        for obj in matching:
-            sample = found[type_name(type(obj))]
-            if len(sample) < limit:
-                sample.append(obj)
-                if len(sample) == limit:
-                    open_names -= 1
-                    if not open_names:
-                        break
+        for part in paced_slices(objects):
+            for obj in compress(part, map(type_ids.__contains__, map(id, map(type, part)))):
+                sample = found[type_name(type(obj))]
+                if len(sample) < limit:
+                    sample.append(obj)
+                    open_names -= len(sample) == limit
+            if not open_names:
+                break
     finally:
         objects.clear()
     return found
-
-
-# Objects counted per C call. A census holds the GIL for one call at a time: listing the heap (the
-# floor of an exact census in Python), then slices of this size, between which it hands the GIL to
-# any thread waiting for it. 50,000 objects take about 2-3 ms.
-_SLICE = 50_000
 
 
 def _count_types(holds: Optional[List[float]] = None) -> Iterable[Tuple[type, int]]:
@@ -134,17 +127,13 @@ def _count_types(holds: Optional[List[float]] = None) -> Iterable[Tuple[type, in
     ``__eq__`` alone makes its classes unhashable): when that fails, the count is redone by identity,
     which runs no host code and costs about twice as much."""
     holds = [] if holds is None else holds
-    pace = Pacer()
     started = time.perf_counter()
     objects = gc.get_objects()
     holds.append(time.perf_counter() - started)
     try:
         counts: Counter[type] = Counter()
-        for start in range(0, len(objects), _SLICE):
-            pace()
-            began = time.perf_counter()
-            counts.update(map(type, objects[start : start + _SLICE]))
-            holds.append(time.perf_counter() - began)
+        for part in paced_slices(objects, holds):
+            counts.update(map(type, part))
         return counts.items()
     except Exception:
         kinds = list(map(type, objects))

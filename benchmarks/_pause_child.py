@@ -1,0 +1,119 @@
+"""One heap size of ``census_pause.py``, in a fresh interpreter: ``python _pause_child.py OBJECTS``.
+
+Prints, as JSON, the worst stall of a thread waking every 0.5 ms and the mean time of each step.
+"""
+
+import gc
+import json
+import sys
+import threading
+import time
+import tracemalloc
+from collections import Counter
+
+from opentelemetry_instrumentation_memory import MemoryProfiler
+from opentelemetry_instrumentation_memory.core.analysis.baseline import Baseline
+from opentelemetry_instrumentation_memory.core.analysis.leaks import LeakDetector
+from opentelemetry_instrumentation_memory.core.diagnosis.containers import ContainerWatch
+from opentelemetry_instrumentation_memory.core.diagnosis.holders import retained_by
+from opentelemetry_instrumentation_memory.core.diagnosis.owners import find_roots
+from opentelemetry_instrumentation_memory.core.diagnosis.sites import attributed_sites, growing_sites
+from opentelemetry_instrumentation_memory.core.sampling.census import count_objects_by_type, objects_of
+from opentelemetry_instrumentation_memory.core.sampling.sizes import ObjectSizer
+
+
+class Item:
+    pass
+
+
+class Fresh:
+    pass
+
+
+FRESH_TYPE = "__main__.Fresh"
+size = int(sys.argv[1])
+HEAP = [Item() for _ in range(size // 2)]
+PAIRS = [[i] for i in range(size // 2)]
+gc.collect()
+stop = threading.Event()
+gaps = []
+
+
+def ticker():
+    last = time.perf_counter()
+    while not stop.is_set():
+        time.sleep(0.0005)
+        now = time.perf_counter()
+        gaps.append(now - last)
+        last = now
+
+
+thread = threading.Thread(target=ticker)
+thread.start()
+time.sleep(0.2)
+counts = count_objects_by_type()  # names the types, as the profiler's first census does
+watch = ContainerWatch()
+watch.census()
+watch.census()  # the second census walks the globals; the next ones read lengths only
+detector = LeakDetector()
+for i in range(30):
+    detector.observe(float(i), counts)
+profiler = MemoryProfiler(leak_site_capture=False, warmup_seconds=0.0)
+for _ in range(3):
+    profiler.snapshot()  # past the first census and the baseline
+first = profiler.latest_snapshot
+baseline = Baseline(first, counts)
+FRESH = []
+
+
+def traced_window():
+    """The site capture's window: tracing on, 100,000 objects allocated meanwhile."""
+    tracemalloc.start(1)
+    before = tracemalloc.take_snapshot()
+    FRESH.extend(Fresh() for _ in range(100_000))
+    return before
+
+
+steps = {
+    "gc.get_objects()": lambda: gc.get_objects(),
+    "census in one call": lambda: Counter(map(type, gc.get_objects())),
+    "sliced census": lambda: count_objects_by_type(),
+    "whole snapshot": lambda: profiler.snapshot(),
+    "leak detector pass": lambda: detector.observe(time.time(), counts),
+    "baseline comparison": lambda: baseline.compare(first, counts, 20, 50.0, 100),
+    "container lengths": watch.census,
+    "globals walk": lambda: find_roots(),
+    "large-container walk": lambda: ContainerWatch()._discover(find_roots()),
+    "holders of a sample": lambda: retained_by(["__main__.Item"], find_roots()),
+    "bytes per object": lambda: ObjectSizer(ttl=0)(["__main__.Item"]),
+}
+traced_steps = {
+    "tracemalloc snapshot": lambda: tracemalloc.take_snapshot(),
+    "sites of located objects": lambda: attributed_sites(objects_of([FRESH_TYPE], 2000)[FRESH_TYPE], 5, ""),
+    "whole-heap diff": lambda: growing_sites(BEFORE, tracemalloc.take_snapshot(), 5, ""),
+}
+results = {"objects": len(gc.get_objects())}
+
+
+def measure(name, step):
+    worst, total = 0.0, 0.0
+    for _ in range(5):
+        time.sleep(0.05)
+        gaps.clear()
+        started = time.perf_counter()
+        step()
+        total += time.perf_counter() - started
+        time.sleep(0.01)
+        worst = max(worst, max(gaps, default=0.0))
+    results[name] = {"stall_ms": worst * 1000, "mean_ms": total / 5 * 1000}
+
+
+for name, step in steps.items():
+    measure(name, step)
+BEFORE = traced_window()
+for name, step in traced_steps.items():
+    measure(name, step)
+tracemalloc.stop()
+stop.set()
+thread.join()
+print(json.dumps(results))
