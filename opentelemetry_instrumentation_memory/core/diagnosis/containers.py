@@ -65,10 +65,11 @@ def large_containers(min_length: int) -> List[object]:
     try:
         for part in paced_slices(objects):
             kinds = list(map(type, part))
-            for kind in dict(zip(map(id, kinds), kinds)).values():
-                if id(kind) not in subclasses:
-                    subclasses[id(kind)] = id(kind) not in exact and issubclass(kind, CONTAINER_TYPES)
             kind_ids = list(map(id, kinds))
+            if not subclasses.keys() >= set(kind_ids):  # types not seen yet: which are containers?
+                for key, kind in dict(zip(kind_ids, kinds)).items():
+                    if key not in subclasses:
+                        subclasses[key] = key not in exact and issubclass(kind, CONTAINER_TYPES)
             kinds.clear()
             builtins: List[Sized] = list(compress(part, map(exact.__contains__, kind_ids)))  # type: ignore[arg-type]
             found.extend(compress(builtins, map(min_length.__le__, map(len, builtins))))
