@@ -84,3 +84,27 @@ def test_large_containers_are_found_by_length_builtins_and_subclasses_alike():
     assert {id(big_list), id(big_default), id(big_guarded)} <= found
     assert id(small) not in found
     assert all(dict.__len__(o) >= 5_000 for o in large_containers(5_000) if isinstance(o, dict))
+
+
+def test_discovery_names_instance_held_containers_and_searches_each_once(monkeypatch):
+    from opentelemetry_instrumentation_memory.core.diagnosis import containers
+    from opentelemetry_instrumentation_memory.core.diagnosis.owners import find_roots
+
+    held = Holder(list(range(5_000)))  # an instance no module global reaches
+    loose = list(range(6_000))  # a large list no instance holds
+
+    def closure():
+        return loose
+
+    watch = containers.ContainerWatch(min_length=100)
+    searched = []
+    search = containers.owning_instances
+    monkeypatch.setattr(
+        containers, "owning_instances", lambda found: searched.append(len(found)) or search(found)
+    )
+    watch._discover(find_roots())
+    assert watch.census()[f"<{__name__}.Holder instance>.kept"] == ("list", 5_000)
+    assert searched[0] >= 2
+    watch._discover(find_roots())
+    assert searched[1] <= searched[0] - 2  # neither is searched again
+    del held, closure

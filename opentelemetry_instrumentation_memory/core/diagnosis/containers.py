@@ -15,7 +15,7 @@ import gc
 import weakref
 from array import array
 from itertools import compress, islice
-from typing import Dict, List, Mapping, Optional, Sequence, Sized, Tuple, cast
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Sized, Tuple, cast
 
 from ..sampling.census import type_name
 from ..sampling.pacing import paced_slices
@@ -37,6 +37,8 @@ __all__ = ["ContainerReading", "ContainerWatch"]
 
 ContainerReading = Tuple[str, int]  # (container type name, length)
 _ENTRY_SAMPLE = 64
+_OWN_PACKAGE = __name__.split(".", 1)[0] + "."
+_UNOWNED_RETRY = 8  # discoveries between searches for the owner of a large container none holds
 
 
 def recent_entries(container: object, last: int) -> List[object]:
@@ -93,6 +95,12 @@ class ContainerWatch:
         self.max_containers = max_containers
         self.discover_every = discover_every
         self._held_by_instances: Dict[str, Tuple["weakref.ref[object]", str]] = {}
+        # The profiler's own large containers: found once, never read, not searched again.
+        self._ours: Dict[str, Tuple["weakref.ref[object]", str]] = {}
+        # Large containers no instance holds (a closure's, a dict's value): searched again only every
+        # few discoveries. By id: a new container given the id of one of them waits as long.
+        self._unowned: Set[int] = set()
+        self._discoveries = 0
         self._watched: Dict[str, Access] = {}
         self._censuses = 0
 
@@ -130,21 +138,36 @@ class ContainerWatch:
 
     def _discover(self, roots: Roots) -> None:
         """Large containers held by instances that no global reaches, named by their instance."""
-        large = [obj for obj in large_containers(self.min_length * 10) if id(obj) not in roots.paths]
+        for label, held in list(self._ours.items()):
+            if self._resolve_held(*held) is None:
+                del self._ours[label]
+        watched = [*self._held_by_instances.values(), *self._ours.values()]
+        known = {id(self._resolve_held(*held)) for held in watched} | roots.paths.keys()
+        if self._discoveries % _UNOWNED_RETRY:
+            known |= self._unowned
+        else:
+            self._unowned.clear()
+        self._discoveries += 1
+        known |= {id(known), id(roots.paths), id(roots.containers)}  # this walk's own
+        large = [obj for obj in large_containers(self.min_length * 10) if id(obj) not in known]
         large.sort(key=length_of, reverse=True)
         del large[20:]
         owners = owning_instances(large)
         for container in large:
             found = owners.get(id(container))
-            if found is None or len(self._held_by_instances) >= self.max_containers:
+            if found is None:
+                self._unowned.add(id(container))
+                continue
+            if len(self._held_by_instances) >= self.max_containers:
                 continue
             owner, attribute = found
             try:
                 reference = weakref.ref(owner)
             except TypeError:  # no weak reference to it: it cannot be watched without keeping it
                 continue
-            label = f"<{type_name(type(owner))} instance>.{attribute}"
-            self._held_by_instances.setdefault(label, (reference, attribute))
+            owner_type = type_name(type(owner))
+            kept = self._ours if owner_type.startswith(_OWN_PACKAGE) else self._held_by_instances
+            kept.setdefault(f"<{owner_type} instance>.{attribute}", (reference, attribute))
         owners.clear()
         large.clear()
 

@@ -37,9 +37,12 @@ def paced_slices(
     """Consecutive slices of ``items``, each sized from the last so that the caller's work on one
     takes about ``target`` seconds, with the GIL handed over between them. The work per object
     varies tenfold (tracemalloc tracing makes every new int a traced allocation), so a fixed size
-    would not bound the hold. ``holds`` receives the seconds each slice's work took."""
+    would not bound the hold. ``holds`` receives the seconds each slice's work took.
+
+    The GIL is handed over before the first slice too: the caller has just listed the heap."""
     pace = Pacer(target)
     size, start = _FIRST, 0
+    time.sleep(0)
     while start < len(items):
         pace()
         part = items[start : start + size]
