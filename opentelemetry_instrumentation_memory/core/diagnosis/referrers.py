@@ -19,6 +19,7 @@ from ..sampling.pacing import Pacer, paced_slices
 
 __all__ = ["referrers_of"]
 
+_SLICE = 20_000  # objects whose references are gathered by one C call, at most
 _SUB_SLICE = 500  # a slice holding a target is searched in sub-slices, then one object at a time
 _STEP = 50_000  # references compared per step (about 1 ms)
 
@@ -66,7 +67,7 @@ def referrers_of(targets: Sequence[object]) -> Dict[int, List[object]]:
     pace = Pacer()
     objects = gc.get_objects()
     try:
-        for part in paced_slices(objects):
+        for part in paced_slices(objects, largest=_SLICE):
             if _held(part, wanted, pace, stop_at_first=True):
                 _search(part, wanted, pace, found)
     finally:

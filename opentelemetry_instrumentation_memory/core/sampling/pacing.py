@@ -9,7 +9,7 @@ __all__ = ["Pacer", "paced_slices"]
 
 _TARGET = 0.002  # seconds of work on one slice
 _FIRST = 10_000  # items in the first slice, before the work per item is known
-_LARGEST = 200_000
+_LARGEST = 200_000  # items in a slice at most: after a run of cheap items may come dear ones
 
 
 class Pacer:
@@ -32,7 +32,7 @@ class Pacer:
 
 
 def paced_slices(
-    items: List[object], holds: Optional[List[float]] = None, target: float = _TARGET
+    items: List[object], holds: Optional[List[float]] = None, target: float = _TARGET, largest: int = _LARGEST
 ) -> Iterator[List[object]]:
     """Consecutive slices of ``items``, each sized from the last so that the caller's work on one
     takes about ``target`` seconds, with the GIL handed over between them. The work per object
@@ -53,4 +53,4 @@ def paced_slices(
         if holds is not None:
             holds.append(held)
         start += size
-        size = max(100, min(_LARGEST, int(size * target / max(held, 1e-6))))
+        size = max(100, min(largest, int(size * target / max(held, 1e-6))))
