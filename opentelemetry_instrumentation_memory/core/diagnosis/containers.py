@@ -11,14 +11,13 @@ path each time: no reference to them is kept.
 from __future__ import annotations
 
 import collections
-import gc
 import weakref
 from array import array
 from itertools import compress, islice
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Sized, Tuple, cast
 
 from ..sampling.census import type_name
-from ..sampling.pacing import paced_slices
+from ..sampling.pacing import list_heap, paced_slices
 from ..sampling.sizes import retained_bytes
 from .holders import owning_instances
 from .owners import (
@@ -63,9 +62,10 @@ def large_containers(min_length: int) -> List[object]:
     exact = {id(kind) for kind in CONTAINER_TYPES}
     subclasses: Dict[int, bool] = {}  # id(type) -> a subclass of a container type?
     found: List[object] = []
-    objects = gc.get_objects()
+    objects, listing = list_heap()
     try:
-        for part in paced_slices(objects):
+        for run in paced_slices(objects, listing):
+            part = list(run)
             kinds = list(map(type, part))
             kind_ids = list(map(id, kinds))
             if not subclasses.keys() >= set(kind_ids):  # types not seen yet: which are containers?

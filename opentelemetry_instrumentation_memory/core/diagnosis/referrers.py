@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 from typing import Dict, List, Sequence, Set
 
-from ..sampling.pacing import Pacer, paced_slices
+from ..sampling.pacing import Pacer, list_heap, paced_slices
 
 __all__ = ["referrers_of"]
 
@@ -65,9 +65,10 @@ def referrers_of(targets: Sequence[object]) -> Dict[int, List[object]]:
     if not wanted:
         return found
     pace = Pacer()
-    objects = gc.get_objects()
+    objects, listing = list_heap()
     try:
-        for part in paced_slices(objects, largest=_SLICE):
+        for run in paced_slices(objects, listing, largest=_SLICE):
+            part = list(run)
             if _held(part, wanted, pace, stop_at_first=True):
                 _search(part, wanted, pace, found)
     finally:

@@ -11,15 +11,13 @@ metaclass property cannot override, made valid UTF-8, interned and cached once p
 
 from __future__ import annotations
 
-import gc
 import sys
-import time
 import weakref
 from collections import Counter
 from itertools import compress
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from .pacing import paced_slices
+from .pacing import list_heap, paced_slices
 
 UNNAMED = "<unnamed type>"
 
@@ -106,9 +104,10 @@ def objects_of(names: Iterable[str], limit: int) -> Dict[str, List[object]]:
     if not type_ids:
         return found
     open_names = len(wanted)
-    objects = gc.get_objects()
+    objects, listing = list_heap()
     try:
-        for part in paced_slices(objects):
+        for run in paced_slices(objects, listing):
+            part = list(run)
             for obj in compress(part, map(type_ids.__contains__, map(id, map(type, part)))):
                 sample = found[type_name(type(obj))]
                 if len(sample) < limit:
@@ -127,13 +126,12 @@ def _count_types(holds: Optional[List[float]] = None) -> Iterable[Tuple[type, in
     ``__eq__`` alone makes its classes unhashable): when that fails, the count is redone by identity,
     which runs no host code and costs about twice as much."""
     holds = [] if holds is None else holds
-    started = time.perf_counter()
-    objects = gc.get_objects()
-    holds.append(time.perf_counter() - started)
+    objects, listing = list_heap()
+    holds.append(listing)
     try:
         counts: Counter[type] = Counter()
-        for part in paced_slices(objects, holds):
-            counts.update(map(type, part))
+        for run in paced_slices(objects, listing, holds):
+            counts.update(map(type, run))
         return counts.items()
     except Exception:
         kinds = list(map(type, objects))
