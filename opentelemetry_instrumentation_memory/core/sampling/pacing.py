@@ -15,7 +15,7 @@ from typing import Iterator, List, Optional, Tuple
 __all__ = ["Pacer", "list_heap", "paced_slices"]
 
 _TARGET = 0.002  # seconds of work on one slice, at least
-_FIRST = 10_000  # items in the first slice, before the work per item is known
+_FIRST = 2_000  # items in the first slice, before the work per item is known (0.1-1 ms)
 _LARGEST = 1_000_000  # items in a slice at most: after a run of cheap items may come dear ones
 
 
