@@ -30,8 +30,7 @@ def _held(objects: Sequence[object], wanted: Set[int], pace: Pacer, stop_at_firs
     found: Set[int] = set()
     try:
         for start in range(0, len(references), _STEP):
-            if start:
-                pace()
+            pace()  # gathering a large container's references may itself have held the GIL a while
             found.update(wanted.intersection(map(id, references[start : start + _STEP])))
             if found and stop_at_first:
                 break
