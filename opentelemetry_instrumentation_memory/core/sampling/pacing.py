@@ -16,14 +16,15 @@ __all__ = ["Pacer", "list_heap", "paced_slices"]
 
 _TARGET = 0.002  # seconds of work on one slice, at least
 _FIRST = 2_000  # items in the first slice, before the work per item is known (0.1-1 ms)
-_LARGEST = 1_000_000  # items in a slice at most: after a run of cheap items may come dear ones
+_LARGEST = 500_000  # items in a slice at most: after a run of cheap items may come dear ones
+_GROWTH = 4  # a slice at most this many times the last: one quick slice says little
 
 
 class Pacer:
     """Call between the C calls of a walk: once the walk has held the GIL for ``every`` seconds it
     hands it over (``time.sleep(0)``) to any thread waiting for it, which would otherwise wait the
     interpreter's switch interval (5 ms) on top of the call. A walk of many short calls pays one
-    system call per ``every`` seconds, not one per call: each costs tens of microseconds here.
+    sleep per ``every`` seconds, not one per call: each costs about 70 us of wall time here.
     """
 
     __slots__ = ("every", "_since")
@@ -52,13 +53,15 @@ def paced_slices(
     largest: int = _LARGEST,
 ) -> Iterator[Iterator[object]]:
     """Consecutive runs of ``items``, each to be consumed whole before the next, sized from the last
-    so that the caller's work on one takes about half of ``listing`` (the seconds it took to list
-    them), 2 ms at least; the GIL is handed over before each, the first included (the caller has
-    just listed the heap). A slice then holds the GIL for less than listing did, and a large heap
-    is walked in a few dozen slices, not thousands. The work per item varies tenfold (under
-    tracemalloc every new int is a traced allocation), so a fixed size would not bound the hold.
-    ``holds`` receives the seconds each slice's work took."""
-    target = max(_TARGET, listing / 2)
+    so that the caller's work on one takes about a quarter of ``listing`` (the seconds it took to
+    list them), 2 ms at least; the GIL is handed over before each, the first included (the caller
+    has just listed the heap). A slice then holds the GIL for a fraction of what listing did, a
+    request that needs the GIL several times waits a few slices, and a large heap is walked in a few
+    dozen slices: each hand-over costs a sleep of about 70 us (the kernel's timer slack), which is
+    not the host's time but lengthens the walk. The work per item varies tenfold (under tracemalloc
+    every new int is a traced allocation), so a fixed size would not bound the hold. ``holds``
+    receives the seconds each slice's work took."""
+    target = max(_TARGET, listing / 4)
     remaining, size = len(items), _FIRST
     whole = iter(items)
     while remaining > 0:
@@ -69,4 +72,4 @@ def paced_slices(
         if holds is not None:
             holds.append(held)
         remaining -= size
-        size = max(100, min(largest, int(size * target / max(held, 1e-6))))
+        size = max(100, min(largest, size * _GROWTH, int(size * target / max(held, 1e-6))))
