@@ -157,7 +157,7 @@ def test_a_bad_host_in_the_environment_never_stops_auto_instrumentation(tmp_path
     sdk_port, memory_port = free_port(), free_port()
     app = launch(
         tmp_path,
-        seconds=6,
+        seconds=15,  # both processes must outlive a slow start under load
         app="import os\nos.fork()\n" + APP,
         OTEL_METRICS_EXPORTER="prometheus",
         OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
@@ -169,7 +169,7 @@ def test_a_bad_host_in_the_environment_never_stops_auto_instrumentation(tmp_path
     )
     try:
         served = {}
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 25
         while time.monotonic() < deadline and len(served) < 2 and app.poll() is None:
             time.sleep(0.2)
             for port in {sdk_port, memory_port} - set(served):
