@@ -371,9 +371,7 @@ def test_the_discovery_file_follows_the_endpoint_and_a_bad_directory_is_only_a_w
 def test_a_forked_worker_has_one_identity_on_its_endpoint_and_its_providers(instrumentor, telemetry):
     """The child's target_info names the service.instance.id the SDK gave the child's logger,
     tracer and meter providers after the fork, and its own pid."""
-    from .conftest import free_port
-
-    base = free_port()
+    base = free_port_span(2)
     instrumentor.instrument(
         snapshot_interval=3600.0,
         prometheus_port=base,
