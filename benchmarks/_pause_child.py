@@ -7,10 +7,11 @@ thread waking every 0.5 ms, the mean time, and the longest garbage collection du
 import gc
 import json
 import sys
-import threading
 import time
 import tracemalloc
 from collections import Counter
+
+from stall import Ticker
 
 from opentelemetry_instrumentation_memory import MemoryProfiler
 from opentelemetry_instrumentation_memory.core.analysis.baseline import Baseline
@@ -36,22 +37,7 @@ size = int(sys.argv[1])
 HEAP = [Item() for _ in range(size // 2)]
 PAIRS = [[i] for i in range(size // 2)]
 gc.collect()
-stop = threading.Event()
-gaps = []
-
-
-def ticker():
-    last = time.perf_counter()
-    while not stop.is_set():
-        time.sleep(0.0005)
-        now = time.perf_counter()
-        gaps.append(now - last)
-        last = now
-
-
-thread = threading.Thread(target=ticker)
-thread.start()
-time.sleep(0.2)
+ticker = Ticker().__enter__()
 counts = count_objects_by_type()  # names the types, as the profiler's first census does
 watch = ContainerWatch()
 watch.census()
@@ -118,14 +104,10 @@ RUNS = 7
 def measure(name, step):
     stalls, total, longest_collection = [], 0.0, 0.0
     for _ in range(RUNS):
-        time.sleep(0.05)
-        gaps.clear()
         collections.clear()
-        started = time.perf_counter()
-        step()
-        total += time.perf_counter() - started
-        time.sleep(0.01)
-        stalls.append(max(gaps, default=0.0))
+        stall, duration = ticker.stall(step)
+        stalls.append(stall)
+        total += duration
         longest_collection = max([longest_collection] + [seconds for _, seconds in collections])
     stalls.sort()
     results[name] = {
@@ -142,6 +124,5 @@ BEFORE = traced_window()
 for name, step in traced_steps.items():
     measure(name, step)
 tracemalloc.stop()
-stop.set()
-thread.join()
+ticker.__exit__()
 print(json.dumps(results))

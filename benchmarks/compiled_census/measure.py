@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -23,12 +24,15 @@ from typing import Any, Dict, List
 
 from build import build
 
+BENCHMARKS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # for stall.py
+
 CHILD = textwrap.dedent(
     """
-    import gc, json, sys, threading, time
+    import gc, json, sys, time
     from collections import Counter
-    sys.path.insert(0, sys.argv[2])
+    sys.path[:0] = [sys.argv[2], sys.argv[3]]
     import _census
+    from stall import Ticker
     from opentelemetry_instrumentation_memory.core.sampling.census import (
         count_objects_by_type, type_name,
     )
@@ -57,20 +61,7 @@ CHILD = textwrap.dedent(
     gc.enable()
     del expected, compiled
 
-    stop = threading.Event()
-    gaps = []
-
-    def ticker():
-        last = time.perf_counter()
-        while not stop.is_set():
-            time.sleep(0.0005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    thread = threading.Thread(target=ticker)
-    thread.start()
-    time.sleep(0.2)
+    ticker = Ticker().__enter__()
     steps = {
         "gc.get_objects()": gc.get_objects,
         "census in one call": lambda: Counter(map(type, gc.get_objects())),
@@ -83,16 +74,10 @@ CHILD = textwrap.dedent(
     for name, step in steps.items():
         worst, total = 0.0, 0.0
         for _ in range(5):
-            time.sleep(0.05)
-            gaps.clear()
-            started = time.perf_counter()
-            step()
-            total += time.perf_counter() - started
-            time.sleep(0.01)
-            worst = max(worst, max(gaps, default=0.0))
+            stall, duration = ticker.stall(step)
+            worst, total = max(worst, stall), total + duration
         results["steps"][name] = {"stall_ms": worst * 1000, "mean_ms": total / 5 * 1000}
-    stop.set()
-    thread.join()
+    ticker.__exit__()
     print(json.dumps(results))
     """
 )
@@ -100,7 +85,10 @@ CHILD = textwrap.dedent(
 
 def measure(size: int, build_dir: str) -> Dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(size), build_dir], capture_output=True, text=True, check=True
+        [sys.executable, "-c", CHILD, str(size), build_dir, BENCHMARKS],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     result: Dict[str, Any] = json.loads(out.stdout)
     return result
