@@ -134,9 +134,12 @@ def _count_types(holds: Optional[List[float]] = None) -> Iterable[Tuple[type, in
             counts.update(map(type, run))
         return counts.items()
     except Exception:
-        kinds = list(map(type, objects))
-        by_identity = Counter(map(id, kinds))
-        kind_of = dict(zip(map(id, kinds), kinds))
+        by_identity: Counter[int] = Counter()
+        kind_of: Dict[int, type] = {}
+        for run in paced_slices(objects, listing, holds):
+            kinds = list(map(type, run))
+            by_identity.update(map(id, kinds))
+            kind_of.update(zip(map(id, kinds), kinds))
         return [(kind_of[key], count) for key, count in by_identity.items()]
     finally:
         objects.clear()
