@@ -25,8 +25,9 @@ OTEL_PYTHON_MEMORY_CENSUS_MAX_PAUSE = "OTEL_PYTHON_MEMORY_CENSUS_MAX_PAUSE"
 .. envvar:: OTEL_PYTHON_MEMORY_CENSUS_MAX_PAUSE
 
 Longest the census may hold the GIL in one call, in seconds, 0-60 (default 0: no bound). Listing the
-heap is the longest call (about 10 ms per million objects); after a census over the bound, the next
-is an hour later, while the cheap figures still come every interval.
+heap is the longest call (about 10 ms per million objects); after three censuses in a row over the
+bound, the next is an hour later and object and leak figures stay as last counted, while the cheap
+figures (memory, GC) still come every interval.
 """
 
 OTEL_PYTHON_MEMORY_ENABLE_TRACEMALLOC = "OTEL_PYTHON_MEMORY_ENABLE_TRACEMALLOC"

@@ -324,11 +324,13 @@ class MemoryProfiler(SeedCompatibility):
                 pause, bound = self._taker.census_pause_seconds, self._config.census_max_pause
                 if self._cadence.counted(started, snapshot.census_ms / 1000.0, watched, pause, bound):
                     _logger.warning(
-                        "a census held the GIL for %.1f ms in one call (%d objects), over "
-                        "census_max_pause=%s s: the next census is in an hour; memory and GC figures go on",
+                        "pid %d: three censuses in a row held the GIL longer than census_max_pause=%s s "
+                        "in one call (the last %.1f ms, %d objects): the next census is in an hour; "
+                        "memory and GC figures go on, object and leak figures stay as last counted",
+                        os.getpid(),
+                        bound,
                         pause * 1000.0,
                         snapshot.total_objects,
-                        bound,
                     )
             new_leaks, transitions = self._analysis.record(snapshot, counts, containers)
             try:
