@@ -11,13 +11,14 @@ path each time: no reference to them is kept.
 from __future__ import annotations
 
 import collections
+import types
 import weakref
 from array import array
 from itertools import compress, islice
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Sized, Tuple, cast
 
 from ..sampling.census import type_name
-from ..sampling.pacing import list_heap, paced_slices
+from ..sampling.pacing import list_heap, paced_slices, release
 from ..sampling.sizes import retained_bytes
 from .holders import owning_instances
 from .owners import (
@@ -84,7 +85,7 @@ def large_containers(min_length: int) -> List[object]:
             )
         return found
     finally:
-        objects.clear()
+        release(objects)
 
 
 class ContainerWatch:
@@ -166,7 +167,10 @@ class ContainerWatch:
             except TypeError:  # no weak reference to it: it cannot be watched without keeping it
                 continue
             owner_type = type_name(type(owner))
-            kept = self._ours if owner_type.startswith(_OWN_PACKAGE) else self._held_by_instances
+            # A module's global that the roots do not name (the profiler's own, a skipped module's,
+            # a dunder such as __all__) is not an instance's: kept aside like the profiler's own.
+            ours = owner_type.startswith(_OWN_PACKAGE) or issubclass(type(owner), types.ModuleType)
+            kept = self._ours if ours else self._held_by_instances
             kept.setdefault(f"<{owner_type} instance>.{attribute}", (reference, attribute))
         owners.clear()
         large.clear()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 from typing import Dict, List, Sequence, Set
 
-from ..sampling.pacing import Pacer, list_heap, paced_slices
+from ..sampling.pacing import Pacer, list_heap, paced_slices, release
 
 __all__ = ["referrers_of"]
 
@@ -73,8 +73,11 @@ def referrers_of(targets: Sequence[object]) -> Dict[int, List[object]]:
             if _held(part, wanted, pace, stop_at_first=True):
                 _search(part, wanted, pace, found)
     finally:
-        objects.clear()
+        release(objects)
+    # The search's own lists were listed with the heap: one filed under a target holds the
+    # referrers found so far, which may be targets too.
+    own = {id(targets), *map(id, found.values())}
     for referrers in found.values():
-        if any(referrer is targets for referrer in referrers):
-            referrers[:] = [referrer for referrer in referrers if referrer is not targets]
+        if any(id(referrer) in own for referrer in referrers):
+            referrers[:] = [referrer for referrer in referrers if id(referrer) not in own]
     return found

@@ -17,7 +17,7 @@ from collections import Counter
 from itertools import compress
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from .pacing import list_heap, paced_slices
+from .pacing import list_heap, paced_slices, release
 
 UNNAMED = "<unnamed type>"
 
@@ -93,7 +93,15 @@ def objects_of(names: Iterable[str], limit: int) -> Dict[str, List[object]]:
     wanted = set(names)
 
     def named() -> set:
-        return {key for key, (reference, name) in list(_names.items()) if name in wanted and reference()}
+        for _ in range(3):
+            try:  # a collection during the copy may run _forget, or let a thread name a new type
+                entries = list(_names.items())
+                break
+            except RuntimeError:
+                continue
+        else:
+            return set()
+        return {key for key, (reference, name) in entries if name in wanted and reference()}
 
     type_ids = named()
     if len(type_ids) < len(wanted):  # a type no census has named yet: name every type once
@@ -109,14 +117,14 @@ def objects_of(names: Iterable[str], limit: int) -> Dict[str, List[object]]:
         for run in paced_slices(objects, listing):
             part = list(run)
             for obj in compress(part, map(type_ids.__contains__, map(id, map(type, part)))):
-                sample = found[type_name(type(obj))]
-                if len(sample) < limit:
+                sample = found.get(type_name(type(obj)))  # None: a new type given a named one's id
+                if sample is not None and len(sample) < limit:
                     sample.append(obj)
                     open_names -= len(sample) == limit
             if not open_names:
                 break
     finally:
-        objects.clear()
+        release(objects)
     return found
 
 
@@ -142,7 +150,7 @@ def _count_types(holds: Optional[List[float]] = None) -> Iterable[Tuple[type, in
             kind_of.update(zip(map(id, kinds), kinds))
         return [(kind_of[key], count) for key, count in by_identity.items()]
     finally:
-        objects.clear()
+        release(objects)
 
 
 def count_objects_by_type(holds: Optional[List[float]] = None) -> Dict[str, int]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import gc
 import time
 from itertools import islice
-from typing import Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
-__all__ = ["Pacer", "list_heap", "paced_slices"]
+from . import fork
+
+__all__ = ["Pacer", "list_heap", "paced_slices", "release"]
 
 _TARGET = 0.002  # seconds of work on one slice, at least
 _FIRST = 2_000  # items in the first slice, before the work per item is known (0.1-1 ms)
@@ -39,11 +41,34 @@ class Pacer:
             self._since = time.perf_counter()
 
 
+# id(listing) -> listing, for the walks in progress. A walk hands the GIL over, so the host may fork
+# during one: the child has no walking thread to clear the listing, which would keep every object the
+# parent had for the child's lifetime. The child clears them.
+_listings: Dict[int, List[object]] = {}
+
+
 def list_heap() -> Tuple[List[object], float]:
-    """Every gc-tracked object, and the seconds listing them held the GIL."""
+    """Every gc-tracked object, and the seconds listing them held the GIL; ``release`` it after."""
     started = time.perf_counter()
     objects = gc.get_objects()
-    return objects, time.perf_counter() - started
+    held = time.perf_counter() - started
+    _listings[id(objects)] = objects
+    return objects, held
+
+
+def release(objects: List[object]) -> None:
+    """Drop a listing from ``list_heap`` and the references it holds."""
+    _listings.pop(id(objects), None)
+    objects.clear()
+
+
+def _release_all_in_child() -> None:
+    for objects in list(_listings.values()):
+        objects.clear()
+    _listings.clear()
+
+
+fork.register_function(_release_all_in_child)
 
 
 def paced_slices(
