@@ -2,7 +2,6 @@
 
 import gc
 import os
-import sys
 import threading
 import time
 import weakref
@@ -11,7 +10,11 @@ import pytest
 
 from opentelemetry_instrumentation_memory.core.diagnosis.containers import ContainerWatch, large_containers
 from opentelemetry_instrumentation_memory.core.diagnosis.referrers import referrers_of
-from opentelemetry_instrumentation_memory.core.sampling.census import count_objects_by_type, objects_of, type_name
+from opentelemetry_instrumentation_memory.core.sampling.census import (
+    count_objects_by_type,
+    objects_of,
+    type_name,
+)
 
 
 class Link:
