@@ -6,6 +6,9 @@ import mmap
 import os
 import signal
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import urllib.request
@@ -397,3 +400,33 @@ def test_a_forked_worker_has_one_identity_on_its_endpoint_and_its_providers(inst
     parent = telemetry.logger_provider.resource.attributes["service.instance.id"]
     assert child["endpoint"] == child["logs"] == child["traces"] != parent
     assert child["pid"] == child["own_pid"] != os.getpid()
+
+
+def test_the_loop_imports_nothing_so_a_fork_never_catches_it_mid_import():
+    """A module import holds that module's lock until it ends; a child forked meanwhile inherits
+    the lock held by a thread it does not have, and its own loop waits on it forever (seen: a codec
+    looked up by the first cgroup read). Every module the snapshot, the diagnosis and the site
+    lookup use is imported with the package."""
+    script = textwrap.dedent(
+        """
+        import sys, tracemalloc
+        from opentelemetry_instrumentation_memory import MemoryProfiler
+        from opentelemetry_instrumentation_memory.core.diagnosis.sites import attributed_sites
+
+        class Leaky:
+            pass
+
+        before = set(sys.modules)
+        profiler = MemoryProfiler(leak_site_capture=False)
+        for _ in range(3):
+            profiler.snapshot()
+        profiler.snapshot(census=False)
+        tracemalloc.start(1)
+        kept = [Leaky() for _ in range(10)]
+        attributed_sites(kept, 3, "")
+        tracemalloc.stop()
+        print(sorted(set(sys.modules) - before))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -14,6 +14,7 @@ itself, at fork, restoring the state tracemalloc had before the capture.
 
 from __future__ import annotations
 
+import ctypes  # imported here, not in the capture thread: a fork mid-import would stall the child
 import logging
 import os
 import sys
@@ -131,8 +132,6 @@ def _traceback_at(address: int) -> Optional[tracemalloc.Traceback]:
     managed ``__dict__`` (every plain class): their allocation starts 32 bytes before the object.
     Fixed in 3.12; here the interpreter's own lookup is asked at the right address."""
     try:
-        import ctypes
-
         lookup = ctypes.pythonapi._PyTraceMalloc_GetTraceback
         lookup.restype = ctypes.py_object
         lookup.argtypes = (ctypes.c_uint, ctypes.c_size_t)

@@ -6,6 +6,7 @@ Every path is read under ``root`` so that tests can lay out cgroup v1 and v2 tre
 
 from __future__ import annotations
 
+import codecs
 import os
 from typing import Callable, Iterator, List, Optional, Tuple
 
@@ -31,9 +32,14 @@ def physical_memory() -> int:
             return 0
 
 
+# The codec is found now, at import: looked up first from the loop thread, its module import could
+# be under way when the host forks, and the child's loop would wait on that import's lock forever.
+_ENCODING = codecs.lookup("ascii").name
+
+
 def _read(path: str) -> Optional[str]:
     try:
-        with open(path, encoding="ascii") as handle:
+        with open(path, encoding=_ENCODING) as handle:
             return handle.read().strip()
     except (OSError, UnicodeDecodeError):
         return None
