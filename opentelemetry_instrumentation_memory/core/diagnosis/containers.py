@@ -18,7 +18,7 @@ from itertools import compress, islice
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Sized, Tuple, cast
 
 from ..sampling.census import type_name
-from ..sampling.pacing import list_heap, paced_slices, release
+from ..sampling.pacing import listed_heap, paced_slices
 from ..sampling.sizes import retained_bytes
 from .holders import owning_instances
 from .owners import (
@@ -63,8 +63,7 @@ def large_containers(min_length: int) -> List[object]:
     exact = {id(kind) for kind in CONTAINER_TYPES}
     subclasses: Dict[int, bool] = {}  # id(type) -> a subclass of a container type?
     found: List[object] = []
-    objects, listing = list_heap()
-    try:
+    with listed_heap() as (objects, listing):
         for run in paced_slices(objects, listing):
             part = list(run)
             kinds = list(map(type, part))
@@ -84,8 +83,6 @@ def large_containers(min_length: int) -> List[object]:
                 if length_of(obj) >= min_length
             )
         return found
-    finally:
-        release(objects)
 
 
 class ContainerWatch:

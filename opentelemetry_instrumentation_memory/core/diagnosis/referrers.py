@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 from typing import Dict, List, Sequence, Set
 
-from ..sampling.pacing import Pacer, list_heap, paced_slices, release
+from ..sampling.pacing import Pacer, listed_heap, paced_slices
 
 __all__ = ["referrers_of"]
 
@@ -66,14 +66,11 @@ def referrers_of(targets: Sequence[object]) -> Dict[int, List[object]]:
     if not wanted:
         return found
     pace = Pacer()
-    objects, listing = list_heap()
-    try:
+    with listed_heap() as (objects, listing):
         for run in paced_slices(objects, listing, largest=_SLICE):
             part = list(run)
             if _held(part, wanted, pace, stop_at_first=True):
                 _search(part, wanted, pace, found)
-    finally:
-        release(objects)
     # The search's own lists were listed with the heap: one filed under a target holds the
     # referrers found so far, which may be targets too.
     own = {id(targets), *map(id, found.values())}

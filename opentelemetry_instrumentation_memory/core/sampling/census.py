@@ -17,7 +17,7 @@ from collections import Counter
 from itertools import compress
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from .pacing import list_heap, paced_slices, release
+from .pacing import listed_heap, paced_slices
 
 UNNAMED = "<unnamed type>"
 
@@ -112,8 +112,7 @@ def objects_of(names: Iterable[str], limit: int) -> Dict[str, List[object]]:
     if not type_ids:
         return found
     open_names = len(wanted)
-    objects, listing = list_heap()
-    try:
+    with listed_heap() as (objects, listing):
         for run in paced_slices(objects, listing):
             part = list(run)
             for obj in compress(part, map(type_ids.__contains__, map(id, map(type, part)))):
@@ -123,8 +122,6 @@ def objects_of(names: Iterable[str], limit: int) -> Dict[str, List[object]]:
                     open_names -= len(sample) == limit
             if not open_names:
                 break
-    finally:
-        release(objects)
     return found
 
 
@@ -134,23 +131,21 @@ def _count_types(holds: Optional[List[float]] = None) -> Iterable[Tuple[type, in
     ``__eq__`` alone makes its classes unhashable): when that fails, the count is redone by identity,
     which runs no host code and costs about twice as much."""
     holds = [] if holds is None else holds
-    objects, listing = list_heap()
-    holds.append(listing)
-    try:
-        counts: Counter[type] = Counter()
-        for run in paced_slices(objects, listing, holds):
-            counts.update(map(type, run))
-        return counts.items()
-    except Exception:
-        by_identity: Counter[int] = Counter()
-        kind_of: Dict[int, type] = {}
-        for run in paced_slices(objects, listing, holds):
-            kinds = list(map(type, run))
-            by_identity.update(map(id, kinds))
-            kind_of.update(zip(map(id, kinds), kinds))
-        return [(kind_of[key], count) for key, count in by_identity.items()]
-    finally:
-        release(objects)
+    with listed_heap() as (objects, listing):
+        holds.append(listing)
+        try:
+            counts: Counter[type] = Counter()
+            for run in paced_slices(objects, listing, holds):
+                counts.update(map(type, run))
+            return counts.items()
+        except Exception:
+            by_identity: Counter[int] = Counter()
+            kind_of: Dict[int, type] = {}
+            for run in paced_slices(objects, listing, holds):
+                kinds = list(map(type, run))
+                by_identity.update(map(id, kinds))
+                kind_of.update(zip(map(id, kinds), kinds))
+            return [(kind_of[key], count) for key, count in by_identity.items()]
 
 
 def count_objects_by_type(holds: Optional[List[float]] = None) -> Dict[str, int]:

@@ -7,6 +7,7 @@ waits one C call at most, never a whole walk.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 from itertools import islice
@@ -14,7 +15,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from . import fork
 
-__all__ = ["Pacer", "list_heap", "paced_slices", "release"]
+__all__ = ["Pacer", "listed_heap", "paced_slices"]
 
 _TARGET = 0.002  # seconds of work on one slice, at least
 _FIRST = 2_000  # items in the first slice, before the work per item is known (0.1-1 ms)
@@ -47,19 +48,19 @@ class Pacer:
 _listings: Dict[int, List[object]] = {}
 
 
-def list_heap() -> Tuple[List[object], float]:
-    """Every gc-tracked object, and the seconds listing them held the GIL; ``release`` it after."""
+@contextlib.contextmanager
+def listed_heap() -> Iterator[Tuple[List[object], float]]:
+    """Every gc-tracked object, and the seconds listing them held the GIL; the references are
+    dropped when the block ends."""
     started = time.perf_counter()
     objects = gc.get_objects()
     held = time.perf_counter() - started
     _listings[id(objects)] = objects
-    return objects, held
-
-
-def release(objects: List[object]) -> None:
-    """Drop a listing from ``list_heap`` and the references it holds."""
-    _listings.pop(id(objects), None)
-    objects.clear()
+    try:
+        yield objects, held
+    finally:
+        _listings.pop(id(objects), None)
+        objects.clear()
 
 
 def _release_all_in_child() -> None:
