@@ -6,13 +6,16 @@ likes. Here other paths get 404, and the endpoint's share of the host is bounded
 do: at most ``max_connections`` connections (and threads) at once; each connection has an overall
 deadline, from its acceptance to the end of its response, handshake included; when full, the oldest
 connection still sending its request is cut for a newcomer, so that scrapes get through slow
-clients; ``accept()`` failing for want of descriptors backs off instead of spinning. Client errors
-are counted and logged at debug level, at most once a minute, never printed on the host's stderr.
+clients; ``accept()`` failing for want of descriptors backs off instead of spinning; a request's
+header fields are capped in total bytes and in number (431 beyond, without reading the rest). Client
+errors are counted and logged at debug level, at most once a minute, never printed on the host's
+stderr.
 """
 
 from __future__ import annotations
 
 import errno
+import io
 import logging
 import socket
 import ssl
@@ -40,6 +43,12 @@ POLL_SECONDS = 0.5
 _EVICTION_WAIT_SECONDS = 1.0
 _ACCEPT_BACKOFF_SECONDS = (0.05, 1.0)
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+MAX_REQUEST_LINE = 65536
+# After refusing a request whose head is too large: what is read and thrown away, at most, so that
+# the client reads the answer instead of a reset (closing with unread data sends one).
+_LINGER_SECONDS = 1.0
+_LINGER_BYTES = 256 * 1024
+_END_OF_HEAD = (b"\r\n", b"\n", b"")
 
 
 @dataclass(frozen=True)
@@ -48,10 +57,14 @@ class ConnectionLimits:
 
     max_connections: int = 16
     request_deadline_seconds: float = 10.0
+    max_header_bytes: int = 16 * 1024  # all header lines of a request together, line ends included
+    max_header_count: int = 64
 
     def __post_init__(self) -> None:
         require_int("max_connections", self.max_connections, 1, 10_000)
         require_number("request_deadline_seconds", self.request_deadline_seconds, 0.0, 3600.0, False)
+        require_int("max_header_bytes", self.max_header_bytes, 256, 1 << 20)
+        require_int("max_header_count", self.max_header_count, 1, 1000)
 
 
 @dataclass(frozen=True)
@@ -117,12 +130,23 @@ class _RequestHandler(WSGIRequestHandler):
         super().setup()
 
     def handle(self) -> None:
-        self.raw_requestline = self.rfile.readline(65537)
-        if len(self.raw_requestline) > 65536:
-            self.requestline = self.request_version = self.command = ""
-            self.send_error(414)
+        self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
+        if len(self.raw_requestline) > MAX_REQUEST_LINE:
+            self._refuse(414)
             return
-        if not self.parse_request():
+        if not self.raw_requestline:
+            return  # the client went away
+        head = self._read_head()
+        if head is None:
+            self._refuse(431)
+            return
+        # http.server parses the header fields from rfile: give it the bounded copy read above.
+        received, self.rfile = self.rfile, io.BytesIO(head)
+        try:
+            parsed = self.parse_request()
+        finally:
+            self.rfile = received
+        if not parsed:
             return
         if not self.server.mark_responding(self.request):
             return
@@ -130,6 +154,48 @@ class _RequestHandler(WSGIRequestHandler):
         handler = _ResponseHandler(self.rfile, self.wfile, None, self.get_environ())  # type: ignore[arg-type]
         handler.request_handler = self
         handler.run(self.server.metrics_app)
+
+    def _read_head(self) -> Optional[bytes]:
+        """The header lines up to and including the empty one, or None as soon as they exceed the
+        limits (never more than the byte limit and one buffer read)."""
+        limits = self.server.limits
+        lines = []
+        total = 0
+        while True:
+            line = self.rfile.readline(limits.max_header_bytes - total + 1)
+            total += len(line)
+            if total > limits.max_header_bytes:
+                return None
+            lines.append(line)
+            if line in _END_OF_HEAD:
+                return b"".join(lines)
+            if len(lines) > limits.max_header_count:
+                return None
+
+    def _refuse(self, code: int) -> None:
+        """Answers ``code`` and closes; what the client still sends is read and thrown away for a
+        moment (bounded in time and bytes), so that it reads the answer rather than a reset."""
+        self.requestline = self.command = ""
+        self.request_version = "HTTP/1.0"
+        self.close_connection = True
+        self.server.count("too_large")
+        try:
+            self.send_error(code)
+            self.wfile.flush()
+            self.request.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + _LINGER_SECONDS
+            drained = 0
+            while drained < _LINGER_BYTES:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.request.settimeout(remaining)
+                chunk = self.request.recv(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
+        except OSError:
+            pass
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base's name
         """Scrapes are not the host program's log lines."""
@@ -165,8 +231,8 @@ class MetricsServer(WSGIServer):
             self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
 
     def counts(self) -> Dict[str, int]:
-        """Connections by outcome: accepted, refused, evicted, deadline, closed, client_errors,
-        server_errors, accept_failures."""
+        """Connections by outcome: accepted, refused, evicted, deadline, closed, too_large (a request
+        line or header fields over the limits), client_errors, server_errors, accept_failures."""
         with self._counts_lock:
             return dict(self._counts)
 

@@ -309,3 +309,82 @@ def test_a_bad_host_in_the_environment_warns_and_falls_back(
     for warning in warnings:
         assert "OTEL_PYTHON_MEMORY_PROMETHEUS_HOST" in warning and "'localhost'" in warning
         assert len(warning) < 300
+
+
+def _memory_kib(pid, field):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def _answer(sock, limit=4096):
+    """What the endpoint answered, up to ``limit`` bytes, whether or not it then reset."""
+    received = b""
+    try:
+        while len(received) < limit:
+            chunk = sock.recv(limit)
+            if not chunk:
+                break
+            received += chunk
+    except OSError:
+        pass
+    return received
+
+
+def _send_and_read(port, head, timeout=10.0):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        try:
+            sock.sendall(head)
+        except OSError:
+            pass  # refused before the end of what it sent: the answer is what counts
+        return _answer(sock)
+
+
+def test_request_headers_over_the_cap_get_431_and_a_burst_of_them_keeps_the_host_small():
+    """Header fields are capped at 16 KiB in total and 64 lines: beyond, 431 without reading the
+    rest. Before the cap, two bursts of 16 connections of 99 x 64 KiB header lines raised the host's
+    peak resident memory by 459 MB; with it, by under 1 MB."""
+    import threading
+
+    limits = ConnectionLimits()
+    assert (limits.max_header_bytes, limits.max_header_count) == (16 * 1024, 64)
+    host = Host()
+    try:
+        port = host.ports[0]
+        request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n"
+        large = request + b"X-Large: " + b"a" * (17 * 1024) + b"\r\n\r\n"
+        assert _send_and_read(port, large).startswith(b"HTTP/1.0 431")
+        many = request + b"".join(b"X-N%d: 1\r\n" % n for n in range(100)) + b"\r\n"
+        assert _send_and_read(port, many).startswith(b"HTTP/1.0 431")
+        within = request + b"".join(b"X-N%d: %s\r\n" % (n, b"b" * 200) for n in range(60)) + b"\r\n"
+        assert _send_and_read(port, within).startswith(b"HTTP/1.0 200")
+        assert b"fogcompute_memory" in scrape(port)
+
+        resident_before = _memory_kib(host.process.pid, "VmRSS")
+        line = b"X-Filler-%02d: " + b"a" * (64 * 1024 - 20) + b"\r\n"  # under http.client's 64 KiB line limit
+        flood = request + b"".join(line % n for n in range(98)) + b"\r\n"  # 99 with Host: under its 100
+        answers = []
+
+        def client():
+            answers.append(_send_and_read(port, flood, timeout=20.0)[:12])
+
+        started = time.monotonic()
+        for _ in range(2):
+            clients = [threading.Thread(target=client) for _ in range(CAP)]
+            for thread in clients:
+                thread.start()
+            for thread in clients:
+                thread.join(30)
+        elapsed = time.monotonic() - started
+        peak_growth_mb = (_memory_kib(host.process.pid, "VmHWM") - resident_before) / 1024
+        assert all(answer == b"HTTP/1.0 431" for answer in answers), answers
+        assert len(answers) == 2 * CAP
+        assert peak_growth_mb < 24, peak_growth_mb
+        assert elapsed < 15, elapsed
+        assert b"fogcompute_memory" in scrape(port)
+        assert host.ask()["counts"][0]["too_large"] >= 2 * CAP + 2
+        assert host.stderr() == ""
+    finally:
+        host.kill()
