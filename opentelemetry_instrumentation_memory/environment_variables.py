@@ -1,21 +1,25 @@
 """Environment variables read by ``MemoryInstrumentor``; each names a ``MemoryProfiler`` setting.
 
 A keyword argument to ``instrument()`` takes precedence over its variable. A malformed value is
-logged as a warning naming the variable and the value, and the default is used instead.
+logged as a warning naming the variable and the value, and the default is used instead. Numbers are
+read in ASCII digits only, in plain decimal notation (``60``, ``0.5``, ``1e-3``): ``nan``, ``inf``,
+underscores and other scripts' digits are malformed. Booleans are ``true`` or ``false``, in any case.
 """
 
 OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL = "OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL
 
-Seconds between snapshots (default 60).
+Seconds between snapshots, at least 0.01 (default 60): below, the loop would compete with the
+program for the GIL.
 """
 
 OTEL_PYTHON_MEMORY_CENSUS_BUDGET = "OTEL_PYTHON_MEMORY_CENSUS_BUDGET"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_CENSUS_BUDGET
 
-Share of wall time the object census may take, above 0 and at most 1 (default 0.01). When a census
+Share of wall time the object census may take, from 0.0001 (0.01 %: below, the census would in
+effect never run again) to 1 (default 0.01). When a census
 costs more than this at the snapshot interval, censuses are spaced out; the cheap figures (memory,
 GC, alerts on them) still come every interval.
 """
@@ -123,8 +127,11 @@ OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL = "OTEL_PYTHON_MEMORY_BASELINE_RESET_SI
 """
 .. envvar:: OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL
 
-A signal, such as ``SIGUSR2``, that makes the next snapshot the baseline (``reset_baseline()``
-without code: ``kill -USR2 <pid>`` after a deployment). Unset (the default): none. Installed only
+A signal, ``SIGUSR1``, ``SIGUSR2`` or ``SIGHUP`` (with or without ``SIG``, in any case), that makes
+the next snapshot the baseline (``reset_baseline()`` without code: ``kill -USR2 <pid>`` after a
+deployment). Unset (the default): none. Any other signal is warned about and none is installed: a
+handler on ``SIGTERM`` would keep it from ending the process, one on ``SIGSEGV`` would turn a crash
+into a spin. Installed only
 when instrumenting from the main thread and only if the signal still has its default disposition; a
 handler the program set is kept, with a warning naming this variable. The baseline moves with the
 next snapshot (within ``OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL``). gunicorn sets its workers' signals

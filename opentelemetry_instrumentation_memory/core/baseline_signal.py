@@ -4,6 +4,10 @@ A Python signal handler runs in the main thread between two bytecodes, perhaps w
 inside the profiler holding its lock: so the handler only sets a flag, and the profiler resets the
 baseline with its next snapshot. The handler is installed only from the main thread and only over
 the signal's default disposition: a handler the host program set is never replaced.
+
+Only SIGUSR1, SIGUSR2 and SIGHUP can be chosen: a handler on SIGTERM or SIGINT would stop them from
+ending the process, and one on SIGSEGV, SIGBUS, SIGFPE or SIGILL returns to the faulting instruction,
+turning a crash into a spin.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import threading
 from types import FrameType
 from typing import Mapping, Optional, Protocol
 
-from .validation import shown
+from .validation import RESET_SIGNAL_NAMES, require_reset_signal, shown
 
 __all__ = ["install_baseline_reset_signal", "uninstall_baseline_reset_signal"]
 
@@ -35,26 +39,23 @@ class _ResetHandler:
         self._profiler.request_baseline_reset()
 
 
-def _signal_named(raw: str) -> Optional[signal.Signals]:
-    name = raw.upper()
-    try:
-        return signal.Signals[name if name.startswith("SIG") else "SIG" + name]
-    except KeyError:
-        return None
-
-
 def install_baseline_reset_signal(
     profiler: _Resettable, environ: Mapping[str, str], variable: str
 ) -> Optional[signal.Signals]:
-    """Install the handler for the signal ``variable`` names (``SIGUSR2``, ``USR2``); return that
-    signal, or None when unset or when it cannot be installed, which is warned about."""
+    """Install the handler for the signal ``variable`` names (``SIGUSR2``, ``USR2``: one of SIGUSR1,
+    SIGUSR2, SIGHUP); return that signal, or None when unset or when it cannot be installed, which is
+    warned about."""
     raw = environ.get(variable, "").strip()
     if not raw:
         return None
-    signum = _signal_named(raw)
-    if signum is None:
+    try:
+        signum = require_reset_signal(variable, raw)
+    except ValueError:
         _logger.warning(
-            "%s=%s is not a signal name such as SIGUSR2; using the default (none)", variable, shown(raw)
+            "%s=%s is not one of %s; using the default (none)",
+            variable,
+            shown(raw),
+            ", ".join(RESET_SIGNAL_NAMES),
         )
         return None
     if threading.current_thread() is not threading.main_thread():
@@ -79,7 +80,7 @@ def install_baseline_reset_signal(
         return None
     try:
         signal.signal(signum, _ResetHandler(profiler))
-    except (OSError, ValueError) as error:  # SIGKILL, SIGSTOP, or one the platform refuses
+    except (OSError, ValueError) as error:  # one the platform refuses
         _logger.warning("%s=%s is ignored: %s", variable, signum.name, error)
         return None
     return signum

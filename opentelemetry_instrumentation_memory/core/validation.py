@@ -5,10 +5,19 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+import signal
 from typing import Optional
 
 _SHOWN_CHARACTERS = 80
 _DNS_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+# Numbers from the environment: ASCII digits in plain decimal notation, nothing else. ``int()`` and
+# ``float()`` also take other scripts' digits ('١٠' is 10), underscores, 'nan', 'inf' and 'infinity'.
+_ASCII_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_ASCII_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+# Signals that may reset the baseline: ones whose default action only ends the process and that
+# programs do not rely on for anything else. SIGTERM would no longer end the process, and a handler
+# on SIGSEGV, SIGBUS, SIGFPE or SIGILL returns to the faulting instruction: a crash becomes a spin.
+RESET_SIGNAL_NAMES = ("SIGUSR1", "SIGUSR2", "SIGHUP")
 
 
 def shown(value: object) -> str:
@@ -50,6 +59,39 @@ def require_number(
         upper = f" and <= {maximum}" if maximum is not None else ""
         raise ValueError(f"{name} must be a finite number {lower}{upper}, got {shown(value)}")
     return number
+
+
+def parse_ascii_int(text: str) -> int:
+    """An integer written in ASCII digits (an optional sign, no underscores); ``ValueError`` otherwise."""
+    if not _ASCII_INTEGER.fullmatch(text):
+        raise ValueError(f"not an integer in ASCII digits: {shown(text)}")
+    return int(text)
+
+
+def parse_ascii_float(text: str) -> float:
+    """A decimal number written in ASCII digits (``60``, ``0.5``, ``1e-3``); never ``nan``, ``inf``,
+    underscores or another script's digits. ``ValueError`` otherwise."""
+    if not _ASCII_DECIMAL.fullmatch(text):
+        raise ValueError(f"not a decimal number in ASCII digits: {shown(text)}")
+    return float(text)
+
+
+def require_reset_signal(name: str, value: object) -> signal.Signals:
+    """One of SIGUSR1, SIGUSR2 or SIGHUP, given as a ``signal.Signals``, a number or a name with or
+    without ``SIG`` in any case (``"usr2"``); ``ValueError`` naming the argument otherwise, and
+    where the platform has no such signal."""
+    wanted: Optional[str] = None
+    if isinstance(value, signal.Signals):
+        wanted = value.name
+    elif isinstance(value, int) and not isinstance(value, bool):
+        wanted = next((n for n in RESET_SIGNAL_NAMES if getattr(signal, n, None) == value), None)
+    elif isinstance(value, str) and value.isascii():
+        upper = value.strip().upper()
+        wanted = upper if upper.startswith("SIG") else "SIG" + upper
+    signum = getattr(signal, wanted, None) if wanted is not None and wanted in RESET_SIGNAL_NAMES else None
+    if not isinstance(signum, signal.Signals):  # not one of the three, or not on this platform
+        raise ValueError(f"{name} must be one of {', '.join(RESET_SIGNAL_NAMES)}, got {shown(value)}")
+    return signum
 
 
 def require_bool(name: str, value: object) -> bool:

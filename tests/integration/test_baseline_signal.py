@@ -13,6 +13,8 @@ import threading
 import time
 import urllib.request
 
+import pytest
+
 from opentelemetry_instrumentation_memory import get_memory_profiler
 
 from .conftest import free_port
@@ -96,7 +98,10 @@ def test_instrumenting_off_the_main_thread_or_a_bad_name_warns_and_installs_noth
     instrumentor, telemetry, monkeypatch, caplog
 ):
     before = signal.getsignal(signal.SIGUSR2)
-    for value, expected in (("SIGNOPE", "is not a signal name"), ("SIGUSR2", "only from the main thread")):
+    for value, expected in (
+        ("SIGNOPE", "is not one of SIGUSR1, SIGUSR2, SIGHUP"),
+        ("SIGUSR2", "only from the main thread"),
+    ):
         monkeypatch.setenv(VARIABLE, value)
         caplog.clear()
         with caplog.at_level(logging.WARNING):
@@ -109,6 +114,40 @@ def test_instrumenting_off_the_main_thread_or_a_bad_name_warns_and_installs_noth
         assert signal.getsignal(signal.SIGUSR2) is before
         assert get_memory_profiler().running
         instrumentor.uninstrument()
+
+
+@pytest.mark.parametrize("value", ["SIGTERM", "TERM"])
+def test_sigterm_still_ends_the_process_when_named_as_the_reset_signal(value):
+    """TERM was accepted: the handler took SIGTERM, and the process no longer ended on it."""
+    script = textwrap.dedent(
+        """
+        import time
+        from opentelemetry_instrumentation_memory import MemoryInstrumentor
+        MemoryInstrumentor().instrument(snapshot_interval=3600.0)
+        print("ready", flush=True)
+        time.sleep(30)
+        """
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    environment.update(OTEL_METRICS_EXPORTER="none", OTEL_TRACES_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
+    environment[VARIABLE] = value
+    child = subprocess.Popen(
+        [sys.executable, "-c", script],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline() == "ready\n"
+        os.kill(child.pid, signal.SIGTERM)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        _, stderr = child.communicate(timeout=10)
+    assert child.returncode == -signal.SIGTERM, stderr
+    assert f"{VARIABLE}={value!r} is not one of SIGUSR1, SIGUSR2, SIGHUP; using the default (none)" in stderr
 
 
 def _drift_is_exported(port: int) -> bool:

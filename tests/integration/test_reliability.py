@@ -224,7 +224,7 @@ def test_repeated_instrumentation_leaks_no_thread_socket_or_sink(telemetry):
 def test_interpreter_exit_while_the_loop_runs_is_clean():
     script = (
         "from opentelemetry_instrumentation_memory import MemoryInstrumentor\n"
-        "MemoryInstrumentor().instrument(snapshot_interval=0.001, census_budget=1.0)\n"
+        "MemoryInstrumentor().instrument(snapshot_interval=0.01, census_budget=1.0)\n"
         "x = [object() for _ in range(100000)]\n"
     )
     for _ in range(3):
