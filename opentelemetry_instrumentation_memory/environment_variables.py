@@ -232,6 +232,16 @@ Allocation-site paths under this directory are reported relative to it (default:
 directory); paths under site-packages or dist-packages start at the package, wherever they are.
 """
 
+OTEL_PYTHON_MEMORY_LEAK_OWNER_LITERAL_KEYS = "OTEL_PYTHON_MEMORY_LEAK_OWNER_LITERAL_KEYS"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_OWNER_LITERAL_KEYS
+
+``true`` to name dict keys in leak owner paths by their text (``SESSIONS['alice@example.com']``);
+``false`` (the default) names them by type and a short salted digest (``SESSIONS[<str #3f2a9c>]``).
+Literal keys are the program's data: session tokens, e-mail addresses and the like would leave the
+process as metric label values and log attributes, to whoever reads the metrics and logs.
+"""
+
 OTEL_PYTHON_MEMORY_PROMETHEUS_PORT = "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_PORT

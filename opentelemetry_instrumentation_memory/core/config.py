@@ -66,6 +66,7 @@ class ProfilerConfig:
     leak_site_window_seconds: float = 5.0
     leak_site_cooldown_seconds: float = 600.0
     leak_site_path_root: str = ""
+    leak_owner_literal_keys: bool = False
 
     def __post_init__(self) -> None:
         require_number("snapshot_interval", self.snapshot_interval, MIN_SNAPSHOT_INTERVAL)
@@ -113,6 +114,7 @@ class ProfilerConfig:
         require_number("leak_site_cooldown_seconds", self.leak_site_cooldown_seconds, 0.0)
         if not isinstance(self.leak_site_path_root, str):
             raise ValueError(f"leak_site_path_root must be a path, got {shown(self.leak_site_path_root)}")
+        require_bool("leak_owner_literal_keys", self.leak_owner_literal_keys)
 
     def updated(self, **changes: Any) -> "ProfilerConfig":
         """A validated copy with ``changes``; an unknown name is a ``ValueError`` too."""

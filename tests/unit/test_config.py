@@ -122,3 +122,11 @@ def test_a_census_budget_below_the_floor_is_refused(value):
     assert ProfilerConfig(census_budget=MIN_CENSUS_BUDGET).census_budget == 0.0001
     assert ProfilerConfig(census_budget=1.0).census_budget == 1.0
 
+
+def test_leak_owner_literal_keys_is_off_by_default_and_only_a_bool():
+    assert ProfilerConfig().leak_owner_literal_keys is False
+    assert MemoryProfiler(leak_owner_literal_keys=True).config.leak_owner_literal_keys is True
+    for value in (1, "true", None):
+        with pytest.raises(ValueError) as error:
+            MemoryProfiler(leak_owner_literal_keys=value)
+        assert "leak_owner_literal_keys" in str(error.value) and repr(value) in str(error.value)

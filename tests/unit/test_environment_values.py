@@ -120,6 +120,15 @@ def test_settings_below_their_floor_from_the_environment_warn_and_use_the_defaul
     assert warning.startswith(f"{variable}={value!r}") and f"using the default {default!r}" in warning
 
 
+def test_leak_owner_literal_keys_from_the_environment(caplog):
+    variable = "OTEL_PYTHON_MEMORY_LEAK_OWNER_LITERAL_KEYS"
+    assert settings_from_environment({variable: "true"}) == {"leak_owner_literal_keys": True}
+    assert settings_from_environment({variable: " TRUE "}) == {"leak_owner_literal_keys": True}
+    assert settings_from_environment({variable: "False"}) == {"leak_owner_literal_keys": False}
+    settings, (warning,) = _refused({variable: "yes"}, caplog)
+    assert settings == {} and warning.startswith(f"{variable}='yes'") and "using the default False" in warning
+
+
 class _Profiler:
     def request_baseline_reset(self) -> None:
         pass
