@@ -259,7 +259,8 @@ OTEL_PYTHON_MEMORY_PROMETHEUS_HOST = "OTEL_PYTHON_MEMORY_PROMETHEUS_HOST"
 .. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_HOST
 
 Address that endpoint binds to (default ``localhost``; ``0.0.0.0`` to be scraped from outside a container):
-an IP address or a host name; anything else is warned about and the default used.
+an IP address or a host name; anything else is warned about and the default used, IPv4 in the C
+library's legacy notations included (``0``, ``0x0`` and ``0.0`` would bind every interface).
 """
 
 OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN = "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN"

@@ -10,6 +10,12 @@ from typing import Optional
 
 _SHOWN_CHARACTERS = 80
 _DNS_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+# IPv4 in the C library's legacy notations: the resolver reads '0', '0x0' and '0.0' as 0.0.0.0 (every
+# interface), '127.1' as 127.0.0.1, '010.0.0.1' as 8.0.0.1. Neither an address (ipaddress refuses
+# them) nor a host name (no top-level label is all digits): refused, so the bound address is the one
+# written.
+_LEGACY_IPV4_PART = r"(?:0[xX][0-9A-Fa-f]*|[0-9]+)"
+_LEGACY_IPV4 = re.compile(rf"{_LEGACY_IPV4_PART}(?:\.{_LEGACY_IPV4_PART}){{0,3}}\.?", re.ASCII)
 # Numbers from the environment: ASCII digits in plain decimal notation, nothing else. ``int()`` and
 # ``float()`` also take other scripts' digits ('١٠' is 10), underscores, 'nan', 'inf' and 'infinity'.
 _ASCII_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
@@ -101,7 +107,9 @@ def require_bool(name: str, value: object) -> bool:
 
 
 def require_host(name: str, value: object) -> str:
-    """An address to bind: an IP address, or a host name of DNS labels (IDNA allowed).
+    """An address to bind: an IP address, or a host name of DNS labels (IDNA allowed) whose last label
+    is not all digits; never an IPv4 address in a legacy notation (``0``, ``0x0``, ``0.0``, ``127.1``),
+    which binds an address other than the one it seems to name.
 
     Checked before any socket call, which would raise ``TypeError`` (a NUL) or ``UnicodeError``
     (an empty label) rather than ``OSError``.
@@ -121,5 +129,7 @@ def _is_host(value: str) -> bool:
         name = value.encode("idna").decode("ascii")
     except UnicodeError:
         return False
-    labels = name[:-1] if name.endswith(".") else name
-    return len(name) <= 253 and all(_DNS_LABEL.fullmatch(label) for label in labels.split("."))
+    labels = (name[:-1] if name.endswith(".") else name).split(".")
+    if _LEGACY_IPV4.fullmatch(name) or labels[-1].isdigit():
+        return False
+    return len(name) <= 253 and all(_DNS_LABEL.fullmatch(label) for label in labels)

@@ -19,7 +19,7 @@ from opentelemetry_instrumentation_memory.core.config import (
     port_from_environment,
     settings_from_environment,
 )
-from opentelemetry_instrumentation_memory.core.validation import require_reset_signal
+from opentelemetry_instrumentation_memory.core.validation import require_host, require_reset_signal
 
 HUGE = ["x" * 1_000_000, "9" * 1_000_000, "1e" + "9" * 1_000_000, "ü" * 1_000_000]
 READERS = {
@@ -179,3 +179,28 @@ def test_an_accepted_reset_signal_is_installed_and_given_back():
     finally:
         uninstall_baseline_reset_signal(signal.SIGUSR1)
     assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
+
+
+LEGACY_IPV4 = ["0", "0x0", "0.0", "0.0.0", "127.1", "010.0.0.1", "0x7f.0x1", "2130706433", "a.b.123"]
+
+
+@pytest.mark.parametrize("host", LEGACY_IPV4)
+def test_ipv4_in_a_legacy_notation_is_not_a_host(host, caplog):
+    """'0', '0x0' and '0.0' were taken as host names: the resolver reads them as 0.0.0.0, so the
+    endpoint bound every interface (and announced '0:PORT'); '127.1' is 127.0.0.1, '010.0.0.1' is
+    8.0.0.1. An address is written as a dotted quad; a name's last label is never all digits."""
+    with pytest.raises(ValueError) as error:
+        require_host("prometheus_host", host)
+    assert str(error.value) == f"prometheus_host must be an IP address or a host name, got {host!r}"
+    with caplog.at_level(logging.WARNING):
+        assert host_from_environment({"VARIABLE": host}, "VARIABLE", "localhost") == "localhost"
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert message.startswith(f"VARIABLE={host!r}") and "using the default 'localhost'" in message
+
+
+@pytest.mark.parametrize(
+    "host", ["localhost", "0.0.0.0", "127.0.0.1", "::", "::1", "my-svc", "node-0.cluster.local", "1e100.net"]
+)
+def test_addresses_and_host_names_are_still_accepted(host):
+    assert require_host("prometheus_host", host) == host
