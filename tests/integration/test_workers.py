@@ -363,7 +363,8 @@ def _discovered(sd_directory):
             (group,) = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        found[int(path.stem.rsplit("-", 1)[1])] = (group["targets"][0], group["labels"])
+        pid = int(path.stem.split("-")[3])  # otel-memory-<host>-<pid>-<start>.json
+        found[pid] = (group["targets"][0], group["labels"])
     return found
 
 
