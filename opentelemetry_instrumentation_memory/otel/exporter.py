@@ -34,12 +34,13 @@ from ..version import __version__
 from . import discovery, processes
 from .metrics import metrics_for
 from .semconv import require_semconv, semconv_from_environment
-from .server import MetricsServer, TLSOptions, serve_metrics
+from .server import MetricsServer, TLSOptions, binds_every_interface, names_every_interface, serve_metrics
 
 _logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9202
 DEFAULT_HOST = "localhost"
+_said_every_interface = False  # inherited by forked children: said once per family of processes
 
 
 class MemoryExporter:
@@ -114,6 +115,8 @@ class MemoryExporter:
             if self._resource is None:
                 self._resource, self._resource_pid = Resource.create(), os.getpid()
             self._serve_children = True
+        if names_every_interface(self.host):
+            _say_every_interface(self.host)
 
     def after_fork_in_child(self) -> None:
         """The listening socket belongs to the parent: close the child's copy, and serve anew on
@@ -191,8 +194,13 @@ class MemoryExporter:
             self.port = server.server_port
             self._serving = (server, thread, provider)
             self._settled.set()
+        every_interface = binds_every_interface(str(server.server_address[0]))
+        if every_interface:
+            _say_every_interface(self.host)
         if self._sd_directory is not None:
-            discovery.announce(self._sd_directory, self.host, self.port, {"role": processes.role()})
+            discovery.announce(
+                self._sd_directory, self.host, self.port, {"role": processes.role()}, every_interface
+            )
 
     def _bind_first_free_port(self) -> Tuple[MetricsServer, threading.Thread]:
         last = min(self.base_port + self.port_span - 1, 65535) if self.base_port else 0
@@ -227,6 +235,22 @@ class MemoryExporter:
 
     async def stop(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+
+def _say_every_interface(host: str) -> None:
+    """Once per process (and not again in its forked children, nor in workers, whose main process
+    said it): the endpoint is reachable from every network the host is on."""
+    global _said_every_interface
+    if _said_every_interface or processes.role() == processes.WORKER:
+        return
+    _said_every_interface = True
+    _logger.warning(
+        "the memory metrics endpoint binds every interface (%s=%r, or host= in code): it is "
+        "reachable from every network this host is on; set it to one interface's address, or to "
+        "localhost, unless that is meant",
+        OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
+        host,
+    )
 
 
 _process_exporter: Optional[MemoryExporter] = None

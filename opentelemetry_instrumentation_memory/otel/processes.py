@@ -16,6 +16,7 @@ the same plan from the parent's exporter (see ``MemoryExporter.serve_in_forked_c
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import sys
@@ -96,7 +97,10 @@ def endpoint_plan(host: str | None, span: int | None, environ: Mapping[str, str]
 
     With the SDK's Prometheus reader serving this process, the package's endpoint serves its workers
     only (the process would otherwise be served twice), from ``OTEL_PYTHON_MEMORY_PROMETHEUS_PORT``
-    or else the port after the SDK's. Otherwise it serves here if that variable is set.
+    or else the port after the SDK's (the SDK's port is read for that only: the range starts past
+    it). Otherwise it serves here if that variable is set. The host is always the package's
+    ``OTEL_PYTHON_MEMORY_PROMETHEUS_HOST`` (default ``localhost``), never the SDK reader's: an
+    operator who opens the SDK's port to the network has not opened every worker's.
     """
     if _multiprocessing_helper():
         return None
@@ -108,14 +112,37 @@ def endpoint_plan(host: str | None, span: int | None, environ: Mapping[str, str]
             sdk_port = port_from_environment(environ, OTEL_EXPORTER_PROMETHEUS_PORT, SDK_DEFAULT_PORT)
             port = min((sdk_port or SDK_DEFAULT_PORT) + 1, 65535)
         if host is None:
-            sdk_host = host_from_environment(environ, OTEL_EXPORTER_PROMETHEUS_HOST, SDK_DEFAULT_HOST)
-            host = host_from_environment(environ, OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, sdk_host)
+            host = host_from_environment(environ, OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, SDK_DEFAULT_HOST)
+            _say_the_sdk_host_is_not_read(environ, host)
         return EndpointPlan(host, port, span, here=False)
     if port is None:
         return None
     if host is None:
         host = host_from_environment(environ, OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, SDK_DEFAULT_HOST)
     return EndpointPlan(host, port, span, here=True)
+
+
+def _say_the_sdk_host_is_not_read(environ: Mapping[str, str], host: str) -> None:
+    """The SDK reader's host set to something beyond loopback: its workers' endpoints used to bind
+    it too; say where they bind now, and which variable moves them."""
+    sdk_host = environ.get(OTEL_EXPORTER_PROMETHEUS_HOST, "").strip()
+    if environ.get(OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, "").strip():
+        return  # the operator chose the workers' host
+    if not sdk_host or sdk_host == host or sdk_host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(sdk_host).is_loopback:
+            return
+    except ValueError:
+        pass
+    _logger.warning(
+        "%s=%s is the SDK Prometheus reader's; the workers' memory metrics endpoints bind %s "
+        "(%s, default localhost): set that to be scraped from elsewhere",
+        OTEL_EXPORTER_PROMETHEUS_HOST,
+        sdk_host[:80],
+        host,
+        OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
+    )
 
 
 def hand_off(plan: EndpointPlan | None, environ: MutableMapping[str, str]) -> dict[str, str | None]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import io
+import ipaddress
 import logging
 import socket
 import ssl
@@ -49,6 +50,30 @@ MAX_REQUEST_LINE = 65536
 _LINGER_SECONDS = 1.0
 _LINGER_BYTES = 256 * 1024
 _END_OF_HEAD = (b"\r\n", b"\n", b"")
+
+
+def binds_every_interface(address: str) -> bool:
+    """Whether a socket bound to ``address`` (as ``getsockname()`` gives it) listens on every
+    interface: ``0.0.0.0``, ``::``, or an IPv4-mapped ``::ffff:0.0.0.0``."""
+    try:
+        parsed = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(parsed, "ipv4_mapped", None)
+    return parsed.is_unspecified or (mapped is not None and mapped.is_unspecified)
+
+
+def names_every_interface(host: str) -> bool:
+    """Whether binding ``host`` listens on every interface without a name lookup: ``""`` and the
+    numeric spellings the C library reads as the unspecified address (``0``, ``0x0``, ``0.0``,
+    ``0.0.0.0``, ``::``...). A host name that resolves to it is caught once bound."""
+    if host == "":
+        return True
+    try:
+        found = socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+    except (OSError, UnicodeError, ValueError):
+        return False
+    return any(binds_every_interface(str(sockaddr[0])) for *_, sockaddr in found)
 
 
 @dataclass(frozen=True)

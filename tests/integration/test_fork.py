@@ -263,6 +263,35 @@ def test_the_hand_off_to_workers_is_undone_by_uninstrument(instrumentor, telemet
     assert in_child(lambda: exporter.wait_until_serving(0.5)) is False  # closed: no worker serves
 
 
+def test_the_workers_bind_the_packages_host_never_the_sdk_readers(instrumentor, telemetry, monkeypatch, caplog):
+    """Before: ``OTEL_EXPORTER_PROMETHEUS_HOST=0.0.0.0``, meant for the SDK's reader, made every
+    worker's memory endpoint bind every interface too. Now the workers bind the package's host
+    (``localhost`` by default), and the main process says so once."""
+    import logging
+
+    from .conftest import free_port
+
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "prometheus")
+    monkeypatch.setenv("OTEL_EXPORTER_PROMETHEUS_PORT", str(free_port()))
+    monkeypatch.setenv("OTEL_EXPORTER_PROMETHEUS_HOST", "0.0.0.0")
+    monkeypatch.delenv("OTEL_PYTHON_MEMORY_PROMETHEUS_HOST", raising=False)
+    monkeypatch.delenv("OTEL_PYTHON_MEMORY_PROMETHEUS_PORT", raising=False)
+    with caplog.at_level(logging.WARNING):
+        instrumentor.instrument(snapshot_interval=3600.0, **telemetry.providers())
+    exporter = instrumentor._installation.exporter
+    assert exporter.host == "localhost" and not exporter.running
+    assert os.environ["OTEL_PYTHON_MEMORY_PROMETHEUS_HOST"] == "localhost"  # for spawned workers
+    said = [r.getMessage() for r in caplog.records if "OTEL_EXPORTER_PROMETHEUS_HOST" in r.getMessage()]
+    assert len(said) == 1 and "OTEL_PYTHON_MEMORY_PROMETHEUS_HOST" in said[0], said
+
+    def worker():
+        assert exporter.wait_until_serving(5)
+        return exporter._serving[0].server_address[0]
+
+    assert in_child(worker) == "127.0.0.1"
+    instrumentor.uninstrument()
+
+
 ROLE_LABEL = "fogcompute_memory_process_role"
 
 
@@ -355,7 +384,9 @@ def test_the_discovery_file_follows_the_endpoint_and_a_bad_directory_is_only_a_w
     exporter = MemoryExporter("127.0.0.1", 0, environ=environ)
     exporter.serve()
     try:
-        (group,) = json.loads((tmp_path / f"otel-memory-{os.getpid()}.json").read_text())
+        from opentelemetry_instrumentation_memory.otel.discovery import file_name
+
+        (group,) = json.loads((tmp_path / file_name()).read_text())
         assert group["targets"] == [f"127.0.0.1:{exporter.port}"]
     finally:
         exporter.close()
