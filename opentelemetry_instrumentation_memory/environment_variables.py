@@ -260,7 +260,9 @@ OTEL_PYTHON_MEMORY_PROMETHEUS_HOST = "OTEL_PYTHON_MEMORY_PROMETHEUS_HOST"
 
 Address that endpoint binds to (default ``localhost``; ``0.0.0.0`` to be scraped from outside a container):
 an IP address or a host name; anything else is warned about and the default used, IPv4 in the C
-library's legacy notations included (``0``, ``0x0`` and ``0.0`` would bind every interface).
+library's legacy notations included (``0``, ``0x0`` and ``0.0`` would bind every interface). The only
+source of the host: the SDK reader's ``OTEL_EXPORTER_PROMETHEUS_HOST`` is never read. A host that
+binds every interface is warned about once.
 """
 
 OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN = "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN"
@@ -276,9 +278,11 @@ OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR = "OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR
 
-A directory where each process serving that endpoint announces it in ``otel-memory-<pid>.json``, for
-Prometheus's ``file_sd_configs`` (default: unset, no files); the file goes when the process stops
-serving or exits, or, if it was killed, when another process next writes there.
+A directory where each process serving that endpoint announces it in
+``otel-memory-<host>-<pid>-<start>.json``, for Prometheus's ``file_sd_configs`` (default: unset, no
+files); the file goes when the process stops serving or exits, or, if it was killed, when another
+process of the same host and pid namespace next writes there. Read once and made absolute; what
+others plant there is never followed or opened (docs/OPERATIONS.md, Security).
 """
 
 OTEL_PYTHON_MEMORY_SPAN_PROCESSOR = "OTEL_PYTHON_MEMORY_SPAN_PROCESSOR"
