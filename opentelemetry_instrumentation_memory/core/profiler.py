@@ -87,6 +87,7 @@ class MemoryProfiler(SeedCompatibility):
         self.gc_pauses = GCPauses()
         self._taker = SnapshotTaker(limit_reader, gc_pause_seconds=lambda: self.gc_pauses.total_seconds)
         self._examiner = LeakExaminer()
+        self._examiner.containers.literal_keys = self._config.leak_owner_literal_keys
         self._dispatcher = CallbackDispatcher()
         self._loop_log = RateLimitedLog(_logger)
         self._stop_event = threading.Event()
@@ -192,6 +193,7 @@ class MemoryProfiler(SeedCompatibility):
                 getattr(config, name) != getattr(self._config, name) for name in _SITE_SETTINGS
             )
             self._config = config
+            self._examiner.containers.literal_keys = config.leak_owner_literal_keys
             if capture_changed:  # a capture in progress ends; the new one keeps no cool-down
                 self._sites.cancel(0.0)
                 self._sites = self._site_capture()

@@ -91,7 +91,7 @@ def test_a_name_is_read_once_per_type_and_shared_by_types_of_the_same_name():
     first, second = type(long_name, (), {}), type(long_name, (), {})
     name = type_name(first)
     assert type_name(first) is name  # cached: every census holds the same string
-    assert type_name(second) is name  # interned: one copy however many types share it
+    assert type_name(second) is name  # shared: one copy however many types have it
     first.__qualname__ = "Renamed"
     assert type_name(first) is name  # read once: a rename is not seen (and costs nothing)
 
@@ -117,3 +117,16 @@ def test_the_census_holds_the_gil_one_slice_at_a_time_and_says_how_long():
     pause = profiler.census_pause_seconds
     assert 0 < pause * 1000 < snapshot.census_ms  # one C call, not the whole census
     assert len(kept) == 200_000
+
+
+def test_a_name_is_dropped_with_the_last_type_that_has_it():
+    """On 3.12 and later an interned string is immortal: 300k short-lived classes kept 71 MB."""
+    gc.collect()
+    before = len(census._shared)
+    kinds = [type(f"Ephemeral{i}", (), {}) for i in range(2_000)]
+    for kind in kinds:
+        type_name(kind)
+    assert len(census._shared) >= before + 2_000
+    del kinds, kind
+    gc.collect()
+    assert len(census._shared) <= before + 10

@@ -4,6 +4,7 @@ import collections
 import functools
 import itertools
 import os
+import re
 import time
 
 from opentelemetry_instrumentation_memory import MemoryProfiler
@@ -155,5 +156,16 @@ def test_hostile_containers_and_nested_dicts_are_watched_without_running_their_c
         profiler.snapshot()  # never raises, whatever the dict's own methods do
     found = by_key(profiler)
     assert f"{__name__}.GUARDED" in found, sorted(found)
-    assert f"{__name__}.CACHES['users']" in found, sorted(found)
+    nested = [key for key in found if key.startswith(f"{__name__}.CACHES[")]
+    assert len(nested) == 1 and re.fullmatch(r".*CACHES\[<str #[0-9a-f]{6}>\]", nested[0]), sorted(found)
     assert found[f"{__name__}.GUARDED"]["bytes_per_object"] > 32
+
+
+def test_dict_keys_show_as_they_are_only_when_asked():
+    CACHES["users"].clear()
+    profiler = MemoryProfiler(leak_site_capture=False, leak_owner_literal_keys=True, **FAST)
+    for i in range(40):
+        for j in range(50):
+            CACHES["users"][f"{i}-{j}"] = b"y" * 32
+        profiler.snapshot()
+    assert f"{__name__}.CACHES['users']" in by_key(profiler)

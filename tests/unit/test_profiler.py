@@ -243,7 +243,9 @@ def test_tracemalloc_is_started_and_stopped_only_when_asked():
     profiler.start()
     try:
         assert tracemalloc.is_tracing()
-        time.sleep(0.2)
+        deadline = time.monotonic() + 20  # a first census under tracemalloc takes seconds on a big heap
+        while profiler.latest_snapshot is None and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert profiler.latest_snapshot.tracemalloc_current_mb > 0
     finally:
         profiler.stop()

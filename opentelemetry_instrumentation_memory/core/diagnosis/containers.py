@@ -19,19 +19,10 @@ from typing import Dict, List, Mapping, Optional, Sequence, Set, Sized, Tuple, c
 
 from ..sampling.census import type_name
 from ..sampling.pacing import listed_heap, paced_slices
+from ..sampling.readonly import read_attribute
 from ..sampling.sizes import retained_bytes
 from .holders import owning_instances
-from .owners import (
-    CONTAINER_TYPES,
-    Access,
-    Roots,
-    attribute_value,
-    bounded,
-    find_roots,
-    length_of,
-    reach,
-    size_of,
-)
+from .owners import CONTAINER_TYPES, Access, Reach, Roots, bounded, find_roots, length_of, size_of
 
 __all__ = ["ContainerReading", "ContainerWatch"]
 
@@ -89,6 +80,7 @@ class ContainerWatch:
     """Lengths of the containers worth watching, by owner path; bounded in containers and time."""
 
     def __init__(self, min_length: int = 100, max_containers: int = 2000, discover_every: int = 30) -> None:
+        self.literal_keys = False  # owner paths name dict keys by type and digest (diagnosis.keys)
         self.min_length = min_length
         self.max_containers = max_containers
         self.discover_every = discover_every
@@ -108,7 +100,7 @@ class ContainerWatch:
         # then half a cycle later the heap: one walk per census at most.
         phase = (self._censuses - 1) % self.discover_every
         if self._censuses and (phase == 0 or phase == self.discover_every // 2):
-            roots = find_roots()
+            roots = find_roots(literal_keys=self.literal_keys)
             self._watched = dict(roots.containers[: self.max_containers])
             if phase:
                 self._discover(roots)
@@ -116,10 +108,14 @@ class ContainerWatch:
             roots.paths.clear()
         self._censuses += 1
         readings: Dict[str, ContainerReading] = {}
-        for path, access in self._watched.items():
-            container = reach(access)
-            if issubclass(type(container), CONTAINER_TYPES) and not bounded(container):
-                readings[path] = (type_name(type(container)), length_of(container))
+        reach = Reach()
+        try:
+            for path, access in self._watched.items():
+                container = reach(access)
+                if issubclass(type(container), CONTAINER_TYPES) and not bounded(container):
+                    readings[path] = (type_name(type(container)), length_of(container))
+        finally:
+            reach.close()
         for path, (owner_ref, attribute) in list(self._held_by_instances.items()):
             container = self._resolve_held(owner_ref, attribute)
             if container is None:
@@ -131,7 +127,7 @@ class ContainerWatch:
     @staticmethod
     def _resolve_held(owner_ref: "weakref.ref[object]", attribute: str) -> Optional[object]:
         owner = owner_ref()
-        container = None if owner is None else attribute_value(owner, attribute)
+        container = None if owner is None else read_attribute(owner, attribute)
         return container if issubclass(type(container), CONTAINER_TYPES) and not bounded(container) else None
 
     def _discover(self, roots: Roots) -> None:
@@ -177,7 +173,11 @@ class ContainerWatch:
         if path in self._held_by_instances:
             return self._resolve_held(*self._held_by_instances[path])
         access = self._watched.get(path)
-        value = reach(access) if access is not None else None
+        reach = Reach()
+        try:
+            value = reach(access) if access is not None else None
+        finally:
+            reach.close()
         return value if issubclass(type(value), CONTAINER_TYPES) else None
 
     def entry_sizes(self, paths: Sequence[str]) -> Mapping[str, float]:

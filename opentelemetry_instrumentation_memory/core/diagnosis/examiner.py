@@ -39,7 +39,7 @@ class LeakExaminer:
 
     def holders(self, type_names: Sequence[str]) -> Tuple[Dict[str, Holders], List[str]]:
         """The holders of each leaking type, and the types held by bounded structures."""
-        found = retained_by(type_names, find_roots())
+        found = retained_by(type_names, find_roots(literal_keys=self.containers.literal_keys))
         held_by_bounded = [name for name, (_, share) in found.items() if share >= BOUNDED_SHARE]
         return {name: holders for name, (holders, _) in found.items()}, held_by_bounded
 

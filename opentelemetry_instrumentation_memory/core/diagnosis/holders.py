@@ -11,7 +11,8 @@ import types
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..sampling.census import objects_of, safe_text, type_name
-from .owners import CONTAINER_TYPES, LRU_ELEMENT, Roots, attributes_of, bounded, items_of, namespace_of
+from ..sampling.readonly import dict_items, instance_dict
+from .owners import CONTAINER_TYPES, LRU_ELEMENT, Roots, attributes_of, bounded
 from .referrers import referrers_of
 
 __all__ = ["Holders", "owning_instances", "retained_by"]
@@ -48,8 +49,8 @@ def owning_instances(helds: Sequence[object]) -> Dict[int, Tuple[object, str]]:
                     if attribute is not None:
                         found.setdefault(id(held), (owner, attribute))
                     continue
-                for key, value in items_of(owner):
-                    if value is held and issubclass(type(key), str):
+                for key, value in dict_items(owner):
+                    if value is held and type(key) is str:
                         namespaces.setdefault(id(owner), (owner, []))[1].append((id(held), key))
         by_held.clear()
         unexplained = [
@@ -59,7 +60,7 @@ def owning_instances(helds: Sequence[object]) -> Dict[int, Tuple[object, str]]:
         unexplained.clear()
         for namespace, keys in namespaces.values():
             for namespace_owner in by_namespace.get(id(namespace), ()):
-                if namespace_of(namespace_owner) is namespace:
+                if instance_dict(namespace_owner) is namespace:
                     for key, attribute in keys:
                         found.setdefault(key, (namespace_owner, attribute))
                     break
@@ -68,6 +69,12 @@ def owning_instances(helds: Sequence[object]) -> Dict[int, Tuple[object, str]]:
         by_held.clear()
         by_namespace.clear()
         namespaces.clear()
+
+
+def _function_name(code: types.CodeType) -> str:
+    if sys.version_info >= (3, 11):
+        return code.co_qualname
+    return code.co_name
 
 
 def _function_holding(holder: object, max_depth: int = 50) -> Optional[str]:
@@ -80,7 +87,7 @@ def _function_holding(holder: object, max_depth: int = 50) -> Optional[str]:
             if not code.co_filename.startswith(_OWN_DIRECTORY):
                 try:
                     if any(value is holder for value in frame.f_locals.values()):
-                        return str(getattr(code, "co_qualname", code.co_name))
+                        return _function_name(code)
                 except Exception:
                     pass
             frame, depth = frame.f_back, depth + 1

@@ -12,41 +12,46 @@ outlives a call. Everything is read through the built-in types' own methods, nev
 from __future__ import annotations
 
 import collections
+import functools
 import sys
 import types
 from array import array
-from itertools import islice
-from typing import Any, Dict, Iterator, List, Optional, Tuple, cast
+from typing import Dict, Iterator, List, Optional, Tuple, Union, cast
 
 from ..sampling.census import defining_module, safe_text, type_name
 from ..sampling.pacing import Pacer
+from ..sampling.readonly import class_namespace, dict_items, instance_dict, read_attribute
+from .keys import DictKey, key_label, match_key
 
 __all__ = [
     "CONTAINER_TYPES",
     "Access",
+    "Reach",
     "Roots",
-    "attribute_value",
     "attributes_of",
     "bounded",
     "find_roots",
-    "items_of",
     "length_of",
-    "reach",
     "size_of",
 ]
 
 # An element of a C lru_cache with a maxsize, and the cache itself: bounded by that maxsize.
 LRU_ELEMENT = "functools._lru_list_elem"
-_LRU_WRAPPER = "functools._lru_cache_wrapper"
+_LRU_WRAPPER = functools._lru_cache_wrapper  # type: ignore[attr-defined]
 _DICT_VALUES = 1000  # values of a global dict looked at for containers
 _LIBRARY_PREFIXES = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
 
 CONTAINER_TYPES = (dict, list, set, collections.deque, bytearray, array)
 _SKIPPED_MODULES = ("opentelemetry_instrumentation_memory", "opentelemetry.", "_pytest", "pytest")
 _OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.CodeType)
+_DEQUE_MAXLEN = collections.deque.__dict__["maxlen"]
+_FUNCTION_CODE = types.FunctionType.__dict__["__code__"]
+_FUNCTION_CLOSURE = types.FunctionType.__dict__["__closure__"]
+_CELL_CONTENTS = types.CellType.__dict__["cell_contents"]
 
 
-Access = Tuple[str, ...]  # (module name, global name[, attribute name])
+# (module name, global name[, attribute name or dict key ...]): how to reach an object again.
+Access = Tuple[Union[str, DictKey], ...]
 
 
 class Roots:
@@ -55,9 +60,10 @@ class Roots:
     ``containers`` lists the containers among them: (path, how to reach it again), in walk order.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, literal_keys: bool = False) -> None:
         self.paths: Dict[int, str] = {}
         self.containers: List[Tuple[str, Access]] = []
+        self.literal_keys = literal_keys
 
     def add(self, path: str, value: object, access: Access) -> None:
         key = id(value)
@@ -68,58 +74,49 @@ class Roots:
             self.containers.append((path, access))
 
 
-def namespace_of(value: object) -> object:
-    """``value.__dict__`` as the object stores it (no ``__getattribute__`` of its own runs), or None."""
-    try:
-        return object.__getattribute__(value, "__dict__")
-    except Exception:
-        return None
+class Reach:
+    """Objects at access paths now, for one walk: each dict on the way is indexed once by its keys'
+    values (found by value, never by a lookup that could ask a host key's ``__eq__``)."""
 
+    def __init__(self) -> None:
+        self._indexes: Dict[int, Tuple[object, Dict[DictKey, object]]] = {}
 
-def attribute_value(value: object, name: str) -> Optional[object]:
-    """``value``'s own attribute ``name`` (an instance's, or a class's), read without running code."""
-    namespace = namespace_of(value)
-    try:
-        if issubclass(type(namespace), dict):
-            return dict.get(cast(dict, namespace), name)
-        if type(namespace) is types.MappingProxyType:  # a class's attributes
-            return namespace.get(name)
-    except Exception:  # an unhashable or raising key
-        pass
-    return None
+    def _entry(self, mapping: object, wanted: DictKey) -> Optional[object]:
+        cached = self._indexes.get(id(mapping))
+        if cached is None or cached[0] is not mapping:
+            index: Dict[DictKey, object] = {}
+            for key, value in dict_items(mapping):
+                found = match_key(key)
+                if found is not None:
+                    index.setdefault(found, value)
+            cached = self._indexes[id(mapping)] = (mapping, index)
+        return cached[1].get(wanted)
 
+    def __call__(self, access: Access) -> Optional[object]:
+        value: Optional[object] = self._entry(sys.modules, ("str", cast(str, access[0])))
+        for step in access[1:]:
+            if value is None:
+                return None
+            if isinstance(step, tuple):  # a dict key
+                value = self._entry(value, step) if issubclass(type(value), dict) else None
+                continue
+            namespace: object = (
+                class_namespace(value) if issubclass(type(value), type) else instance_dict(value)
+            )
+            value = self._entry(namespace, ("str", step)) if namespace is not None else None
+        return value
 
-def reach(access: Access) -> Optional[object]:
-    """The object at ``access`` now (module globals and attributes read without running code)."""
-    value: Optional[object] = sys.modules.get(access[0])
-    for name in access[1:]:
-        if name.startswith("[") and issubclass(type(value), dict):
-            value = dict.get(cast(dict, value), name[1:-1])
-        else:
-            value = attribute_value(value, name)
-        if value is None:
-            return None
-    return value
-
-
-def items_of(mapping: object, limit: Optional[int] = None) -> List[Tuple[Any, Any]]:
-    """A snapshot of a mapping's items by the built-in ``dict`` (or mappingproxy) methods; empty
-    when another thread resizes it meanwhile (a collection run during the copy lets threads
-    switch): the next walk reads it again."""
-    try:
-        items = dict.items(cast(dict, mapping)) if issubclass(type(mapping), dict) else mapping.items()  # type: ignore[attr-defined]
-        return list(islice(items, limit))
-    except RuntimeError:
-        return []
+    def close(self) -> None:
+        self._indexes.clear()
 
 
 def attributes_of(value: object) -> Iterator[Tuple[str, object]]:
     """An object's or a class's own attributes, read without running its code."""
-    namespace = namespace_of(value)
-    if not issubclass(type(namespace), (dict, types.MappingProxyType)):
+    namespace: object = class_namespace(value) if issubclass(type(value), type) else instance_dict(value)
+    if namespace is None:
         return
-    for name, attribute in items_of(namespace):
-        if issubclass(type(name), str) and not name.startswith("__"):
+    for name, attribute in dict_items(namespace):
+        if type(name) is str and not name.startswith("__"):
             yield name, attribute
 
 
@@ -146,30 +143,33 @@ def length_of(container: object) -> int:
 
 def _library(module: object) -> bool:
     """A module of the standard library or an installed package: walked after the application's."""
-    found = attribute_value(module, "__file__")
-    if not issubclass(type(found), str):
+    found = read_attribute(module, "__file__")
+    if type(found) is not str:
         return True  # built-in or namespace module
-    path = cast(str, found)
+    path = found
     return path.startswith(_LIBRARY_PREFIXES) or "site-packages" in path or "dist-packages" in path
 
 
 def _modules(skip: Tuple[str, ...]) -> List[Tuple[str, types.ModuleType]]:
     modules = [
         (name, module)
-        for name, module in items_of(sys.modules)
-        if issubclass(type(name), str)
-        and issubclass(type(module), types.ModuleType)
-        and not name.startswith(skip)
+        for name, module in dict_items(sys.modules)
+        if type(name) is str and issubclass(type(module), types.ModuleType) and not name.startswith(skip)
     ]
     return sorted(modules, key=lambda item: _library(item[1]))  # stable: import order within each
 
 
-def _below(path: str, access: Access, value: object) -> Iterator[Tuple[str, Access, object]]:
-    """What a root holds one level down: its attributes, or the values of a dict under str keys."""
+def _below(
+    path: str, access: Access, value: object, literal_keys: bool
+) -> Iterator[Tuple[str, Access, object]]:
+    """What a root holds one level down: its attributes, or the values of a dict under str, int or
+    bytes keys (named by type and digest unless ``literal_keys``)."""
     if issubclass(type(value), dict):
-        for key, held in items_of(value, _DICT_VALUES):
-            if issubclass(type(key), str) and issubclass(type(held), CONTAINER_TYPES):
-                yield f"{path}[{safe_text(str.__str__(key))!r}]", (*access, f"[{key}]"), held
+        for key, held in dict_items(value, _DICT_VALUES):
+            if issubclass(type(held), CONTAINER_TYPES):
+                found = match_key(key)
+                if found is not None:
+                    yield f"{path}[{key_label(key, literal_keys)}]", (*access, found), held
         return
     if issubclass(type(value), CONTAINER_TYPES):
         return
@@ -178,19 +178,21 @@ def _below(path: str, access: Access, value: object) -> Iterator[Tuple[str, Acce
             yield f"{path}.{safe_text(attribute)}", (*access, attribute), held
 
 
-def find_roots(max_items: int = 200_000, skip: Tuple[str, ...] = _SKIPPED_MODULES) -> Roots:
+def find_roots(
+    max_items: int = 200_000, skip: Tuple[str, ...] = _SKIPPED_MODULES, literal_keys: bool = False
+) -> Roots:
     """Module globals and two levels below them (attributes, values of dicts), the application's
     modules first, at most ``max_items`` items."""
-    roots = Roots()
+    roots = Roots(literal_keys)
     visited = 0
     pace = Pacer()
     for module_name, module in _modules(skip):
-        namespace = namespace_of(module)
-        if not issubclass(type(namespace), dict):
+        namespace = instance_dict(module)
+        if namespace is None:
             continue
         module_path = safe_text(module_name)
-        for name, value in items_of(namespace):
-            if not issubclass(type(name), str):
+        for name, value in dict_items(namespace):
+            if type(name) is not str:
                 continue
             visited += 1
             if visited > max_items:
@@ -202,13 +204,36 @@ def find_roots(max_items: int = 200_000, skip: Tuple[str, ...] = _SKIPPED_MODULE
             pace()
             path = f"{module_path}.{safe_text(name)}"
             roots.add(path, value, (module_name, name))
-            for first_path, first_access, first in _below(path, (module_name, name), value):
+            for first_path, first_access, first in _below(path, (module_name, name), value, literal_keys):
                 visited += 1
                 roots.add(first_path, first, first_access)
-                for second_path, second_access, second in _below(first_path, first_access, first):
+                for second_path, second_access, second in _below(
+                    first_path, first_access, first, literal_keys
+                ):
                     visited += 1
                     roots.add(second_path, second, second_access)
     return roots
+
+
+def _lru_maxsize_known(wrapper: object) -> bool:
+    """Whether an ``lru_cache`` wrapper has a maxsize, read from the closure of the
+    ``cache_parameters`` function functools gave it (calling it could call a replacement)."""
+    namespace = instance_dict(wrapper)
+    parameters = None
+    for name, value in dict_items(namespace):
+        if type(name) is str and name == "cache_parameters":
+            parameters = value
+    if type(parameters) is not types.FunctionType:
+        return False
+    code = _FUNCTION_CODE.__get__(parameters)
+    closure = _FUNCTION_CLOSURE.__get__(parameters) or ()
+    for name, cell in zip(code.co_freevars, closure):
+        if name == "maxsize" and type(cell) is types.CellType:
+            try:
+                return _CELL_CONTENTS.__get__(cell) is not None
+            except ValueError:  # an empty cell
+                return False
+    return False
 
 
 def bounded(container: object) -> bool:
@@ -216,11 +241,7 @@ def bounded(container: object) -> bool:
     ``lru_cache`` with a ``maxsize``."""
     kind = type(container)
     if issubclass(kind, collections.deque):
-        return collections.deque.__dict__["maxlen"].__get__(container) is not None
-    name = type_name(kind)
-    if name == _LRU_WRAPPER:
-        try:
-            return container.cache_parameters()["maxsize"] is not None  # type: ignore[attr-defined]
-        except Exception:
-            return False
-    return name == LRU_ELEMENT
+        return _DEQUE_MAXLEN.__get__(container) is not None
+    if kind is _LRU_WRAPPER:
+        return _lru_maxsize_known(container)
+    return type_name(kind) == LRU_ELEMENT

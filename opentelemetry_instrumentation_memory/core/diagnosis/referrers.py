@@ -5,9 +5,10 @@ listing the heap takes. Here the heap is listed once (the floor of any search in
 checked a slice at a time: the references a slice holds are gathered in one quick C call and
 compared by identity in steps, handing the GIL over between them (``Pacer``). A slice that
 holds a target is searched again by sub-slices, then one object at a time. It costs about four
-times the single call in total, and no call holds the GIL longer than listing the heap did but one:
-gathering the items of a container that holds more items than the heap has objects (a list of
-millions of ints), one C call whatever the slicing.
+times the single call in total. A built-in collection of more than ``readonly.LARGE`` items is
+never gathered whole: its newest two million items are read ``_STEP`` at a time by its own iterator
+(``gc.get_referents`` of a 40-million-item list copied 320 MB and held the GIL half a second), so no
+call holds the GIL longer than listing the heap did; a subclass of one is still gathered whole.
 
 Only identities are compared: no ``__eq__`` or ``__hash__`` of the host's runs.
 """
@@ -15,21 +16,56 @@ Only identities are compared: no ``__eq__`` or ``__hash__`` of the host's runs.
 from __future__ import annotations
 
 import gc
+from itertools import compress, islice
 from typing import Dict, List, Sequence, Set
 
 from ..sampling.pacing import Pacer, listed_heap, paced_slices
+from ..sampling.readonly import ITERABLE_TYPES, large_items
 
 __all__ = ["referrers_of"]
 
 _SLICE = 20_000  # objects whose references are gathered by one C call, at most
 _SUB_SLICE = 500  # a slice holding a target is searched in sub-slices, then one object at a time
 _STEP = 50_000  # references compared per step (about 1 ms)
+_LARGE_SCAN = 2_000_000  # items of one large collection looked at, newest first
+_ITERABLE_IDS = set(map(id, ITERABLE_TYPES))
+
+
+def _held_by_large(container: object, wanted: Set[int], pace: Pacer, stop_at_first: bool) -> Set[int]:
+    """The ids of ``wanted`` among the newest ``_LARGE_SCAN`` items of a large collection, read
+    ``_STEP`` at a time by its own iterator (a collection resized meanwhile ends the scan)."""
+    found: Set[int] = set()
+    items = large_items(container, _LARGE_SCAN)
+    try:
+        while items is not None:
+            pace()
+            step = list(islice(items, _STEP))
+            if not step:
+                break
+            found.update(wanted.intersection(map(id, step)))
+            step.clear()
+            if found and stop_at_first:
+                break
+    except RuntimeError:
+        pass
+    return found
 
 
 def _held(objects: Sequence[object], wanted: Set[int], pace: Pacer, stop_at_first: bool) -> Set[int]:
     """The ids of ``wanted`` that ``objects`` refer to (any one of them if ``stop_at_first``)."""
-    references = gc.get_referents(*objects)
+    kinds = list(map(id, map(type, objects)))
+    large = [obj for obj in compress(objects, map(_ITERABLE_IDS.__contains__, kinds)) if large_items(obj, 0)]
+    kinds.clear()
     found: Set[int] = set()
+    for container in large:
+        found |= _held_by_large(container, wanted, pace, stop_at_first)
+        if found and stop_at_first:
+            return found
+    if large:
+        skipped = set(map(id, large))
+        objects = [obj for obj in objects if id(obj) not in skipped]
+        large.clear()
+    references = gc.get_referents(*objects)
     try:
         for start in range(0, len(references), _STEP):
             pace()  # gathering a large container's references may itself have held the GIL a while

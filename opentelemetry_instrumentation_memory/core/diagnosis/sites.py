@@ -26,6 +26,7 @@ from typing import Callable, ContextManager, Dict, List, Mapping, Optional, Sequ
 from ..records import AllocationSite
 from ..sampling import fork
 from ..sampling.pacing import Pacer
+from ..sampling.readonly import own_size, type_flags
 
 _logger = logging.getLogger(__name__)
 _PACKAGE_DIRECTORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -146,7 +147,7 @@ _MANAGED_DICT = 1 << 4  # Py_TPFLAGS_MANAGED_DICT in CPython 3.11
 
 def object_traceback(obj: object) -> Optional[tracemalloc.Traceback]:
     traceback = tracemalloc.get_object_traceback(obj)
-    if traceback is None and sys.version_info[:2] == (3, 11) and type(obj).__flags__ & _MANAGED_DICT:
+    if traceback is None and sys.version_info[:2] == (3, 11) and type_flags(type(obj)) & _MANAGED_DICT:
         traceback = _traceback_at(id(obj) - 32)
     return traceback
 
@@ -166,10 +167,7 @@ def attributed_sites(objects: Sequence[object], top: int, root: str) -> Tuple[Al
         site = frames[-1]
         entry = by_line.setdefault((site.filename, site.lineno), [0, 0, frames])
         entry[0] += 1
-        try:
-            entry[1] += sys.getsizeof(obj)
-        except Exception:
-            pass
+        entry[1] += own_size(obj)
     ranked = sorted(by_line.items(), key=lambda item: (-item[1][1], -item[1][0]))[:top]
     sites = []
     for (filename, line), (count, size, frames) in ranked:

@@ -8,7 +8,6 @@ and, two levels down, of every referent no one else refers to. Results are kept 
 
 from __future__ import annotations
 
-import gc
 import sys
 import time
 import types
@@ -16,6 +15,7 @@ from itertools import islice
 from typing import Dict, List, Mapping, Sequence, Tuple
 
 from .census import objects_of
+from .readonly import own_size, referents
 
 __all__ = ["ObjectSizer"]
 
@@ -27,30 +27,26 @@ _DEPTH = 2
 _MAX_REFERENTS = 256  # per object and level: a huge container is measured on its first items
 
 
-def _size(obj: object) -> int:
-    """``sys.getsizeof`` without the host's ``__sizeof__`` when it raises."""
-    try:
-        return sys.getsizeof(obj, 0)
-    except Exception:
-        return object.__sizeof__(obj)
-
-
 def retained_bytes(obj: object) -> int:
-    total = _size(obj)
+    total = own_size(obj)
     level = [obj]
     for _ in range(_DEPTH):
         below: List[object] = []
         for owner in level:
-            referents = gc.get_referents(owner)
-            for referent in islice(referents, _MAX_REFERENTS):
-                if isinstance(referent, _SHARED_KINDS) or sys.getrefcount(referent) > _SOLE_OWNER_REFCOUNT:
+            found, count = referents(owner, _MAX_REFERENTS)
+            for referent in islice(found, _MAX_REFERENTS):
+                if (
+                    issubclass(type(referent), _SHARED_KINDS)
+                    or sys.getrefcount(referent) > _SOLE_OWNER_REFCOUNT
+                ):
                     continue
-                total += _size(referent)
+                total += own_size(referent)
                 below.append(referent)
-            if len(referents) > _MAX_REFERENTS and below:
+            found.clear()
+            if count > _MAX_REFERENTS and below:
                 # The rest of a large container's items: assume they are like the first ones.
-                share = sum(_size(r) for r in below[-_MAX_REFERENTS:]) / _MAX_REFERENTS
-                total += int(share * (len(referents) - _MAX_REFERENTS))
+                share = sum(own_size(r) for r in below[-_MAX_REFERENTS:]) / _MAX_REFERENTS
+                total += int(share * (count - _MAX_REFERENTS))
         level = below
     return total
 

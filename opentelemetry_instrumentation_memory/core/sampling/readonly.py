@@ -1,0 +1,262 @@
+"""The read-only heap contract: how the profiler reads the host's objects without running their code.
+
+Every walker (census, container watch, owner and holder search, sizing, site lookups) reads host
+objects through this module and nothing else. What it does:
+
+- a type by ``type(obj)``; kinds by ``issubclass(type(obj), builtin_types)`` (the built-in types'
+  own check, no ``__subclasscheck__`` and no ``__class__`` of the object's);
+- references by ``gc.get_referents`` and identities by ``id``;
+- containers' lengths, sizes and items by their built-in base's own C methods (``dict.items``,
+  ``list.__len__``), never a subclass's;
+- an instance's attributes only through the ``__dict__`` slot CPython made for its class (a
+  getset descriptor of a class made by a ``class`` statement) or a module's own dict; a ``__dict__``
+  property, a proxy type's ``__dict__`` or a ``__getattribute__`` of the host's is never called;
+- dict entries by iterating the built-in dict and comparing keys as exact ``str``/``int`` copies
+  (``diagnosis.keys``), never by ``dict.get``, which could ask a host key's ``__eq__``;
+- a key as text only when it is a ``str``/``int``/``bytes`` (or subclass, copied by the built-in's
+  own method), and as a digest unless literal keys are asked for.
+
+What it never does: ``isinstance``, ``hasattr``, ``getattr`` or ``str``/``format``/``repr`` of a
+host object, hashing a host object (types included: a metaclass may define ``__hash__``), calling a
+host object's method. Memory it allocates may start a collection, which runs ``__del__`` methods
+and weak reference callbacks on the calling thread: CPython allows no walk in Python without that.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import gc
+import sys
+import types
+import weakref
+from itertools import chain, islice
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar, Union, cast
+
+__all__ = [
+    "class_namespace",
+    "dict_items",
+    "inherited",
+    "instance_dict",
+    "is_kind",
+    "ITERABLE_TYPES",
+    "large_items",
+    "own_size",
+    "referents",
+    "read_attribute",
+    "string_copy",
+    "type_flags",
+]
+
+_TYPE_DICT: Any = type.__dict__["__dict__"]
+_TYPE_MRO = type.__dict__["__mro__"]
+_TYPE_FLAGS = type.__dict__["__flags__"]
+_MODULE_DICT: Any = vars(types.ModuleType)["__dict__"]
+_OBJCLASS: Any = types.GetSetDescriptorType.__dict__["__objclass__"]
+_GETSET_GET = types.GetSetDescriptorType.__get__
+_GETSET_DOC: Any = vars(types.GetSetDescriptorType)["__doc__"]
+_SLOT_DOC = "dictionary for instance variables"  # typeobject.c's subtype_getsets, 3.10 to 3.13
+_HEAPTYPE = 1 << 9
+# Static types whose ``__dict__`` getter is the generic one (no code of the host's runs).
+_GENERIC_DICT_TYPES = (functools._lru_cache_wrapper, types.FunctionType)  # type: ignore[attr-defined]
+
+
+def is_kind(obj: object, kinds: Union[type, Tuple[type, ...]]) -> bool:
+    """Whether ``obj``'s type is or derives from one of ``kinds`` (built-in types only: an ABC's
+    ``__subclasscheck__`` would be code)."""
+    return issubclass(type(obj), kinds)
+
+
+def string_copy(value: object) -> Optional[str]:
+    """An exact ``str`` copy of a ``str`` or subclass (by ``str``'s own method), else None."""
+    return str.__str__(value) if issubclass(type(value), str) else None  # type: ignore[arg-type]
+
+
+def type_flags(kind: type) -> int:
+    """The type's flags, by ``type``'s own getter (a metaclass's ``__getattribute__`` never runs)."""
+    return int(_TYPE_FLAGS.__get__(kind))
+
+
+def _is_heap_type(kind: type) -> bool:
+    return bool(type_flags(kind) & _HEAPTYPE)
+
+
+def class_namespace(kind: object) -> Optional[types.MappingProxyType]:
+    """A class's own attributes, by ``type``'s own getter (a metaclass cannot override it)."""
+    return _TYPE_DICT.__get__(kind) if issubclass(type(kind), type) else None
+
+
+def _own_entries(namespace: Optional[types.MappingProxyType]) -> Iterator[Tuple[object, object]]:
+    if namespace is not None:
+        yield from types.MappingProxyType.items(namespace)  # a class's namespace is a dict
+
+
+_T = TypeVar("_T")
+
+
+class _PerType:
+    """What was found about a type, by ``id(type)``, kept while the type lives (types are never
+    hashed: a metaclass may define ``__hash__``)."""
+
+    def __init__(self, find: Callable[[type], _T]) -> None:
+        self._find = find
+        self._found: Dict[int, Tuple["weakref.ref[type]", Any]] = {}
+
+    def __call__(self, kind: type) -> Any:
+        key = id(kind)
+        cached = self._found.get(key)
+        if cached is not None and cached[0]() is kind:
+            return cached[1]
+        found = self._find(kind)
+        try:
+            self._found[key] = (weakref.ref(kind, self._forget(key)), found)
+        except TypeError:
+            pass
+        return found
+
+    def _forget(self, key: int) -> Callable[["weakref.ref[type]"], None]:
+        def forget(reference: "weakref.ref[type]") -> None:
+            entry = self._found.get(key)
+            if entry is not None and entry[0] is reference:  # not a newer type given the same id
+                del self._found[key]
+
+        return forget
+
+
+def inherited(kind: type, wanted: str) -> Iterator[object]:
+    """The entries named ``wanted`` in the namespaces of ``kind``'s bases, nearest first."""
+    for base in _TYPE_MRO.__get__(kind):
+        for name, value in _own_entries(class_namespace(base)):
+            if type(name) is str and name == wanted:
+                yield value
+                break
+
+
+def _made_by_class_statement(slot: object) -> bool:
+    """A getter a ``class`` statement made: its class is a heap type and the getter has CPython's
+    own doc (an extension's heap type, a wrapt proxy's, has a getter of its own that forwards)."""
+    doc = _GETSET_DOC.__get__(slot)
+    return _is_heap_type(_OBJCLASS.__get__(slot)) and type(doc) is str and doc.startswith(_SLOT_DOC)
+
+
+def _find_dict_slot(kind: type) -> Optional[object]:
+    """The ``__dict__`` getter CPython made for ``kind`` or a base (skipping a property or a
+    proxy's getter that shadows it), or None."""
+    for value in inherited(kind, "__dict__"):
+        if type(value) is types.GetSetDescriptorType:
+            owner = _OBJCLASS.__get__(value)
+            if _made_by_class_statement(value) or any(owner is generic for generic in _GENERIC_DICT_TYPES):
+                return value
+    return None
+
+
+_dict_slot = _PerType(_find_dict_slot)
+
+
+def instance_dict(obj: object) -> Optional[dict]:
+    """A module's globals, or an instance's own attribute dict, or None: never a class's (see
+    ``class_namespace``) and never through the host's code."""
+    kind = type(obj)
+    try:
+        if issubclass(kind, types.ModuleType):
+            namespace = _MODULE_DICT.__get__(obj)
+        elif issubclass(kind, type):
+            return None
+        else:
+            slot = _dict_slot(kind)
+            namespace = None if slot is None else _GETSET_GET(slot, obj, kind)
+    except Exception:  # a slot that does not apply (an odd layout): unreadable, not an error
+        return None
+    return namespace if type(namespace) is dict else None
+
+
+def dict_items(mapping: object, limit: Optional[int] = None) -> List[Tuple[Any, Any]]:
+    """A copy of a dict's (or subclass's, or a class namespace's) items by the built-in methods;
+    empty when another thread resizes it meanwhile: the next walk reads it again."""
+    kind = type(mapping)
+    try:
+        items: Iterable[Tuple[Any, Any]]
+        if issubclass(kind, dict):
+            items = dict.items(cast(dict, mapping))
+        elif kind is types.MappingProxyType:
+            items = types.MappingProxyType.items(cast(types.MappingProxyType, mapping))
+        else:
+            return []
+        if limit is None:
+            return list(items)
+        return [item for item, _ in zip(items, range(limit))]
+    except RuntimeError:
+        return []
+
+
+def read_attribute(obj: object, name: str) -> Optional[object]:
+    """``obj``'s own attribute ``name``: an instance's or module's (its dict), a class's (its own
+    namespace, not its bases'); None when absent or unreadable."""
+    namespace: object = class_namespace(obj) if issubclass(type(obj), type) else instance_dict(obj)
+    for key, value in dict_items(namespace):
+        if type(key) is str and key == name:
+            return cast(object, value)
+    return None
+
+
+def _find_sizeof(kind: type) -> Any:
+    """The nearest built-in ``__sizeof__`` in ``kind``'s bases: one defined in Python is skipped."""
+    for value in inherited(kind, "__sizeof__"):
+        if type(value) is types.MethodDescriptorType:
+            return value
+    return object.__sizeof__
+
+
+_sizeof = _PerType(_find_sizeof)
+_HAVE_GC = 1 << 14
+_MANAGED = (1 << 3 | 1 << 4) if sys.version_info >= (3, 11) else 0  # a managed dict or weakref
+_GC_HEADER = sys.getsizeof([]) - [].__sizeof__()
+_POINTER = 8 if sys.maxsize > 2**32 else 4
+
+
+def own_size(obj: object) -> int:
+    """``sys.getsizeof`` without any ``__sizeof__`` of the host's: the built-in base's own."""
+    try:
+        size = int(_sizeof(type(obj))(obj))
+    except Exception:
+        size = object.__sizeof__(obj)
+    flags = type_flags(type(obj))
+    return size + (_GC_HEADER if flags & _HAVE_GC else 0) + (2 * _POINTER if flags & _MANAGED else 0)
+
+
+# Built-in collections whose items can be read a few at a time by their own iterators.
+ITERABLE_TYPES = (list, tuple, dict, set, frozenset, collections.deque)
+_ITERABLE: Dict[int, Any] = {id(kind): kind for kind in ITERABLE_TYPES}
+_NEWEST_FIRST: Dict[int, Callable[[Any], Iterator[object]]] = {
+    id(dict): lambda mapping: chain.from_iterable(reversed(dict.items(mapping))),
+    id(list): list.__reversed__,
+    id(collections.deque): collections.deque.__reversed__,
+    id(tuple): reversed,  # by index: a tuple has no methods to override it with
+    id(set): set.__iter__,
+    id(frozenset): frozenset.__iter__,
+}
+LARGE = 100_000  # items from which a collection's referents are never copied whole
+
+
+def large_items(container: object, limit: int) -> Optional[Iterator[object]]:
+    """Up to ``limit`` of a large built-in collection's references, newest first where it has an
+    order (a leak appends), by the collection's own iterator: never a copy of all of them
+    (``gc.get_referents`` of a 40-million-item list costs 320 MB); None for anything else. An
+    iterator may stop early with ``RuntimeError`` when another thread resizes the collection."""
+    kind = _ITERABLE.get(id(type(container)))
+    if kind is None or kind.__len__(container) <= LARGE:
+        return None
+    return islice(_NEWEST_FIRST[id(kind)](container), limit)
+
+
+def referents(obj: object, limit: int) -> Tuple[List[object], int]:
+    """Up to ``limit`` of what ``obj`` refers to, and how many it refers to in all."""
+    items = large_items(obj, limit)
+    if items is None:
+        found = gc.get_referents(obj)
+        return found, len(found)
+    total = _ITERABLE[id(type(obj))].__len__(obj) * (2 if type(obj) is dict else 1)
+    try:
+        return list(items), total
+    except RuntimeError:
+        return [], total

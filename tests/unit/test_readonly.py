@@ -1,0 +1,137 @@
+"""The read-only heap contract's readers (core/sampling/readonly.py) and the findings they fixed."""
+
+import collections
+import enum
+import gc
+import sys
+import tracemalloc
+from array import array
+
+from opentelemetry_instrumentation_memory import MemoryProfiler
+from opentelemetry_instrumentation_memory.core.diagnosis.referrers import referrers_of
+from opentelemetry_instrumentation_memory.core.sampling.readonly import instance_dict, own_size, referents
+
+
+class Plain:
+    def __init__(self):
+        self.value = 1
+
+
+class Slotted:
+    __slots__ = ("value",)
+
+
+class Subclassed(dict):
+    pass
+
+
+def test_own_size_is_getsizeof_for_objects_that_do_not_override_it():
+    objects = [
+        Plain(),
+        Slotted(),
+        Subclassed(a=1),
+        "text",
+        b"bytes",
+        10**40,
+        2.5,
+        [1, 2],
+        {1: 2},
+        {3},
+        collections.deque([1]),
+        array("i", [1, 2]),
+        bytearray(b"abc"),
+        (1, 2),
+        object(),
+        Plain,
+        len,
+    ]
+    assert [own_size(obj) for obj in objects] == [sys.getsizeof(obj) for obj in objects]
+
+
+class Sizing(dict):
+    def __sizeof__(self):
+        raise AssertionError("the host's __sizeof__ ran")
+
+
+class ShadowedDict:
+    def __init__(self):
+        self.kept = [1]
+
+    @property
+    def __dict__(self):
+        raise AssertionError("the host's __dict__ property ran")
+
+
+def test_the_host_sizeof_and_dict_property_are_never_called():
+    sizing = Sizing(a=1)
+    assert own_size(sizing) == sys.getsizeof(Subclassed(a=1))  # the same layout, sized by dict's own
+    assert instance_dict(ShadowedDict()) is None  # unreadable, never read through the property
+
+
+def test_a_large_collection_is_read_newest_first_without_copying_it_whole():
+    """gc.get_referents of a 40-million-item list copied 320 MB and held the GIL half a second."""
+    target = Plain()
+    big = [None] * 2_000_000 + [target]
+    tracemalloc.start()
+    try:
+        found = referrers_of([target])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert any(holder is big for holder in found[id(target)])
+    assert peak < 4 * 2**20, peak  # the whole referent array would be 16 MB
+    sample, total = referents(big, 3)
+    assert sample[0] is target and len(sample) == 3 and total == len(big)
+
+
+class Priority(str, enum.Enum):
+    HIGH = "high"
+    LOW = "low"
+
+
+class Unformattable(str):
+    def __format__(self, spec):
+        raise RuntimeError("no formatting")
+
+
+QUEUES = {Priority.HIGH: [], Priority.LOW: []}
+ODD_KEYS = {Unformattable("odd"): []}
+GROWING = []
+
+
+def test_enum_and_unformattable_keys_neither_hide_a_leak_nor_break_the_watch():
+    """(str, Enum) keys were followed as '[Priority.HIGH]' and never found again; one key whose
+    __format__ raised made every container census fail."""
+    profiler = MemoryProfiler(
+        leak_site_capture=False,
+        snapshot_interval=0.05,
+        census_budget=1.0,
+        leak_window=16,
+        leak_min_snapshots=12,
+    )
+    for _ in range(40):
+        QUEUES[Priority.HIGH].extend(object() for _ in range(1_000))
+        GROWING.extend(object() for _ in range(1_000))
+        list.append(ODD_KEYS[next(iter(ODD_KEYS))], 1)
+        profiler.snapshot()
+    found = {leak.key for leak in profiler.detected_leaks}
+    assert f"{__name__}.QUEUES[Priority.HIGH]" in found, sorted(found)
+    assert f"{__name__}.GROWING" in found, sorted(found)
+    gc.collect()
+
+
+def test_a_metaclass_hash_is_never_called_by_the_census():
+    calls = []
+
+    class Meta(type):
+        def __hash__(cls):
+            calls.append(1)
+            return type.__hash__(cls)
+
+    class Counted(metaclass=Meta):
+        pass
+
+    kept = [Counted() for _ in range(1_000)]
+    calls.clear()
+    counts = MemoryProfiler().snapshot().top_objects
+    assert calls == [] and len(kept) == 1_000 and counts
