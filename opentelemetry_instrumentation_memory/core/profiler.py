@@ -1,19 +1,19 @@
 """``MemoryProfiler``: the public face. It schedules snapshots on its own thread, runs each through
-the analysis under one lock, and hands the resulting events to callbacks.
+the analysis in one cycle at a time, and hands the resulting events to callbacks.
 
-Everything a reader needs (latest snapshot, drift, leaks, alerts) is cached after each snapshot,
-so reading it never walks the heap.
+Everything a reader needs (latest snapshot, drift, leaks, alerts) is published after each cycle as
+one immutable record (``published.Published``): reading it never walks the heap nor waits for a walk.
 """
 
 from __future__ import annotations
 
-import contextlib
+import collections
 import logging
 import os
 import threading
 import time
 import tracemalloc
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence
 
 from .analysis.history import SnapshotHistory
 from .analysis.state import MemoryAnalysis
@@ -22,6 +22,7 @@ from .config import ProfilerConfig
 from .diagnosis.examiner import LeakExaminer
 from .diagnosis.sites import SiteCapture, Sites
 from .dispatch import Callback, CallbackDispatcher, RateLimitedLog
+from .published import Published
 from .records import Alert, BaselineDrift, DetectionEvents, Leak, MemoryLimit, MemorySnapshot
 from .sampling import fork
 from .sampling.gcpauses import GCPauses
@@ -43,6 +44,7 @@ _SITE_SETTINGS = (
     "tracemalloc_frames",
     "leak_site_path_root",
 )
+_REBUILDING_SETTINGS = ("history_size", "leak_window", "leak_min_snapshots", "leak_min_growth")
 
 
 def _threshold(name: str) -> property:
@@ -59,7 +61,13 @@ def _threshold(name: str) -> property:
 
 class MemoryProfiler(SeedCompatibility):
     """Profiles the memory of the process it runs in. Thread-safe; the seed's async spellings and
-    dict views are in ``SeedCompatibility``."""
+    dict views are in ``SeedCompatibility``.
+
+    One cycle at a time (the loop's, or an explicit census) samples, walks the heap and runs the
+    analysis, holding ``_cycle``; no host call but a census waits for it. Host calls read the
+    ``Published`` record the last cycle left, and hand changes (settings, resets) to the cycle as
+    ``_pending`` steps: run at once when no cycle runs, else by the cycle before it publishes.
+    """
 
     heap_warning_percent = _threshold("heap_warning_percent")
     heap_critical_percent = _threshold("heap_critical_percent")
@@ -83,21 +91,28 @@ class MemoryProfiler(SeedCompatibility):
             top_objects_count=top_objects_count,
             **settings,
         )
-        self._lock = threading.RLock()
         self.gc_pauses = GCPauses()
         self._taker = SnapshotTaker(limit_reader, gc_pause_seconds=lambda: self.gc_pauses.total_seconds)
         self._examiner = LeakExaminer()
         self._examiner.containers.literal_keys = self._config.leak_owner_literal_keys
         self._dispatcher = CallbackDispatcher()
-        self._loop_log = RateLimitedLog(_logger)
-        self._stop_event = threading.Event()
-        self._thread: Optional[threading.Thread] = None
         self._started_tracemalloc = False
-        self._analysis = self._new_analysis(self._config)
         self._cadence = CensusCadence()
         self._baseline_reset_requested = False
+        self._new_locks()
+        self._analysis = self._new_analysis(self._config)
         self._sites = self._site_capture()
         fork.register(self)
+
+    def _new_locks(self) -> None:
+        self._cycle = threading.RLock()  # one cycle at a time; the capture thread nests it
+        self._settings = threading.Lock()  # configure() against configure(): never held for a walk
+        self._lifecycle = threading.Lock()  # start() against stop(): never held for a walk
+        self._pending: Deque[Callable[[], None]] = collections.deque()
+        self._state = Published()
+        self._stop_event = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._loop_log = RateLimitedLog(_logger)
 
     def _site_capture(self) -> SiteCapture:
         config = self._config
@@ -108,7 +123,7 @@ class MemoryProfiler(SeedCompatibility):
             top=_SITE_COUNT,
             root=config.leak_site_path_root or os.getcwd(),
             on_sites=self._attach_sites,
-            quiet=self._lock,
+            quiet=self._cycle,
             locate=self._locate,
         )
 
@@ -116,20 +131,50 @@ class MemoryProfiler(SeedCompatibility):
         examiner = self._examiner
         return MemoryAnalysis(config, examiner.object_sizes, examiner.entry_sizes)
 
+    # Changes handed to the cycle
+
+    def _apply(self, change: Callable[[], None]) -> None:
+        """Run ``change`` (to the analysis) now if no cycle runs, else leave it to the running one."""
+        self._pending.append(change)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Apply pending changes and publish, unless a cycle runs: it drains before it releases,
+        and again after (a change handed over meanwhile is not left waiting for the next cycle)."""
+        while self._pending:
+            if not self._cycle.acquire(blocking=False):
+                return
+            try:
+                self._run_pending()
+            finally:
+                self._cycle.release()
+
+    def _run_pending(self) -> None:
+        """Under ``_cycle``: apply every pending change, then publish what the analysis knows."""
+        while self._pending:
+            change = self._pending.popleft()
+            try:
+                change()
+            except Exception as error:  # a change never takes the cycle down
+                self._loop_log.error("change", error, "memory profiler could not apply a change")
+        self._state = Published.of(self._analysis)
+
     def _locate(self, keys: Sequence[str]) -> Dict[str, List[object]]:
         """Objects to ask tracemalloc about, for these leaks and any found since, still unsited."""
-        with self._lock:
+        with self._cycle:
             detected = self._analysis.detected
             kinds = {key: detected[key].kind for key in keys if key in detected}
             kinds.update((leak.key, leak.kind) for leak in self._analysis.active_leaks if not leak.sites)
             return self._examiner.locate(kinds)
 
     def _attach_sites(self, sites: Sites) -> None:
-        with self._lock:
+        def attach() -> None:
             leaks = self._analysis.attach_sites(sites)
             latest = self._analysis.latest
-        if latest is not None:
-            self._publish(latest, leaks, [])
+            if latest is not None:
+                self._dispatch(latest, leaks, [])
+
+        self._apply(attach)
 
     def _explain(self, new_leaks: List[Leak]) -> List[Leak]:
         """Name the holders of newly found type leaks; drop those that bounded structures hold."""
@@ -153,7 +198,7 @@ class MemoryProfiler(SeedCompatibility):
             and (leak.severity != "low" or leak.last_detected - leak.first_detected >= confirm)
         ]
 
-    def _publish(self, snapshot: MemorySnapshot, leaks: List[Leak], alerts: List[Alert]) -> None:
+    def _dispatch(self, snapshot: MemorySnapshot, leaks: List[Leak], alerts: List[Alert]) -> None:
         """Hand one snapshot's events to callbacks, and to sinks as one batch."""
         for leak in leaks:
             self._dispatcher.fire(LEAK_EVENTS, leak)
@@ -166,10 +211,7 @@ class MemoryProfiler(SeedCompatibility):
         """The child describes itself: fresh locks, history and threads; the loop restarts if it ran.
         (An allocation-site capture the fork interrupted has already ended: see ``diagnosis.sites``.)"""
         was_running = self._thread is not None
-        self._lock = threading.RLock()
-        self._stop_event = threading.Event()
-        self._thread = None
-        self._loop_log = RateLimitedLog(_logger)
+        self._new_locks()
         self._dispatcher = self._dispatcher.copy_for_child()
         self._analysis = self._new_analysis(self._config)
         self._sites = self._site_capture()
@@ -182,32 +224,32 @@ class MemoryProfiler(SeedCompatibility):
         return self._config
 
     def configure(self, **changes: Any) -> None:
-        """Change settings at run time; all are validated before any takes effect."""
-        with self._lock:
-            config = self._config.updated(**changes)
-            rebuild = any(
-                getattr(config, name) != getattr(self._config, name)
-                for name in ("history_size", "leak_window", "leak_min_snapshots", "leak_min_growth")
-            )
-            capture_changed = any(
-                getattr(config, name) != getattr(self._config, name) for name in _SITE_SETTINGS
-            )
+        """Change settings at run time; all are validated before any takes effect. The new settings
+        hold at once; the analysis takes them before the next cycle publishes."""
+        with self._settings:
+            old, config = self._config, self._config.updated(**changes)
             self._config = config
             self._examiner.containers.literal_keys = config.leak_owner_literal_keys
-            if capture_changed:  # a capture in progress ends; the new one keeps no cool-down
-                self._sites.cancel(0.0)
-                self._sites = self._site_capture()
+        if any(getattr(config, name) != getattr(old, name) for name in _SITE_SETTINGS):
+            self._sites.cancel(0.0)  # a capture in progress ends; the new one keeps no cool-down
+            self._sites = self._site_capture()
+        rebuild = any(getattr(config, name) != getattr(old, name) for name in _REBUILDING_SETTINGS)
+
+        def take_settings() -> None:
             if rebuild:
-                self._analysis = self._new_analysis(config)
+                self._analysis = self._new_analysis(self._config)
             else:
-                self._analysis.config = config
+                self._analysis.config = self._config
+
+        self._apply(take_settings)
+        with self._lifecycle:
             if self.running:
                 self._apply_tracemalloc()
 
     def reset(self) -> None:
         """Forget history, baseline, leaks and alerts, and start over from the next snapshot."""
-        with self._lock:
-            self._analysis = self._new_analysis(self._config)
+        self._state = Published()
+        self._apply(lambda: setattr(self, "_analysis", self._new_analysis(self._config)))
 
     # Lifecycle
 
@@ -216,14 +258,17 @@ class MemoryProfiler(SeedCompatibility):
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        """Start the snapshot loop on a daemon thread; a no-op when it already runs."""
-        with self._lock:
+        """Start the snapshot loop on a daemon thread; a no-op when it already runs. A loop stopped
+        without waiting ends after its current snapshot: each loop has its own stop event."""
+        with self._lifecycle:
             if self.running:
                 return
             self._apply_tracemalloc()
             self.gc_pauses.install()
-            self._stop_event.clear()
-            self._thread = threading.Thread(target=self._run, name="otel-memory-profiler", daemon=True)
+            self._stop_event = stop = threading.Event()
+            self._thread = threading.Thread(
+                target=self._run, args=(stop,), name="otel-memory-profiler", daemon=True
+            )
             self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> bool:
@@ -236,7 +281,7 @@ class MemoryProfiler(SeedCompatibility):
         def left() -> float:
             return max(deadline - time.monotonic(), 0.0)
 
-        with self._locked_until(deadline):
+        with self._lifecycle:
             thread, self._thread = self._thread, None
             self._stop_event.set()
         if thread is not None and thread is not threading.current_thread():
@@ -245,24 +290,13 @@ class MemoryProfiler(SeedCompatibility):
         capture_ended = self._sites.cancel(left())
         self.gc_pauses.uninstall()
         callbacks_ended = self._dispatcher.close(left())
-        with self._locked_until(deadline):
-            if self._started_tracemalloc:
+        with self._lifecycle:
+            if self._started_tracemalloc and self._thread is None:
                 tracemalloc.stop()
                 self._started_tracemalloc = False
         return loop_ended and capture_ended and callbacks_ended
 
-    @contextlib.contextmanager
-    def _locked_until(self, deadline: float) -> Iterator[None]:
-        """The profiler lock if it comes before ``deadline``: stopping goes on without it rather than
-        wait past its timeout for a snapshot in progress."""
-        acquired = self._lock.acquire(timeout=max(deadline - time.monotonic(), 0.0))
-        try:
-            yield
-        finally:
-            if acquired:
-                self._lock.release()
-
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         def tick() -> None:
             try:
                 self._take(
@@ -271,7 +305,7 @@ class MemoryProfiler(SeedCompatibility):
             except Exception as error:  # the host program must never pay for a failed snapshot
                 self._loop_log.error("snapshot", error, "memory snapshot failed")
 
-        run_every(self._stop_event, lambda: self._config.snapshot_interval, tick)
+        run_every(stop, lambda: self._config.snapshot_interval, tick)
 
     @property
     def census_interval(self) -> float:
@@ -305,68 +339,105 @@ class MemoryProfiler(SeedCompatibility):
         """Take a snapshot now and run it through detection and alerting.
 
         ``census=False`` takes the cheap path: memory, GC and tracemalloc figures only, with the
-        object figures of the last census (the first snapshot always counts).
+        object figures of the last census (the first snapshot always counts). It never waits for a
+        cycle in progress: that cycle runs it through the analysis once it is done.
         """
-        return self._take(census=census)
+        state = self._state
+        if census or state.latest is None:
+            return self._take(census=True)
+        if self._cycle.acquire(blocking=False):
+            try:
+                snapshot = self._cycle_step(census=False)
+            finally:
+                self._cycle.release()
+            self._drain()
+            return snapshot
+        previous = (state.latest, state.latest_counts)
+        snapshot, counts = self._taker.take(self._config.top_objects_count, previous)
+        self._apply(lambda: self._record(snapshot, counts, None))
+        return snapshot
 
     def _take(self, census: bool) -> MemorySnapshot:
-        with self._lock:
-            started = time.monotonic()
-            latest = self._analysis.latest
-            previous = None if census or latest is None else (latest, self._analysis.latest_counts)
-            snapshot, counts = self._taker.take(self._config.top_objects_count, previous)
-            containers = None
-            if snapshot.census:
-                watching = time.perf_counter()
-                try:
-                    containers = self._examiner.container_census()
-                except Exception as error:  # the type census and the memory figures still count
-                    self._loop_log.error("containers", error, "container census failed")
-                watched = time.perf_counter() - watching
-                pause, bound = self._taker.census_pause_seconds, self._config.census_max_pause
-                if self._cadence.counted(started, snapshot.census_ms / 1000.0, watched, pause, bound):
-                    _logger.warning(
-                        "pid %d: three censuses in a row held the GIL longer than census_max_pause=%s s "
-                        "in one call (the last %.1f ms, %d objects): the next census is in an hour; "
-                        "memory and GC figures go on, object and leak figures stay as last counted",
-                        os.getpid(),
-                        bound,
-                        pause * 1000.0,
-                        snapshot.total_objects,
-                    )
-            new_leaks, transitions = self._analysis.record(snapshot, counts, containers)
-            try:
-                new_leaks = self._explain(new_leaks)
-            except Exception as error:  # the leaks are still reported, without their holders
-                self._loop_log.error("holders", error, "leak holder search failed")
-            unsited = self._awaiting_sites()
-            if self._baseline_reset_requested:
-                self._baseline_reset_requested = False
-                self._analysis.reset_baseline()
-        self._publish(snapshot, new_leaks, transitions)
-        if unsited and self._config.leak_site_capture:
+        with self._cycle:
+            snapshot = self._cycle_step(census)
+        self._drain()
+        return snapshot
+
+    def _record(
+        self, snapshot: MemorySnapshot, counts: Mapping[str, int], containers: Optional[Mapping[str, Any]]
+    ) -> None:
+        """Under ``_cycle``: run one snapshot through the analysis and hand on its events."""
+        new_leaks, transitions = self._analysis.record(snapshot, counts, containers)
+        try:
+            new_leaks = self._explain(new_leaks)
+        except Exception as error:  # the leaks are still reported, without their holders
+            self._loop_log.error("holders", error, "leak holder search failed")
+        if self._baseline_reset_requested:
+            self._baseline_reset_requested = False
+            self._analysis.reset_baseline()
+        self._dispatch(snapshot, new_leaks, transitions)
+
+    def _cycle_step(self, census: bool) -> MemorySnapshot:
+        """Under ``_cycle``: one snapshot, its walks and its analysis, then the pending changes and
+        the published record."""
+        self._run_pending()
+        started = time.monotonic()
+        config = self._config
+        state = self._state
+        previous = None if census or state.latest is None else (state.latest, state.latest_counts)
+        snapshot, counts = self._taker.take(config.top_objects_count, previous)
+        containers = None
+        if snapshot.census:
+            containers = self._container_census(started, snapshot, config)
+        self._record(snapshot, counts, containers)
+        unsited = self._awaiting_sites()
+        self._run_pending()
+        if unsited and config.leak_site_capture:
             # Every active leak still without its sites, at most one capture per cool-down.
             self._sites.trigger(unsited)
         return snapshot
 
-    # Cached state: reading it never takes a snapshot
+    def _container_census(
+        self, started: float, snapshot: MemorySnapshot, config: ProfilerConfig
+    ) -> Optional[Mapping[str, Any]]:
+        watching = time.perf_counter()
+        containers = None
+        try:
+            containers = self._examiner.container_census()
+        except Exception as error:  # the type census and the memory figures still count
+            self._loop_log.error("containers", error, "container census failed")
+        watched = time.perf_counter() - watching
+        pause, bound = self._taker.census_pause_seconds, config.census_max_pause
+        if self._cadence.counted(started, snapshot.census_ms / 1000.0, watched, pause, bound):
+            _logger.warning(
+                "pid %d: three censuses in a row held the GIL longer than census_max_pause=%s s "
+                "in one call (the last %.1f ms, %d objects): the next census is in an hour; "
+                "memory and GC figures go on, object and leak figures stay as last counted",
+                os.getpid(),
+                bound,
+                pause * 1000.0,
+                snapshot.total_objects,
+            )
+        return containers
+
+    # Published state: reading it never takes a snapshot, nor waits for one
 
     @property
     def latest_snapshot(self) -> Optional[MemorySnapshot]:
-        return self._analysis.latest
+        return self._state.latest
 
     @property
     def total_snapshots(self) -> int:
-        return self._analysis.total_snapshots
+        return self._state.total_snapshots
 
     @property
     def time_to_limit_seconds(self) -> Optional[float]:
         """Seconds until resident memory reaches the limit at its recent trend; None when not growing."""
-        return self._analysis.time_to_limit
+        return self._state.time_to_limit
 
     @property
     def latest_drift(self) -> Optional[BaselineDrift]:
-        return self._analysis.latest_drift
+        return self._state.drift
 
     @property
     def history(self) -> SnapshotHistory:
@@ -374,37 +445,36 @@ class MemoryProfiler(SeedCompatibility):
 
     @property
     def active_leaks(self) -> List[Leak]:
-        return self._analysis.active_leaks
+        return list(self._state.active_leaks)
 
     @property
     def paging_leaks(self) -> List[Leak]:
         """Active leaks at or above ``leak_alert_severity``: what ``leak_detected`` alerts on."""
-        return self._analysis.paging_leaks
+        return list(self._state.paging_leaks)
 
     @property
     def baseline_settled(self) -> bool:
         """Whether the baseline was taken after the warm-up (or reset by hand); drift means
         something only then."""
-        return self._analysis.baseline_settled
+        return self._state.baseline_settled
 
     @property
     def uptime_seconds(self) -> float:
         """Seconds from the first snapshot since the last reset to the latest."""
-        return self._analysis.uptime_seconds
+        return self._state.uptime_seconds
 
     @property
     def active_alerts(self) -> List[Alert]:
-        return self._analysis.alerts.firing
+        return list(self._state.alerts)
 
     @property
     def detected_leaks(self) -> List[Leak]:
         """Every leak seen since the last ``clear_detected_leaks()``, most recent last."""
-        with self._lock:
-            return list(self._analysis.detected.values())
+        return list(self._state.detected_leaks)
 
     @property
     def tracked_types(self) -> int:
-        return self._analysis.detector.tracked_types
+        return self._state.tracked_types
 
     @property
     def tracemalloc_tracing(self) -> bool:
@@ -421,19 +491,18 @@ class MemoryProfiler(SeedCompatibility):
     @property
     def leak_detections(self) -> Dict[str, int]:
         """Leak onsets and escalations so far, by severity."""
-        return dict(self._analysis.leak_detections)
+        return dict(self._state.leak_detections)
 
     def clear_detected_leaks(self) -> None:
         """Forget recorded leaks; one still growing is detected, and reported, again."""
-        with self._lock:
-            self._analysis.clear_leaks()
+        self._state = self._state.without_leaks()
+        self._apply(lambda: self._analysis.clear_leaks())
 
     # Baseline
 
     def reset_baseline(self) -> None:
         """Make the latest snapshot the baseline (the next one, if none has been taken)."""
-        with self._lock:
-            self._analysis.reset_baseline()
+        self._apply(lambda: self._analysis.reset_baseline())
 
     def request_baseline_reset(self) -> None:
         """Make the next snapshot the baseline. Safe in a signal handler: it sets a flag, takes no
@@ -441,10 +510,12 @@ class MemoryProfiler(SeedCompatibility):
         self._baseline_reset_requested = True
 
     def baseline_drift(self) -> BaselineDrift:
-        """Take a snapshot now and return its drift from the baseline."""
-        with self._lock:
-            self.snapshot()
+        """Take a snapshot (a census: it waits for a cycle in progress) and return its drift from
+        the baseline."""
+        with self._cycle:
+            self._cycle_step(census=True)
             drift = self._analysis.latest_drift
+        self._drain()
         assert drift is not None
         return drift
 

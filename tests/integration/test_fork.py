@@ -78,7 +78,7 @@ def test_a_lock_held_at_fork_time_does_not_deadlock_the_child():
     release = threading.Event()
 
     def hold_the_lock():
-        with profiler._lock:
+        with profiler._cycle:
             holding.set()
             release.wait(5)
 

@@ -206,7 +206,18 @@ class Holder:
         self.kept = HostileList()
 
 
+APP_LOCK = threading.Lock()
+
+
+def _settings_factory():
+    """A lazy settings object's factory that takes the application's lock, as Django's does."""
+    record("settings factory")
+    with APP_LOCK:
+        return {"debug": False}
+
+
 # Module globals: each kind of hostile object, and containers that grow with the workload.
+SETTINGS = lazy_object_proxy.Proxy(_settings_factory)
 LAZY = lazy_object_proxy.Proxy(_lazy_factory)
 WRAPPED = wrapt.ObjectProxy(_WrappedTarget())
 DJANGO_LAZY = SimpleLazyObject(_lazy_factory)
