@@ -5,15 +5,22 @@ events gets a short span of its own (``fogcompute.memory.detection``): its span 
 detections in traces, and the log records emitted inside it carry its trace and span ids, which
 links each log record to its span. Log records go through the Logs API (``Logger.emit`` with an
 ``event_name``), so they export over OTLP with whatever logger provider the host set up.
+
+Type names, owner paths and site files are the host's text, of any length: every string attribute
+is cut to ``bounds.MAX_VALUE`` characters, every list to ``bounds.MAX_ITEMS`` items and the body
+to ``bounds.MAX_BODY`` characters (otel/bounds.py).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from opentelemetry._logs import Logger, SeverityNumber
 from opentelemetry.trace import Span, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
-from ..core.records import FIRING, Alert, DetectionEvents, Leak
+from ..core.records import FIRING, Alert, AllocationSite, DetectionEvents, Leak
+from .bounds import MAX_BODY, bounded, bounded_items, with_tail
 
 LEAK_EVENT = "fogcompute.memory.leak_detected"
 ALERT_EVENT = "fogcompute.memory.alert"
@@ -32,9 +39,9 @@ Attributes = dict[str, AttributeValue]
 
 def leak_attributes(leak: Leak) -> Attributes:
     attributes: Attributes = {
-        "fogcompute.memory.object_type": leak.object_type,
-        "fogcompute.memory.leak.kind": leak.kind,
-        "fogcompute.memory.leak.severity": leak.severity,
+        "fogcompute.memory.object_type": bounded(leak.object_type),
+        "fogcompute.memory.leak.kind": bounded(leak.kind),
+        "fogcompute.memory.leak.severity": bounded(leak.severity),
         "fogcompute.memory.leak.growth_count": leak.growth_count,
         "fogcompute.memory.leak.growth_percent": leak.growth_percent,
         "fogcompute.memory.leak.growth_rate_per_hour": leak.growth_rate_per_hour,
@@ -44,43 +51,54 @@ def leak_attributes(leak: Leak) -> Attributes:
         "fogcompute.memory.leak.retained_bytes_per_hour": leak.retained_bytes_per_hour,
     }
     if leak.container:
-        attributes["fogcompute.memory.leak.container"] = leak.container
+        attributes["fogcompute.memory.leak.container"] = bounded(leak.container)
     if leak.retained_by:
-        attributes["fogcompute.memory.leak.retained_by"] = [
-            f"{holder} ({share:.0%})" for holder, share in leak.retained_by
-        ]
+        attributes["fogcompute.memory.leak.retained_by"] = bounded_items(
+            [with_tail(holder, f" ({share:.0%})") for holder, share in leak.retained_by]
+        )
     if leak.sites:
         top = leak.sites[0]
-        attributes["fogcompute.memory.leak.sites"] = [str(site) for site in leak.sites]
-        attributes["fogcompute.memory.leak.top_site"] = f"{top.file}:{top.line}"
-        attributes["fogcompute.memory.leak.top_site.traceback"] = list(top.traceback)
+        attributes["fogcompute.memory.leak.sites"] = bounded_items([_site(site) for site in leak.sites])
+        attributes["fogcompute.memory.leak.top_site"] = with_tail(top.file, f":{top.line}")
+        attributes["fogcompute.memory.leak.top_site.traceback"] = bounded_items(
+            top.traceback, newest_last=True
+        )
     return attributes
+
+
+def _site(site: AllocationSite) -> str:
+    """``str(site)`` with its file cut first, so the figures after it survive the cut."""
+    figures = str(replace(site, file=""))
+    return with_tail(site.file, figures)
 
 
 def alert_attributes(alert: Alert) -> Attributes:
     return {
-        "fogcompute.memory.alert.type": alert.type,
-        "fogcompute.memory.alert.severity": alert.severity,
-        "fogcompute.memory.alert.state": alert.state,
+        "fogcompute.memory.alert.type": bounded(alert.type),
+        "fogcompute.memory.alert.severity": bounded(alert.severity),
+        "fogcompute.memory.alert.state": bounded(alert.state),
         "fogcompute.memory.alert.value": float(alert.value),
         "fogcompute.memory.alert.threshold": float(alert.threshold),
     }
 
 
 def _leak_message(leak: Leak) -> str:
+    """At most ``MAX_BODY`` characters, each name in it at most ``MAX_VALUE``."""
     if leak.kind == "container":
-        what = f"{leak.container} ({leak.object_type}) grew by {leak.growth_count} entries"
+        what = f"{bounded(leak.container)} ({bounded(leak.object_type)}) grew by {leak.growth_count} entries"
     elif leak.kind == "unattributed":
         what = f"resident memory grew by {leak.growth_count} KiB, and no type or container explains it"
     else:
-        what = f"{leak.object_type} grew by {leak.growth_count} objects"
+        what = f"{bounded(leak.object_type)} grew by {leak.growth_count} objects"
     message = (
         f"memory leak: {what} ({leak.growth_rate_per_hour:.0f}/h, "
         f"about {leak.retained_bytes_per_hour / 1048576:.1f} MB/h), severity {leak.severity}"
     )
     if leak.retained_by:
-        message += f"; held by {leak.retained_by[0][0]}"
-    return f"{message}; growing most at {leak.sites[0]}" if leak.sites else message
+        message += f"; held by {bounded(leak.retained_by[0][0])}"
+    if leak.sites:
+        message += f"; growing most at {_site(leak.sites[0])}"
+    return bounded(message, MAX_BODY)
 
 
 class TelemetryEventSink:
@@ -110,7 +128,9 @@ class TelemetryEventSink:
                 )
             for alert in events.alerts:
                 severity = _ALERT_SEVERITY[alert.severity] if alert.state == FIRING else SeverityNumber.INFO
-                self._emit(span, ALERT_EVENT, alert_attributes(alert), severity, alert.message)
+                self._emit(
+                    span, ALERT_EVENT, alert_attributes(alert), severity, bounded(alert.message, MAX_BODY)
+                )
 
     def _emit(
         self,

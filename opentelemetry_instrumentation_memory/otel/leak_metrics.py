@@ -3,9 +3,9 @@
 ``fogcompute_memory_leak_growth_per_hour`` (objects, or entries for a container) and
 ``fogcompute_memory_leak_retained_mb`` carry ``kind``, ``leak`` (the type, or the container's owner
 path), ``object_type``, ``severity``, ``owner`` (the dominant holder, or the container) and ``site``
-(the top allocation site, ``file:line``). Only active leaks are reported, at most ``MAX_LEAKS`` of
-them (the fastest by bytes), and the SDK forgets the sets no longer reported, so the series follow
-the leaks without piling up.
+(the top allocation site, ``file:line``), each cut to ``bounds.MAX_VALUE`` characters. Only active
+leaks are reported, at most ``MAX_LEAKS`` of them (the fastest by bytes), and the SDK forgets the
+sets no longer reported, so the series follow the leaks without piling up.
 """
 
 from __future__ import annotations
@@ -16,34 +16,27 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from ..core.profiler import MemoryProfiler
 from ..core.records import Leak
-from ..core.sampling.census import safe_text
+from .bounds import bounded, with_tail
 from .retention import forget_unreported
 
 __all__ = ["MAX_LEAKS", "LeakMetrics", "leak_labels"]
 
 MAX_LEAKS = 20
-MAX_LABEL = 200
 PREFIX = "fogcompute_memory_"
 
 Callback = Callable[[CallbackOptions], Iterable[Observation]]
 
 
-def _label(text: str) -> str:
-    """Valid UTF-8 and at most ``MAX_LABEL`` characters: a label is for reading, not an archive."""
-    text = safe_text(text)
-    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 3] + "..."
-
-
 def leak_labels(leak: Leak) -> dict[str, str]:
     owner = leak.container or (leak.retained_by[0][0] if leak.retained_by else "")
-    site = f"{leak.sites[0].file}:{leak.sites[0].line}" if leak.sites else ""
+    site = with_tail(leak.sites[0].file, f":{leak.sites[0].line}") if leak.sites else ""
     return {
-        "kind": leak.kind,
-        "leak": _label(leak.key),
-        "object_type": _label(leak.object_type),
-        "severity": leak.severity,
-        "owner": _label(owner),
-        "site": _label(site),
+        "kind": bounded(leak.kind),
+        "leak": bounded(leak.key),
+        "object_type": bounded(leak.object_type),
+        "severity": bounded(leak.severity),
+        "owner": bounded(owner),
+        "site": bounded(site),
     }
 
 

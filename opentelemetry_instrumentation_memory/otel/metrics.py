@@ -25,6 +25,7 @@ from ..core.profiler import MemoryProfiler
 from ..core.records import SEVERITIES, MemorySnapshot
 from ..core.sampling import fork
 from ..environment_variables import OTEL_PYTHON_MEMORY_SEMCONV
+from .bounds import bounded
 from .leak_metrics import LeakMetrics
 from .retention import forget_unreported
 from .semconv import COUNTER as SEMCONV_COUNTER
@@ -74,7 +75,7 @@ def _object_counts(profiler: MemoryProfiler) -> Iterable[Observation]:
     snapshot = profiler.latest_snapshot
     if snapshot is None:
         return []
-    return [Observation(count, {OBJECT_TYPE: name}) for name, count in snapshot.top_objects]
+    return [Observation(count, {OBJECT_TYPE: bounded(name)}) for name, count in snapshot.top_objects]
 
 
 def forget_unreported_types(instrument: object, reported: set[str]) -> None:
@@ -109,7 +110,7 @@ def _drift(pick: Callable[..., float]) -> Reader:
 
 def _limit_source(profiler: MemoryProfiler) -> Iterable[Observation]:
     snapshot = profiler.latest_snapshot
-    return [] if snapshot is None else [Observation(1, {"source": snapshot.limit_source})]
+    return [] if snapshot is None else [Observation(1, {"source": bounded(snapshot.limit_source)})]
 
 
 def _time_to_limit(profiler: MemoryProfiler) -> Iterable[Observation]:

@@ -6,7 +6,8 @@ microseconds; psutil elsewhere), and sets it as ``fogcompute.memory.rss_start_mb
 tracemalloc's traced memory as ``fogcompute.memory.traced_start_mb`` when tracemalloc runs). In
 ``on_end`` the span is read-only, so the change over the span is not a span attribute: it is
 recorded in the ``fogcompute_memory_span_rss_delta_mb`` histogram by span name. The names are
-bounded: the first ``max_span_names`` get their own series, the rest share ``other``. Concurrent
+bounded: the first ``max_span_names`` get their own series, the rest share ``other``, and each is cut
+to ``bounds.MAX_VALUE`` characters (a span name is the host's text, of any length). Concurrent
 requests share one process, so a span's delta includes what other threads allocated meanwhile:
 read it over many spans, by name, not for one.
 """
@@ -25,6 +26,7 @@ from ..core.records import MB
 from ..core.sampling import fork
 from ..core.sampling.resident import ProcessMemory
 from ..version import __version__
+from .bounds import bounded
 from .semconv import SCHEMA_URL
 
 RSS_START_ATTRIBUTE = "fogcompute.memory.rss_start_mb"
@@ -88,10 +90,11 @@ class MemorySpanProcessor(SpanProcessor):
         )
 
     def _bounded(self, name: str) -> str:
-        if name in self._names:
+        if name in self._names:  # holds bounded names only, and bounding a bounded name changes nothing
             return name
+        name = bounded(name)
         with self._lock:
-            if len(self._names) < self._max_span_names:
+            if name in self._names or len(self._names) < self._max_span_names:
                 self._names.add(name)
                 return name
         return OTHER_SPANS
