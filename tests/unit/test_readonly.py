@@ -135,3 +135,25 @@ def test_a_metaclass_hash_is_never_called_by_the_census():
     calls.clear()
     counts = MemoryProfiler().snapshot().top_objects
     assert calls == [] and len(kept) == 1_000 and counts
+
+
+LONG_NAMED_GLOBAL = "G" * 100
+
+
+def test_a_container_under_a_long_name_is_watched():
+    """Names over 64 characters are indexed by digest: a watched path must be looked up the same way."""
+    globals()[LONG_NAMED_GLOBAL] = []
+    profiler = MemoryProfiler(
+        leak_site_capture=False,
+        snapshot_interval=0.05,
+        census_budget=1.0,
+        leak_window=16,
+        leak_min_snapshots=12,
+    )
+    try:
+        for _ in range(40):
+            globals()[LONG_NAMED_GLOBAL].extend(object() for _ in range(1_000))
+            profiler.snapshot()
+        assert f"{__name__}.{LONG_NAMED_GLOBAL}" in {leak.key for leak in profiler.detected_leaks}
+    finally:
+        del globals()[LONG_NAMED_GLOBAL]

@@ -16,7 +16,7 @@ import functools
 import sys
 import types
 from array import array
-from typing import Dict, Iterator, List, Optional, Tuple, Union, cast
+from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 from ..sampling.census import defining_module, safe_text, type_name
 from ..sampling.pacing import Pacer
@@ -74,6 +74,13 @@ class Roots:
             self.containers.append((path, access))
 
 
+def _name_key(name: Union[str, DictKey]) -> DictKey:
+    """A module or attribute name as the dict index keys it (a long name by its digest)."""
+    found = match_key(name)
+    assert found is not None  # names in an access path are str
+    return found
+
+
 class Reach:
     """Objects at access paths now, for one walk: each dict on the way is indexed once by its keys'
     values (found by value, never by a lookup that could ask a host key's ``__eq__``)."""
@@ -93,7 +100,7 @@ class Reach:
         return cached[1].get(wanted)
 
     def __call__(self, access: Access) -> Optional[object]:
-        value: Optional[object] = self._entry(sys.modules, ("str", cast(str, access[0])))
+        value: Optional[object] = self._entry(sys.modules, _name_key(access[0]))
         for step in access[1:]:
             if value is None:
                 return None
@@ -103,7 +110,7 @@ class Reach:
             namespace: object = (
                 class_namespace(value) if issubclass(type(value), type) else instance_dict(value)
             )
-            value = self._entry(namespace, ("str", step)) if namespace is not None else None
+            value = self._entry(namespace, _name_key(step)) if namespace is not None else None
         return value
 
     def close(self) -> None:
