@@ -4,7 +4,9 @@ Detection runs on the profiler's thread, where no span is current, so each snaps
 events gets a short span of its own (``fogcompute.memory.detection``): its span events show the
 detections in traces, and the log records emitted inside it carry its trace and span ids, which
 links each log record to its span. Log records go through the Logs API (``Logger.emit`` with an
-``event_name``), so they export over OTLP with whatever logger provider the host set up.
+``event_name``), so they export over OTLP with whatever logger provider the host set up. Each record
+carries the time of its event as ``timestamp`` and ``observed_timestamp`` (nanoseconds since the
+epoch): the alert's own time, the leak's latest detection, not the moment the callback thread got to it.
 
 Type names, owner paths and site files are the host's text, of any length: every string attribute
 is cut to ``bounds.MAX_VALUE`` characters, every list to ``bounds.MAX_ITEMS`` items and the body
@@ -101,6 +103,11 @@ def _leak_message(leak: Leak) -> str:
     return bounded(message, MAX_BODY)
 
 
+def _nanoseconds(seconds: float) -> int:
+    """``time.time()`` seconds as the integer nanoseconds since the epoch OpenTelemetry expects."""
+    return int(round(seconds * 1e9))
+
+
 class TelemetryEventSink:
     """Turns each snapshot's ``DetectionEvents`` into one span with span events, and log records."""
 
@@ -125,11 +132,17 @@ class TelemetryEventSink:
                     leak_attributes(leak),
                     _LEAK_SEVERITY[leak.severity],
                     _leak_message(leak),
+                    leak.last_detected,
                 )
             for alert in events.alerts:
                 severity = _ALERT_SEVERITY[alert.severity] if alert.state == FIRING else SeverityNumber.INFO
                 self._emit(
-                    span, ALERT_EVENT, alert_attributes(alert), severity, bounded(alert.message, MAX_BODY)
+                    span,
+                    ALERT_EVENT,
+                    alert_attributes(alert),
+                    severity,
+                    bounded(alert.message, MAX_BODY),
+                    alert.timestamp,
                 )
 
     def _emit(
@@ -139,9 +152,14 @@ class TelemetryEventSink:
         attributes: Attributes,
         severity: SeverityNumber,
         message: str,
+        seconds: float,
     ) -> None:
+        """``seconds``: when the event happened, as ``time.time()`` gives it."""
         span.add_event(name, attributes)
+        nanoseconds = _nanoseconds(seconds)
         self._logger.emit(
+            timestamp=nanoseconds,
+            observed_timestamp=nanoseconds,
             event_name=name,
             severity_number=severity,
             severity_text=severity.name,

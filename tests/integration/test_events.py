@@ -2,8 +2,14 @@ import time
 
 from opentelemetry._logs import SeverityNumber
 
-from opentelemetry_instrumentation_memory import get_memory_profiler
-from opentelemetry_instrumentation_memory.otel.events import ALERT_EVENT, DETECTION_SPAN, LEAK_EVENT
+from opentelemetry_instrumentation_memory import MemoryProfiler, get_memory_profiler
+from opentelemetry_instrumentation_memory.core.records import Alert, DetectionEvents
+from opentelemetry_instrumentation_memory.otel.events import (
+    ALERT_EVENT,
+    DETECTION_SPAN,
+    LEAK_EVENT,
+    TelemetryEventSink,
+)
 
 # Pages on any leak here: a few thousand small objects hold a sliver of the headroom, so rank low.
 FAST = dict(snapshot_interval=3600.0, leak_window=16, leak_min_snapshots=12, leak_alert_severity="low")
@@ -83,3 +89,62 @@ def test_no_events_after_uninstrument(instrumentor, telemetry):
     assert telemetry.logs.get_finished_logs() == ()
     assert telemetry.spans.get_finished_spans() == ()
     profiler.heap_warning_percent = 80.0
+
+
+def test_log_records_carry_the_time_of_their_event(instrumentor, telemetry):
+    """``timestamp`` and ``observed_timestamp`` are the event's own time in nanoseconds (the
+    alert's, the leak's latest detection: a snapshot's), never null."""
+    instrumentor.instrument(**FAST, **telemetry.providers())
+    profiler = get_memory_profiler()
+    alerts, leaks = [], []
+    profiler.register_alert_callback(alerts.append)
+    profiler.register_leak_callback(leaks.append)
+    kept = []
+    profiler.heap_warning_percent = 0.0
+    try:
+        for _ in range(16):
+            kept.extend(Hoarded() for _ in range(300))
+            profiler.snapshot()
+        assert profiler.flush_callbacks()
+    finally:
+        profiler.heap_warning_percent = 80.0
+    snapshot_times = list(profiler.history.column("timestamp"))
+    alert_times = {(a.type, a.state): a.timestamp for a in alerts}
+    leak_times = {}
+    for leak in leaks:
+        leak_times.setdefault(leak.key, []).append(leak.last_detected)
+
+    records = [data.log_record for data in telemetry.logs.get_finished_logs()]
+    assert [r for r in records if r.event_name == ALERT_EVENT] and [
+        r for r in records if r.event_name == LEAK_EVENT
+    ]
+    for record in records:
+        assert record.timestamp is not None and record.observed_timestamp is not None, record
+        assert record.observed_timestamp == record.timestamp
+        if record.event_name == ALERT_EVENT:
+            key = (
+                record.attributes["fogcompute.memory.alert.type"],
+                record.attributes["fogcompute.memory.alert.state"],
+            )
+            candidates = [alert_times[key]]
+        else:
+            candidates = [t for times in leak_times.values() for t in times]
+        assert min(abs(record.timestamp - moment * 1e9) for moment in candidates) < 1e9, record.attributes
+        # The event's time is a snapshot's time.
+        assert min(abs(record.timestamp - moment * 1e9) for moment in snapshot_times) < 1e9
+    assert len(kept) == 16 * 300
+
+
+def test_a_late_delivered_event_keeps_its_own_time(telemetry):
+    """An event delivered an hour after it happened (a slow callback queue) is stamped with when it
+    happened, not when it was emitted."""
+    snapshot = MemoryProfiler(snapshot_interval=3600.0).snapshot(census=False)
+    an_hour_ago = time.time() - 3600.0
+    alert = Alert("heap_warning", "warning", "firing", "heap at 85.0%", 85.0, 80.0, an_hour_ago)
+    sink = TelemetryEventSink(
+        telemetry.tracer_provider.get_tracer(__name__), telemetry.logger_provider.get_logger(__name__)
+    )
+    sink(DetectionEvents(snapshot=snapshot, leaks=(), alerts=(alert,)))
+    (data,) = telemetry.logs.get_finished_logs()
+    assert data.log_record.timestamp == round(an_hour_ago * 1e9)
+    assert data.log_record.observed_timestamp == data.log_record.timestamp
