@@ -1,8 +1,24 @@
-"""docs/ stays true to the code: every variable and every metric is documented."""
+"""docs/ stays true to the code: every variable and every metric is documented, and what the docs
+state of settings, variables, alerts, rules, install names and CI is what the code has."""
 
+import ast
+import re
+from dataclasses import fields
 from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+import yaml
 
 from opentelemetry_instrumentation_memory import environment_variables
+from opentelemetry_instrumentation_memory.core.analysis import state
+from opentelemetry_instrumentation_memory.core.analysis.alerts import (
+    GC_SPIKE_FACTOR,
+    AlertState,
+    alert_conditions,
+)
+from opentelemetry_instrumentation_memory.core.analysis.gcrate import RunningMedian
+from opentelemetry_instrumentation_memory.core.config import ENVIRONMENT_PREFIX, ProfilerConfig, field_names
 from opentelemetry_instrumentation_memory.otel.metrics import COUNTER, INSTRUMENTS, PREFIX
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -23,3 +39,345 @@ def test_quick_start_documents_every_metric_with_its_unit():
         assert row is not None, name
         assert f"| {'counter' if spec.kind == COUNTER else 'gauge'} |" in row, name
         assert (f"`{spec.unit}`" if spec.unit else "| gauge | |") in row, name
+
+
+# ---------------------------------------------------------------------------------------------------
+# What the docs state must be what the code has: setting defaults, environment variables, alert
+# conditions and thresholds, the rules' expressions and durations, install names, the CI interpreters.
+
+ROOT = DOCS.parent
+RULES = ROOT / "monitoring" / "alerting" / "memory_alerts.yml"
+API = DOCS / "MEMORY_PROFILING_API.md"
+QUICK_START = DOCS / "MEMORY_PROFILING_QUICK_START.md"
+RUNBOOK = DOCS / "RUNBOOK.md"
+MONITORING = DOCS / "MONITORING.md"
+PROSE = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted(DOCS.glob("*.md"))]
+VARIABLE = re.compile(r"OTEL_PYTHON_MEMORY_[A-Z][A-Z0-9_]*")
+WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "ten": 10}
+
+
+def _cells(line: str) -> List[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def _table(text: str, header: str) -> List[List[str]]:
+    """The rows of the Markdown table whose header line starts with ``header``, as cells."""
+    lines = text.splitlines()
+    start = next(index for index, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(_cells(line))
+    return rows
+
+
+def _section(text: str, title: str) -> str:
+    """The text under ``## title`` up to the next heading of that level."""
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert match, f"no section {title!r}"
+    return match.group(1)
+
+
+def _same(stated: Any, default: Any) -> bool:
+    if isinstance(default, bool) or isinstance(stated, bool):
+        return stated is default
+    return type(stated) is type(default) and stated == default
+
+
+def _environment_default(cell: str, default: Any) -> bool:
+    """Whether a quick-start default cell (`` `60` ``, ``working directory``) says ``default``."""
+    text = cell.strip("`")
+    if isinstance(default, bool):
+        return text == str(default).lower()
+    if isinstance(default, (int, float)):
+        try:
+            return float(text) == default
+        except ValueError:
+            return False
+    return text == default or (default == "" and text in ("unset", "working directory"))
+
+
+# --- settings ---------------------------------------------------------------------------------------
+
+
+def test_the_api_settings_table_has_every_setting_with_its_real_default():
+    rows = _table(API.read_text(), "| setting | default |")
+    stated = {row[0].strip("`"): row[1] for row in rows}
+    defaults = {field.name: field.default for field in fields(ProfilerConfig)}
+    assert sorted(stated) == sorted(defaults), "settings missing from or unknown to the API table"
+    for name, cell in stated.items():
+        literal = cell.split(" (")[0]  # '"" (working directory)'
+        assert _same(ast.literal_eval(literal), defaults[name]), (name, cell, defaults[name])
+
+
+def test_the_quick_start_variables_exist_and_state_their_real_defaults():
+    rows = _table(QUICK_START.read_text(), "| variable | default |")
+    known = {name for name in dir(environment_variables) if VARIABLE.fullmatch(name)}
+    defaults = {ENVIRONMENT_PREFIX + field.name.upper(): field.default for field in fields(ProfilerConfig)}
+    assert set(defaults) <= known, "a setting without its variable in environment_variables.py"
+    for row in rows:
+        name = row[0].strip("`")
+        if not name.startswith(ENVIRONMENT_PREFIX):
+            continue
+        assert name in known, f"{name} is documented but not read"
+        if name in defaults:
+            assert _environment_default(row[1], defaults[name]), (name, row[1], defaults[name])
+
+
+def test_every_variable_the_docs_name_exists():
+    """Every ``OTEL_PYTHON_MEMORY_*`` name in the docs is one the package has: a documented
+    variable, or one it passes to its own worker processes."""
+    package = Path(environment_variables.__file__).parent
+    known = {name for path in package.rglob("*.py") for name in VARIABLE.findall(path.read_text())}
+    for path in PROSE:
+        for name in VARIABLE.findall(path.read_text()):
+            assert name in known, f"{path.name} names {name}, which the package does not read"
+
+
+def test_each_variables_docstring_states_its_settings_real_default():
+    source = Path(environment_variables.__file__).read_text()
+    for field in fields(ProfilerConfig):
+        name = ENVIRONMENT_PREFIX + field.name.upper()
+        doc = re.search(rf'^{name} = "{name}"\n"""(.*?)"""', source, re.M | re.S)
+        assert doc, name
+        stated = re.findall(
+            r"\(default:? ([^)]*)\)|``(\w+)`` \(the default\)|``(\w+)`` \(default\)", doc.group(1)
+        )
+        stated = [next(part for part in parts if part) for parts in stated]
+        if field.name == "leak_site_path_root":
+            assert "default: the working" in doc.group(1)
+            continue
+        assert stated, f"{name}'s docstring states no default"
+        first = stated[0].split(",")[0].split(":")[0].strip().strip("`")
+        assert _environment_default(first, field.default), (name, stated[0], field.default)
+
+
+# --- in-process alerts --------------------------------------------------------------------------------
+
+
+def _alert_rows() -> Dict[str, List[str]]:
+    return {row[0].strip("`"): row for row in _table(API.read_text(), "| `type` | severity | condition |")}
+
+
+def test_the_api_alert_table_has_every_alert_with_its_severity():
+    conditions = alert_conditions(ProfilerConfig(), 0.0, 0, 0.0, 0.0, None, 0.0, None)
+    rows = _alert_rows()
+    assert sorted(rows) == sorted(condition.type for condition in conditions)
+    for condition in conditions:
+        assert rows[condition.type][1] == condition.severity, condition.type
+        # Every setting a condition names exists.
+        for word in re.findall(r"`([a-z_]+)`", rows[condition.type][2]):
+            if word.endswith(("_percent", "_warning", "_second", "_severity", "_window", "_seconds")):
+                assert word in field_names() or word == "heap_percent", (condition.type, word)
+
+
+def test_the_api_alert_conditions_state_the_codes_figures():
+    rows = _alert_rows()
+    leak, growth, gc_spike = rows["leak_detected"][2], rows["growth_rate_high"][2], rows["gc_spike"][2]
+    assert "`leak_alert_severity`" in leak and "paging" in leak
+    assert "`warmup_seconds`" in growth and "`growth_rate_window`" in growth
+    assert "`gc_spike_per_second`" in gc_spike and "`gc_pause_warning_percent`" in gc_spike
+    median = RunningMedian()
+    figures = {
+        "growth_rate_high": {
+            float(state._GROWTH_RATE_MIN_SNAPSHOTS),
+            float(state._GROWTH_RATE_MIN_SPAN_SECONDS),
+            0.0,  # what it reads until then
+        },
+        "gc_spike": {
+            GC_SPIKE_FACTOR,
+            float(median._readings.maxlen or 0),
+            float(median._min_readings),
+            state._GC_RATE_MIN_SPAN_SECONDS,
+            state._GC_PAUSE_SPAN_SECONDS / 60.0,
+        },
+    }
+    spoken = {"a second": state._GC_RATE_MIN_SPAN_SECONDS, "five minutes": state._GC_PAUSE_SPAN_SECONDS / 60}
+    for kind, allowed in figures.items():
+        text = rows[kind][2]
+        numbers = {float(number) for number in re.findall(r"(?<![\w.])(\d+(?:\.\d+)?)", text)}
+        for phrase, value in spoken.items():
+            if phrase in text:
+                numbers.add(value)
+        assert numbers <= allowed, f"{kind}: {sorted(numbers - allowed)} are not the code's figures"
+        assert {f for f in allowed if f >= 3} <= numbers, f"{kind}: not all of the code's figures are stated"
+    resolve = re.search(r"resolves after (\w+)\s+clear\s+readings", API.read_text())
+    assert resolve and WORDS.get(resolve.group(1), 0) == AlertState()._resolve_after
+
+
+# --- the shipped rules ---------------------------------------------------------------------------------
+
+
+def _rules() -> Dict[str, Dict[str, Any]]:
+    document = yaml.safe_load(RULES.read_text())
+    return {rule["alert"]: rule for group in document["groups"] for rule in group["rules"]}
+
+
+def _thresholds(expression: str) -> List[float]:
+    """The constants a rule compares with (``> 90``, ``>= bool 4200``) or scales a series by (``3 * avg``)."""
+    compared = re.findall(r"[<>]=?\s*(?:bool\s+)?(\d+(?:\.\d+)?)(?![\w.])", expression)
+    factors = re.findall(r"(?<![\w.])(\d+(?:\.\d+)?)\s*\*\s*(?:avg|max|min|sum)", expression)
+    return [float(number) for number in compared + factors]
+
+
+def _spellings(number: float) -> List[str]:
+    """How a runbook may state a rule's constant: as is, a share as a percentage, seconds as minutes."""
+    shown = [f"{number:g}"]
+    if 0 < number < 1:
+        shown += [f"{number * 100:g} %", f"{number * 100:g}%"]
+    if number >= 60 and number % 60 == 0:
+        shown.append(f"{number / 60:g} minutes")
+    return shown
+
+
+def _durations(duration: str) -> List[str]:
+    """How a runbook may state a Prometheus duration (``5m``, ``1h``, ``6h``) in words."""
+    amount, unit = int(duration[:-1]), {"m": "minute", "h": "hour", "s": "second"}[duration[-1]]
+    names = [word for word, value in WORDS.items() if value == amount]
+    if amount == 1:
+        return [f"{name} {unit}" for name in names] + [f"1 {unit}"]
+    return [f"{spelled} {unit}s" for spelled in [str(amount), *names]]
+
+
+def _states(text: str, spellings: List[str]) -> bool:
+    text = " ".join(text.split())  # a figure may break across lines
+    return any(re.search(rf"(?<![\w.]){re.escape(spelling)}(?!\w|\.\d)", text) for spelling in spellings)
+
+
+def test_the_runbook_states_every_rules_thresholds_windows_and_duration():
+    text = RUNBOOK.read_text()
+    rules = _rules()
+    assert set(re.findall(r"^## (\w+)$", text, re.M)) == set(rules), "runbook sections and rules differ"
+    for name, rule in rules.items():
+        section = _section(text, name)
+        condition = section.strip().split("\n\n")[0]  # the first paragraph states the condition
+        for threshold in _thresholds(rule["expr"]):
+            assert _states(section, _spellings(threshold)), f"{name}: the runbook never states {threshold:g}"
+        for window in {
+            found.split(":")[0] for found in re.findall(r"\[(\d+[smh](?::\d+[smh])?)\]", rule["expr"])
+        }:
+            spoken = _durations(window)
+            if window[:-1] == "1":  # [1h]: "over the last hour"
+                spoken.append("last " + spoken[0].split()[1])
+            assert _states(section, spoken), f"{name}: the runbook never states the {window} window"
+        assert _states(condition, _durations(rule["for"])), (
+            f"{name}: the runbook does not say for {rule['for']}"
+        )
+        # Every "for N minutes/hours" its condition states is the rule's.
+        for stated in re.findall(r"\bfor (an? \w+|\d+ \w+)\b", condition):
+            if re.search(r"(minute|hour)s?$", stated):
+                assert stated in _durations(rule["for"]), (
+                    f"{name}: 'for {stated}', the rule says {rule['for']}"
+                )
+
+
+def test_the_monitoring_table_matches_the_rules():
+    rules = _rules()
+    rows = {row[0].strip("`"): row for row in _table(MONITORING.read_text(), "| alert |")}
+    assert set(rows) == set(rules)
+    for name, rule in rules.items():
+        _, expression, duration, severity = rows[name]
+        assert duration == rule["for"] and severity == rule["labels"]["severity"], name
+        expression = expression.strip("`")
+        if expression.startswith("...") or " its " in expression:
+            stated = _thresholds(expression)
+            assert stated and set(stated) <= set(_thresholds(rule["expr"])), (name, expression)
+        else:
+            assert " ".join(expression.split()) == " ".join(rule["expr"].split()), name
+
+
+def test_the_profiler_defaults_the_runbook_quotes_are_the_codes():
+    """The runbook's OOM horizon ("four hours by default") is ``oom_horizon_seconds``'s default."""
+    horizon = ProfilerConfig().oom_horizon_seconds
+    assert horizon % 3600 == 0
+    section = _section(RUNBOOK.read_text(), "MemoryOOMPredicted")
+    assert _states(section, [f"{spoken} by default" for spoken in _durations(f"{int(horizon // 3600)}h")])
+
+
+# --- install names and interpreters ---------------------------------------------------------------
+
+
+def _pyproject() -> Dict[str, Any]:
+    tomllib = pytest.importorskip("tomllib")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[\s\[<>=!~;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_every_pip_install_names_something_installable():
+    project = _pyproject()["project"]
+    extras = set(project["optional-dependencies"])
+    known = {
+        _requirement_name(requirement)
+        for requirement in project["dependencies"]
+        + [r for group in project["optional-dependencies"].values() for r in group]
+    }
+    seen = 0
+    for path in PROSE:
+        for line in path.read_text().splitlines():
+            for command in re.findall(r"pip install ([^`&|;\n]+)", line):
+                for argument in command.split():
+                    argument = argument.strip("\"'")
+                    if argument.startswith("-"):
+                        continue
+                    seen += 1
+                    local = re.fullmatch(r"\.(?:\[([\w,-]+)\])?", argument)
+                    if local:
+                        unknown = set((local.group(1) or "").split(",")) - extras - {""}
+                        assert not unknown, f"{path.name}: {argument}: no such extra in pyproject.toml"
+                    else:
+                        assert _requirement_name(argument) in known, (
+                            f"{path.name}: pip install {argument}: not this checkout, and not a "
+                            "dependency pyproject.toml lists (the package itself is on no index)"
+                        )
+    assert seen
+
+
+def test_the_readme_names_the_interpreters_and_tests_ci_runs():
+    """README and CHANGELOG say what .ci/run does: the whole suite on one interpreter, the
+    heap-contract tests on the others; never "tested on 3.10-3.13"."""
+    script = (ROOT / ".ci" / "run").read_text()
+    contract = re.search(r'CONTRACT_TESTS="([^"]+)"', script).group(1).split()
+    versions = re.search(r"for version in ([\d. ]+); do", script).group(1).split()
+    listed = ", ".join(versions[:-1]) + " and " + versions[-1]  # "3.10, 3.12 and 3.13"
+    development = " ".join(_section((ROOT / "README.md").read_text(), "Development").split())
+    for test in contract:
+        assert Path(test).name in development, test
+    assert f"CPython {listed}" in development
+    assert re.search(r"whole test suite on CPython 3\.\d+", development)
+    changelog = " ".join((ROOT / "CHANGELOG.md").read_text().split())
+    assert listed in changelog
+    for text in (development, changelog):
+        assert not re.search(r"[Tt]ested on (CPython )?3\.10", text)
+
+
+# --- operations ---------------------------------------------------------------------------------------
+
+
+def test_operations_states_the_exit_handlers_the_package_registers():
+    package = Path(environment_variables.__file__).parent
+    registering = sorted(
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*.py")
+        if "atexit.register(" in path.read_text()
+    )
+    text = " ".join((DOCS / "OPERATIONS.md").read_text().split())
+    if registering:
+        assert "registers no exit handler" not in text
+        for module in registering:
+            assert module in text, f"OPERATIONS.md does not say that {module} registers an exit handler"
+
+
+def test_operations_states_the_soak_the_test_runs():
+    soak = (ROOT / "tests" / "integration" / "test_soak.py").read_text()
+    snapshots = int(re.search(r"for index in range\(([\d_]+)\)", soak).group(1).replace("_", ""))
+    first, _ = (
+        int(n.replace("_", "")) for n in re.search(r"if index in \(([\d_]+), ([\d_]+)\)", soak).groups()
+    )
+    text = " ".join((DOCS / "OPERATIONS.md").read_text().split())
+    paragraph = text[text.index("`tests/integration/test_soak.py`") :][:800]
+    assert f"takes {snapshots:,} snapshots" in paragraph
+    assert f"between snapshot {first:,}" in paragraph
