@@ -18,6 +18,7 @@ __all__ = [
     "Alert",
     "AllocationSite",
     "BaselineDrift",
+    "ContainerMemory",
     "DetectionEvents",
     "Leak",
     "MemoryLimit",
@@ -49,6 +50,22 @@ class MemoryLimit:
 
 
 @dataclass(frozen=True)
+class ContainerMemory:
+    """The process's cgroup as the kernel charges it, in bytes: ``usage_bytes`` is what the kernel
+    compares with the limit (v2 ``memory.current``, v1 ``memory.usage_in_bytes``); the working set
+    is the usage less inactive file pages, as the kubelet evicts on; the kinds come from
+    ``memory.stat`` (``shmem`` is part of ``file``). None: the kernel does not say."""
+
+    source: str  # cgroup_v2 or cgroup_v1
+    usage_bytes: int
+    working_set_bytes: int | None = None
+    anon_bytes: int | None = None
+    file_bytes: int | None = None
+    kernel_bytes: int | None = None
+    shmem_bytes: int | None = None
+
+
+@dataclass(frozen=True)
 class MemorySnapshot:
     """One reading of the process. ``heap_*`` describe resident memory against the effective limit.
 
@@ -76,6 +93,7 @@ class MemorySnapshot:
     gc_pause_seconds: float = 0.0  # time spent in collection pauses since profiling started
     gc_collected_by_generation: tuple[int, ...] = ()  # gc_collected and gc_uncollectable per generation
     gc_uncollectable_by_generation: tuple[int, ...] = ()
+    container: ContainerMemory | None = None  # the process's cgroup; None outside one (or unreadable)
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)

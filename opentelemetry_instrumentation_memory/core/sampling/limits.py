@@ -56,10 +56,13 @@ def _parse_limit(text: Optional[str]) -> Optional[int]:
     return value if value > 0 else None
 
 
-def _cgroup_paths(root: str) -> Tuple[Optional[str], Optional[str]]:
+Reader = Callable[[str], Optional[str]]
+
+
+def _cgroup_paths(root: str, read: Reader = _read) -> Tuple[Optional[str], Optional[str]]:
     """The process's cgroup v2 path and its v1 memory-controller path, from /proc/self/cgroup."""
     v2 = v1 = None
-    for line in (_read(os.path.join(root, "proc/self/cgroup")) or "").splitlines():
+    for line in (read(os.path.join(root, "proc/self/cgroup")) or "").splitlines():
         hierarchy, _, rest = line.partition(":")
         controllers, _, path = rest.partition(":")
         if hierarchy == "0" and controllers == "":
@@ -69,10 +72,12 @@ def _cgroup_paths(root: str) -> Tuple[Optional[str], Optional[str]]:
     return v2, v1
 
 
-def _mounts(root: str, filesystem: str, option: Optional[str]) -> List[Tuple[str, str]]:
+def _mounts(
+    root: str, filesystem: str, option: Optional[str], read: Reader = _read
+) -> List[Tuple[str, str]]:
     """(cgroup root inside the mount, mount point) for mounts of ``filesystem`` carrying ``option``."""
     found = []
-    for line in (_read(os.path.join(root, "proc/self/mountinfo")) or "").splitlines():
+    for line in (read(os.path.join(root, "proc/self/mountinfo")) or "").splitlines():
         fields = line.split()
         if " - " not in line or len(fields) < 5:
             continue

@@ -12,8 +12,9 @@ from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
 import psutil
 
 from ..dispatch import RateLimitedLog
-from ..records import MB, MemoryLimit, MemorySnapshot
+from ..records import MB, ContainerMemory, MemoryLimit, MemorySnapshot
 from .census import count_objects_by_type
+from .container import ContainerMemoryReader
 from .limits import SOURCE_PHYSICAL, effective_memory_limit, physical_memory
 from .resident import ProcessMemory
 
@@ -35,8 +36,10 @@ class SnapshotTaker:
         limit_reader: Callable[[], MemoryLimit] = effective_memory_limit,
         limit_ttl: float = 300.0,
         gc_pause_seconds: Callable[[], float] = lambda: 0.0,
+        container_reader: Optional[Callable[[], Optional[ContainerMemory]]] = None,
     ) -> None:
         self._limit_reader = limit_reader
+        self._container = container_reader or ContainerMemoryReader().read
         self._gc_pause_seconds = gc_pause_seconds
         self._limit_ttl = limit_ttl
         self._limit: Optional[MemoryLimit] = None
@@ -93,6 +96,7 @@ class SnapshotTaker:
         """
         started = time.perf_counter()
         rss, vms = self._memory.read()
+        container = self._container()  # beside the RSS: the process's share and its cgroup's whole
         limit = self.limit()
         stats = gc.get_stats()
         if tracemalloc.is_tracing():
@@ -134,5 +138,6 @@ class SnapshotTaker:
             census=counted is not None,
             gc_pause_seconds=self._gc_pause_seconds(),
             duration_ms=(time.perf_counter() - started) * 1000.0,
+            container=container,
         )
         return snapshot, counts
