@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation, get_meter
 
 from ..core.profiler import MemoryProfiler
-from ..core.records import SEVERITIES, MemorySnapshot
+from ..core.records import SEVERITIES, ContainerMemory, MemorySnapshot
 from ..core.sampling import fork
 from ..environment_variables import OTEL_PYTHON_MEMORY_SEMCONV
 from .bounds import bounded
@@ -116,6 +116,30 @@ def _limit_source(profiler: MemoryProfiler) -> Iterable[Observation]:
 def _time_to_limit(profiler: MemoryProfiler) -> Iterable[Observation]:
     seconds = profiler.time_to_limit_seconds
     return [] if seconds is None else [Observation(seconds)]
+
+
+def _container(pick: Callable[[ContainerMemory], int | None]) -> Reader:
+    """Absent outside a cgroup with memory accounting, or where the kernel does not give the figure."""
+
+    def read(profiler: MemoryProfiler) -> Iterable[Observation]:
+        snapshot = profiler.latest_snapshot
+        container = None if snapshot is None else snapshot.container
+        value = None if container is None else pick(container)
+        return [] if value is None else [Observation(value)]
+
+    return read
+
+
+CONTAINER_KINDS = ("anon", "file", "kernel", "shmem")
+
+
+def _container_memory(profiler: MemoryProfiler) -> Iterable[Observation]:
+    snapshot = profiler.latest_snapshot
+    container = None if snapshot is None else snapshot.container
+    if container is None:
+        return []
+    values = (getattr(container, kind + "_bytes") for kind in CONTAINER_KINDS)
+    return [Observation(v, {"kind": kind}) for kind, v in zip(CONTAINER_KINDS, values) if v is not None]
 
 
 def _snapshots(profiler: MemoryProfiler) -> Iterable[Observation]:
@@ -235,6 +259,31 @@ INSTRUMENTS = (
         _from_snapshot(lambda s: s.duration_ms / 1000.0),
     ),
     InstrumentSpec("snapshots", COUNTER, "{snapshot}", "Snapshots taken", _snapshots),
+    InstrumentSpec(
+        "container_usage_bytes",
+        GAUGE,
+        "By",
+        "Memory charged to the process's cgroup, which the kernel compares with the limit "
+        "(v2 memory.current, v1 memory.usage_in_bytes; absent outside a cgroup)",
+        _container(lambda c: c.usage_bytes),
+        always=False,
+    ),
+    InstrumentSpec(
+        "container_working_set_bytes",
+        GAUGE,
+        "By",
+        "The cgroup's usage less its inactive file pages, as the kubelet computes the working set",
+        _container(lambda c: c.working_set_bytes),
+        always=False,
+    ),
+    InstrumentSpec(
+        "container_memory_bytes",
+        GAUGE,
+        "By",
+        "The cgroup's usage by kind (anon, file, kernel, shmem; shmem is part of file), from memory.stat",
+        _container_memory,
+        always=False,
+    ),
     InstrumentSpec(
         "time_to_limit_seconds",
         GAUGE,

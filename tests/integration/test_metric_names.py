@@ -115,6 +115,11 @@ REQUIRED = {
     "fogcompute_memory_baseline_drift_mb",
     "fogcompute_memory_object_count",
 }
+CONTAINER = {
+    "fogcompute_memory_container_usage_bytes",
+    "fogcompute_memory_container_working_set_bytes",
+    "fogcompute_memory_container_memory_bytes",
+}
 
 
 def test_python_reader_and_collector_agree_on_every_name():
@@ -132,11 +137,15 @@ def test_python_reader_and_collector_agree_on_every_name():
     from_collector = {
         collector_name(PREFIX + spec.name, spec.unit, "counter" if spec.kind == COUNTER else "gauge")
         for spec in INSTRUMENTS
-        if spec.always or (profiler.baseline_settled and spec.name.startswith("baseline_drift"))
+        if spec.always
+        or (profiler.baseline_settled and spec.name.startswith("baseline_drift"))
+        or (profiler.latest_snapshot.container is not None and spec.name.startswith("container_"))
     }
     assert from_collector == exposed - {"target_info", "fogcompute_memory_gc_pause_max_seconds"}
     assert collector_name(PREFIX + "time_to_limit_seconds", "s", "gauge") == PREFIX + "time_to_limit_seconds"
     assert collector_name(PREFIX + "gc_pause_max_seconds", "s", "gauge") in exposed
     assert collector_name(PREFIX + "gc_pause_seconds", "s", "histogram") == PREFIX + "gc_pause_seconds"
     assert REQUIRED <= exposed
+    if profiler.latest_snapshot.container is not None:  # inside a cgroup with memory accounting
+        assert CONTAINER <= exposed
     assert not any(unit == "1" for unit in (spec.unit for spec in INSTRUMENTS))
