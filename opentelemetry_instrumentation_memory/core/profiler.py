@@ -13,13 +13,14 @@ import os
 import threading
 import time
 import tracemalloc
-from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .analysis.history import SnapshotHistory
 from .analysis.state import MemoryAnalysis
 from .compat import SeedCompatibility
 from .config import ProfilerConfig
 from .diagnosis.examiner import LeakExaminer
+from .diagnosis.own import OwnObjects
 from .diagnosis.sites import SiteCapture, Sites
 from .dispatch import Callback, CallbackDispatcher, RateLimitedLog
 from .published import Published
@@ -94,6 +95,7 @@ class MemoryProfiler(SeedCompatibility):
         self.gc_pauses = GCPauses()
         self._taker = SnapshotTaker(limit_reader, gc_pause_seconds=lambda: self.gc_pauses.total_seconds)
         self._examiner = LeakExaminer()
+        self._own = OwnObjects(roots=lambda: (self,))
         self._examiner.containers.literal_keys = self._config.leak_owner_literal_keys
         self._dispatcher = CallbackDispatcher()
         self._started_tracemalloc = False
@@ -388,7 +390,7 @@ class MemoryProfiler(SeedCompatibility):
         snapshot, counts = self._taker.take(config.top_objects_count, previous)
         containers = None
         if snapshot.census:
-            containers = self._container_census(started, snapshot, config)
+            counts, containers = self._examine(started, snapshot, counts, config)
         self._record(snapshot, counts, containers)
         unsited = self._awaiting_sites()
         self._run_pending()
@@ -397,11 +399,17 @@ class MemoryProfiler(SeedCompatibility):
             self._sites.trigger(unsited)
         return snapshot
 
-    def _container_census(
-        self, started: float, snapshot: MemorySnapshot, config: ProfilerConfig
-    ) -> Optional[Mapping[str, Any]]:
+    def _examine(
+        self, started: float, snapshot: MemorySnapshot, counts: Mapping[str, int], config: ProfilerConfig
+    ) -> Tuple[Mapping[str, int], Optional[Mapping[str, Any]]]:
+        """The census without the profiler's own objects, and the watched containers' lengths; their
+        cost counts against the census budget."""
         watching = time.perf_counter()
         containers = None
+        try:
+            counts = self._own.exclude(counts)
+        except Exception as error:  # the census as counted still serves
+            self._loop_log.error("own", error, "memory profiler could not list its own objects")
         try:
             containers = self._examiner.container_census()
         except Exception as error:  # the type census and the memory figures still count
@@ -418,7 +426,7 @@ class MemoryProfiler(SeedCompatibility):
                 pause * 1000.0,
                 snapshot.total_objects,
             )
-        return containers
+        return counts, containers
 
     # Published state: reading it never takes a snapshot, nor waits for one
 

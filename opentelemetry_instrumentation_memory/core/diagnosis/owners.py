@@ -43,6 +43,7 @@ _LIBRARY_PREFIXES = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
 
 CONTAINER_TYPES = (dict, list, set, collections.deque, bytearray, array)
 _SKIPPED_MODULES = ("opentelemetry_instrumentation_memory", "opentelemetry.", "_pytest", "pytest")
+_OWN_PREFIX = "opentelemetry_instrumentation_memory."
 _OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.CodeType)
 _DEQUE_MAXLEN = collections.deque.__dict__["maxlen"]
 _FUNCTION_CODE = types.FunctionType.__dict__["__code__"]
@@ -166,6 +167,12 @@ def _modules(skip: Tuple[str, ...]) -> List[Tuple[str, types.ModuleType]]:
     return sorted(modules, key=lambda item: _library(item[1]))  # stable: import order within each
 
 
+def _profilers(value: object) -> bool:
+    """An object of the package's own (a profiler a host global holds): its insides are its
+    bookkeeping, never the host's leak."""
+    return type_name(type(value)).startswith(_OWN_PREFIX)
+
+
 def _below(
     path: str, access: Access, value: object, literal_keys: bool
 ) -> Iterator[Tuple[str, Access, object]]:
@@ -178,7 +185,7 @@ def _below(
                 if found is not None:
                     yield f"{path}[{key_label(key, literal_keys)}]", (*access, found), held
         return
-    if issubclass(type(value), CONTAINER_TYPES):
+    if issubclass(type(value), CONTAINER_TYPES) or _profilers(value):
         return
     for attribute, held in attributes_of(value):
         if not issubclass(type(held), _OPAQUE) and not issubclass(type(held), type):

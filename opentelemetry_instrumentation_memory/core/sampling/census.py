@@ -154,6 +154,11 @@ def objects_of(names: Iterable[str], limit: int) -> Dict[str, List[object]]:
     return found
 
 
+def named_types() -> int:
+    """How many types have been named (and live): the profiler's bookkeeping grows with it."""
+    return len(_names)
+
+
 def _live_name(key: int) -> Optional[str]:
     """The cached name of the live type whose id is ``key``."""
     cached = _names.get(key)
