@@ -4,8 +4,8 @@ from dataclasses import fields
 import pytest
 
 from opentelemetry_instrumentation_memory import MemoryProfiler, ProfilerConfig
-from opentelemetry_instrumentation_memory.core.config import MIN_CENSUS_BUDGET, MIN_SNAPSHOT_INTERVAL
 from opentelemetry_instrumentation_memory.core.analysis.leaks import SERIES_BUDGET_BYTES
+from opentelemetry_instrumentation_memory.core.config import MIN_CENSUS_BUDGET, MIN_SNAPSHOT_INTERVAL
 
 
 def test_defaults_match_the_spec():

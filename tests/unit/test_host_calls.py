@@ -6,8 +6,7 @@ import time
 
 from opentelemetry_instrumentation_memory import MemoryProfiler
 from tests.unit import hostile_zoo as zoo
-
-FAST = dict(snapshot_interval=0.05, census_budget=1.0, leak_window=16, leak_min_snapshots=12)
+from tests.unit.running import FAST_LEAKS
 
 
 def _in_thread(call, timeout=5.0):
@@ -22,7 +21,7 @@ def _in_thread(call, timeout=5.0):
 
 def test_every_host_call_but_a_census_returns_while_a_cycle_runs():
     """Before: configure() waited behind whole heap walks (p99 8.5 s, max 16.9 s at 1M objects)."""
-    profiler = MemoryProfiler(**FAST)
+    profiler = MemoryProfiler(**FAST_LEAKS)
     first = profiler.snapshot()
     in_cycle, release = threading.Event(), threading.Event()
 
@@ -60,7 +59,7 @@ LEAKING = []
 def test_a_lazy_settings_object_never_deadlocks_a_request_that_reads_the_profiler():
     """Before: the walk evaluated the proxy, whose factory waited for the lock a request thread held
     while it read ``detected_leaks``: the request never returned, nor did the loop."""
-    profiler = MemoryProfiler(**FAST)
+    profiler = MemoryProfiler(**FAST_LEAKS)
     profiler.start()
     try:
         with zoo.APP_LOCK:  # a request holding the application's lock

@@ -5,16 +5,10 @@ import time
 
 from opentelemetry_instrumentation_memory import MemoryProfiler
 from tests.unit import hostile_zoo as zoo
+from tests.unit.running import FAST_LEAKS
 
 ZOO = zoo.__name__
-SETTINGS = dict(
-    snapshot_interval=0.05,
-    census_budget=1.0,
-    leak_window=16,
-    leak_min_snapshots=12,
-    leak_site_window_seconds=0.3,
-    leak_site_cooldown_seconds=0.0,
-)
+SETTINGS = dict(FAST_LEAKS, leak_site_window_seconds=0.3, leak_site_cooldown_seconds=0.0)
 
 
 def _found(profiler):

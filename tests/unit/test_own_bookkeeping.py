@@ -3,6 +3,7 @@ has seen while a service warms up, and once read as leaks of tuple, weakref, cel
 array.array and as containers under a global that holds the profiler."""
 
 from opentelemetry_instrumentation_memory import MemoryProfiler
+from tests.unit.running import FAST_LEAKS
 
 CLASSES = [type(f"WarmingUp{i}", (), {}) for i in range(3_000)]
 KEPT = []  # the host's own warm-up: one instance of 50 more classes per snapshot
@@ -11,13 +12,7 @@ PROFILER = None  # a host global holding the profiler, as an application's setti
 
 def test_the_profilers_bookkeeping_is_never_a_leak():
     global PROFILER
-    PROFILER = MemoryProfiler(
-        leak_site_capture=False,
-        snapshot_interval=0.05,
-        census_budget=1.0,
-        leak_window=16,
-        leak_min_snapshots=12,
-    )
+    PROFILER = MemoryProfiler(leak_site_capture=False, **FAST_LEAKS)
     try:
         for step in range(50):
             KEPT.extend(cls() for cls in CLASSES[step * 50 : (step + 1) * 50])

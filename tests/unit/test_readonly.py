@@ -10,6 +10,7 @@ from array import array
 from opentelemetry_instrumentation_memory import MemoryProfiler
 from opentelemetry_instrumentation_memory.core.diagnosis.referrers import referrers_of
 from opentelemetry_instrumentation_memory.core.sampling.readonly import instance_dict, own_size, referents
+from tests.unit.running import FAST_LEAKS
 
 
 class Plain:
@@ -103,13 +104,7 @@ GROWING = []
 def test_enum_and_unformattable_keys_neither_hide_a_leak_nor_break_the_watch():
     """(str, Enum) keys were followed as '[Priority.HIGH]' and never found again; one key whose
     __format__ raised made every container census fail."""
-    profiler = MemoryProfiler(
-        leak_site_capture=False,
-        snapshot_interval=0.05,
-        census_budget=1.0,
-        leak_window=16,
-        leak_min_snapshots=12,
-    )
+    profiler = MemoryProfiler(leak_site_capture=False, **FAST_LEAKS)
     for _ in range(40):
         QUEUES[Priority.HIGH].extend(object() for _ in range(1_000))
         GROWING.extend(object() for _ in range(1_000))
@@ -144,13 +139,7 @@ LONG_NAMED_GLOBAL = "G" * 100
 def test_a_container_under_a_long_name_is_watched():
     """Names over 64 characters are indexed by digest: a watched path must be looked up the same way."""
     globals()[LONG_NAMED_GLOBAL] = []
-    profiler = MemoryProfiler(
-        leak_site_capture=False,
-        snapshot_interval=0.05,
-        census_budget=1.0,
-        leak_window=16,
-        leak_min_snapshots=12,
-    )
+    profiler = MemoryProfiler(leak_site_capture=False, **FAST_LEAKS)
     try:
         for _ in range(40):
             globals()[LONG_NAMED_GLOBAL].extend(object() for _ in range(1_000))

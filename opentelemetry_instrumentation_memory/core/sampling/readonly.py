@@ -31,14 +31,13 @@ import sys
 import types
 import weakref
 from itertools import chain, islice
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar, Union, cast
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar, cast
 
 __all__ = [
     "class_namespace",
     "dict_items",
     "inherited",
     "instance_dict",
-    "is_kind",
     "ITERABLE_TYPES",
     "large_items",
     "own_size",
@@ -59,12 +58,6 @@ _SLOT_DOC = "dictionary for instance variables"  # typeobject.c's subtype_getset
 _HEAPTYPE = 1 << 9
 # Static types whose ``__dict__`` getter is the generic one (no code of the host's runs).
 _GENERIC_DICT_TYPES = (functools._lru_cache_wrapper, types.FunctionType)  # type: ignore[attr-defined]
-
-
-def is_kind(obj: object, kinds: Union[type, Tuple[type, ...]]) -> bool:
-    """Whether ``obj``'s type is or derives from one of ``kinds`` (built-in types only: an ABC's
-    ``__subclasscheck__`` would be code)."""
-    return issubclass(type(obj), kinds)
 
 
 def string_copy(value: object) -> Optional[str]:
