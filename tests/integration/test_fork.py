@@ -263,7 +263,9 @@ def test_the_hand_off_to_workers_is_undone_by_uninstrument(instrumentor, telemet
     assert in_child(lambda: exporter.wait_until_serving(0.5)) is False  # closed: no worker serves
 
 
-def test_the_workers_bind_the_packages_host_never_the_sdk_readers(instrumentor, telemetry, monkeypatch, caplog):
+def test_the_workers_bind_the_packages_host_never_the_sdk_readers(
+    instrumentor, telemetry, monkeypatch, caplog
+):
     """Before: ``OTEL_EXPORTER_PROMETHEUS_HOST=0.0.0.0``, meant for the SDK's reader, made every
     worker's memory endpoint bind every interface too. Now the workers bind the package's host
     (``localhost`` by default), and the main process says so once."""
