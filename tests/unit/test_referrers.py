@@ -23,7 +23,8 @@ def _ids(objects):
     return {id(obj) for obj in objects if not isinstance(obj, types.FrameType)}
 
 
-def test_finds_every_referrer_that_gc_get_referrers_finds():
+def test_finds_every_referrer_that_gc_get_referrers_finds_but_tuples():
+    """Tuples are never listed: one may be under construction (test_tuples_under_construction.py)."""
     targets = [Node() for _ in range(5)]
     big = [Node() for _ in range(100_000)] + [targets[0]]  # a holder with many references
     by_key = {"k": targets[1]}
@@ -31,11 +32,11 @@ def test_finds_every_referrer_that_gc_get_referrers_finds():
     pair = (targets[3], targets[3])
     found = referrers_of(targets)
     for target in targets:
-        expected = _ids(gc.get_referrers(target)) - {id(targets)}
+        expected = _ids(r for r in gc.get_referrers(target) if type(r) is not tuple) - {id(targets)}
         assert _ids(found[id(target)]) == expected
     assert id(big) in _ids(found[id(targets[0])])
     assert id(by_key) in _ids(found[id(targets[1])])
-    assert id(pair) in _ids(found[id(targets[3])])
+    assert id(pair) not in _ids(found[id(targets[3])])
     del holder
 
 

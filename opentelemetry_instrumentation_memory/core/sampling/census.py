@@ -219,7 +219,8 @@ def _count_types(holds: Optional[List[float]] = None) -> Dict[str, int]:
     named in a second pass over the same listing, filtered at C speed. ``holds`` receives how long
     each C call held the GIL."""
     holds = [] if holds is None else holds
-    with listed_heap() as (objects, listing):
+    tuples: List[int] = []
+    with listed_heap(tuples) as (objects, listing):
         holds.append(listing)
         by_identity = _count_by_identity(objects, listing, holds)
         unnamed = {key for key in by_identity if _live_name(key) is None}
@@ -236,7 +237,9 @@ def _count_types(holds: Optional[List[float]] = None) -> Dict[str, int]:
         for key, count in by_identity.items():
             name = _live_name(key) or UNNAMED
             counts[name] = counts.get(name, 0) + count
-        return counts
+    if tuples[0]:  # counted as the heap was listed: the listing leaves them out
+        counts[type_name(tuple)] = tuples[0]
+    return counts
 
 
 def count_objects_by_type(holds: Optional[List[float]] = None) -> Dict[str, int]:

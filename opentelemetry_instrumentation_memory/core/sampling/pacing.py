@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from itertools import islice
-from typing import Dict, Iterator, List, Optional, Tuple
+from itertools import chain, compress, count, islice, repeat, starmap, tee
+from operator import is_, is_not
+from typing import Dict, Iterator, List, Optional, Tuple, cast
 
 from . import fork
 
@@ -48,13 +49,42 @@ class Pacer:
 _listings: Dict[int, List[object]] = {}
 
 
+def _heap_without_tuples() -> Iterator[object]:
+    """A lazy pipeline of C callables: for ``L = gc.get_objects()``, the objects of L that are not
+    tuples, then ``len(L)``, then ``L.clear()`` (yielding nothing). L lists the pipeline's own
+    objects, which hold L: without the clear, that cycle would keep the whole heap until the next
+    collection."""
+    listings, for_types, for_length, last = tee(map(gc.get_objects, (None,)), 4)
+    keep = map(map, repeat(is_not), map(map, repeat(type), for_types), repeat(repeat(tuple)))
+    emptied = compress(map(list.clear, last), repeat(False))
+    return chain(chain.from_iterable(starmap(compress, zip(listings, keep))), map(len, for_length), emptied)
+
+
+def _listing_without_tuples() -> Tuple[List[object], int]:
+    """Every gc-tracked object but tuples, and how many tuples there were. A tuple may be under
+    construction (``tuple(generator)`` fills it, then resizes it, and the resize raises
+    ``SystemError`` in the host if anyone else holds a reference to it): the heap is listed,
+    filtered and the full listing emptied within the one C call of ``list.extend``; no bytecode runs
+    while the full listing holds anything."""
+    objects: List[object] = []
+    objects.extend(_heap_without_tuples())
+    listed = cast(int, objects.pop())
+    # The list being filled was listed too: taken out by identity (it is among the youngest objects,
+    # which the collector lists first, so the search ends early).
+    del objects[next(compress(count(), map(is_, objects, repeat(objects))))]
+    return objects, listed - len(objects) - 1
+
+
 @contextlib.contextmanager
-def listed_heap() -> Iterator[Tuple[List[object], float]]:
-    """Every gc-tracked object, and the seconds listing them held the GIL; the references are
-    dropped when the block ends."""
+def listed_heap(tuples: Optional[List[int]] = None) -> Iterator[Tuple[List[object], float]]:
+    """Every gc-tracked object but tuples (``_listing_without_tuples``; ``tuples`` receives how many
+    there were), and the seconds listing them held the GIL; the references are dropped when the
+    block ends."""
     started = time.perf_counter()
-    objects = gc.get_objects()
+    objects, tuple_count = _listing_without_tuples()
     held = time.perf_counter() - started
+    if tuples is not None:
+        tuples.append(tuple_count)
     _listings[id(objects)] = objects
     try:
         yield objects, held
