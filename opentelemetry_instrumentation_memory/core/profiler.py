@@ -112,6 +112,9 @@ class MemoryProfiler(SeedCompatibility):
         self._lifecycle = threading.Lock()  # start() against stop(): never held for a walk
         self._pending: Deque[Callable[[], None]] = collections.deque()
         self._state = Published()
+        # The last census, which a cheap snapshot reuses (kept through reset(): a reset forgets the
+        # analysis, not the heap, and a cheap snapshot must never wait for a census).
+        self._last_census: Optional[Tuple[MemorySnapshot, Mapping[str, int]]] = None
         self._stop_event = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._loop_log = RateLimitedLog(_logger)
@@ -344,8 +347,8 @@ class MemoryProfiler(SeedCompatibility):
         object figures of the last census (the first snapshot always counts). It never waits for a
         cycle in progress: that cycle runs it through the analysis once it is done.
         """
-        state = self._state
-        if census or state.latest is None:
+        previous = self._last_census
+        if census or previous is None:
             return self._take(census=True)
         if self._cycle.acquire(blocking=False):
             try:
@@ -354,7 +357,6 @@ class MemoryProfiler(SeedCompatibility):
                 self._cycle.release()
             self._drain()
             return snapshot
-        previous = (state.latest, state.latest_counts)
         snapshot, counts = self._taker.take(self._config.top_objects_count, previous)
         self._apply(lambda: self._record(snapshot, counts, None))
         return snapshot
@@ -385,12 +387,12 @@ class MemoryProfiler(SeedCompatibility):
         self._run_pending()
         started = time.monotonic()
         config = self._config
-        state = self._state
-        previous = None if census or state.latest is None else (state.latest, state.latest_counts)
+        previous = None if census else self._last_census
         snapshot, counts = self._taker.take(config.top_objects_count, previous)
         containers = None
         if snapshot.census:
             counts, containers = self._examine(started, snapshot, counts, config)
+            self._last_census = (snapshot, counts)
         self._record(snapshot, counts, containers)
         unsited = self._awaiting_sites()
         self._run_pending()

@@ -123,6 +123,27 @@ class HostileKey(str):
     __len__ = _hook("__len__")
 
 
+class CollidingKey(str):
+    """A class-namespace key that hashes like ``__module__``: a lookup of ``__module__`` in that
+    namespace would ask its ``__eq__``."""
+
+    def __hash__(self):
+        return hash("__module__")
+
+    def __eq__(self, other):
+        record("CollidingKey.__eq__")
+        return False
+
+
+Colliding = type("Colliding", (), {CollidingKey("x"): 1})
+
+
+class BorrowedSizeof(Hostile):
+    """A built-in method under the name ``__sizeof__`` that is not one: it reads attributes."""
+
+    __sizeof__ = object.__dir__
+
+
 class HostileList(list):
     __len__ = _hook("__len__")
     __iter__ = _hook("__iter__")
@@ -239,6 +260,8 @@ def grow(step):
         dict.__setitem__(HOSTILE_DICT, HostileKey(f"k{index}"), leaked)
         list.append(HOLDER.kept, leaked)
         BY_HOSTILE[Hostile(index)] = leaked
+        list.append(HOSTILE_LIST, Colliding())
+        list.append(HOSTILE_LIST, BorrowedSizeof(index))
         PROXIES.append(lazy_object_proxy.Proxy(_lazy_factory))
         PROXIES.append(SimpleLazyObject(_lazy_factory))
         PROXIES.append(wrapt.ObjectProxy(_WrappedTarget()))

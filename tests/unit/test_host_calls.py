@@ -44,13 +44,16 @@ def test_every_host_call_but_a_census_returns_while_a_cycle_runs():
             _in_thread(lambda name=name: getattr(profiler, name))
         assert profiler.config.heap_warning_percent == 70.0  # the setting holds at once
         assert profiler.total_snapshots == 1  # the cheap snapshot waits for the cycle to record it
+        _in_thread(profiler.reset)
+        _in_thread(lambda: profiler.snapshot(census=False))  # before: after reset(), a census
+        assert profiler.total_snapshots == 0
     finally:
         release.set()
         holder.join()
     profiler.snapshot()  # the next cycle applies what was handed over, in order, then its own
-    assert profiler.total_snapshots == 3
+    assert profiler.total_snapshots == 2  # reset() came after the first cheap snapshot
     assert profiler._analysis.config.heap_warning_percent == 70.0
-    assert profiler.history.column("timestamp")[-2] == cheap.timestamp
+    assert profiler.history.column("timestamp")[-1] > cheap.timestamp
 
 
 LEAKING = []

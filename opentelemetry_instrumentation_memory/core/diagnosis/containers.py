@@ -22,6 +22,7 @@ from ..sampling.pacing import listed_heap, paced_slices
 from ..sampling.readonly import read_attribute
 from ..sampling.sizes import retained_bytes
 from .holders import owning_instances
+from .keys import attribute_label
 from .owners import CONTAINER_TYPES, Access, Reach, Roots, bounded, find_roots, length_of, size_of
 
 __all__ = ["ContainerReading", "ContainerWatch"]
@@ -164,7 +165,8 @@ class ContainerWatch:
             # a dunder such as __all__) is not an instance's: kept aside like the profiler's own.
             ours = owner_type.startswith(_OWN_PACKAGE) or issubclass(type(owner), types.ModuleType)
             kept = self._ours if ours else self._held_by_instances
-            kept.setdefault(f"<{owner_type} instance>.{attribute}", (reference, attribute))
+            label = f"<{owner_type} instance>.{attribute_label(attribute, self.literal_keys)}"
+            kept.setdefault(label, (reference, attribute))
         owners.clear()
         large.clear()
 

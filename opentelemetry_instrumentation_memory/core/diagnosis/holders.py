@@ -12,6 +12,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..sampling.census import objects_of, safe_text, type_name
 from ..sampling.readonly import dict_items, instance_dict
+from .keys import attribute_label
 from .owners import CONTAINER_TYPES, LRU_ELEMENT, Roots, attributes_of, bounded
 from .referrers import referrers_of
 
@@ -77,6 +78,23 @@ def _function_name(code: types.CodeType) -> str:
     return code.co_name
 
 
+_OPTIMIZED = 0x1  # CO_OPTIMIZED: a function's frame, whose locals CPython keeps itself
+
+
+def _local_values(frame: types.FrameType) -> List[object]:
+    """A function frame's local values, read by CPython's own code: a snapshot dict before 3.13, a
+    ``FrameLocalsProxy`` after. A class body's or ``exec``'s locals are a mapping the host may have
+    made (a ``__prepare__``), and are never read."""
+    if not frame.f_code.co_flags & _OPTIMIZED:
+        return []
+    values = frame.f_locals
+    if type(values) is dict:
+        return list(dict.values(values))
+    if type_name(type(values)) == "FrameLocalsProxy":
+        return list(type(values).values(values))  # type: ignore[attr-defined]
+    return []
+
+
 def _function_holding(holder: object, max_depth: int = 50) -> Optional[str]:
     """The innermost running function (of any thread) with a local variable bound to ``holder``."""
     for top in list(sys._current_frames().values()):
@@ -84,12 +102,10 @@ def _function_holding(holder: object, max_depth: int = 50) -> Optional[str]:
         depth = 0
         while frame is not None and depth < max_depth:
             code = frame.f_code
-            if not code.co_filename.startswith(_OWN_DIRECTORY):
-                try:
-                    if any(value is holder for value in frame.f_locals.values()):
-                        return _function_name(code)
-                except Exception:
-                    pass
+            if not code.co_filename.startswith(_OWN_DIRECTORY) and any(
+                value is holder for value in _local_values(frame)
+            ):
+                return _function_name(code)
             frame, depth = frame.f_back, depth + 1
     return None
 
@@ -107,11 +123,12 @@ def _name(holder: object, roots: Roots, held: object, owners: Owners) -> str:
     found = owners.get(id(holder))
     if found is not None:
         owner, attribute = found
-        return f"{roots.paths.get(id(owner)) or _instance_label(owner)}.{attribute}"
+        named = roots.paths.get(id(owner)) or _instance_label(owner)
+        return f"{named}.{attribute_label(attribute, roots.literal_keys)}"
     if not issubclass(type(holder), CONTAINER_TYPES):
         direct = _attribute_of(holder, held)
         if direct is not None:
-            return f"{_instance_label(holder)}.{direct}"
+            return f"{_instance_label(holder)}.{attribute_label(direct, roots.literal_keys)}"
     function = _function_holding(holder)
     if function is not None:
         return f"<{type_name(type(holder))} in a local variable of {function}()>"

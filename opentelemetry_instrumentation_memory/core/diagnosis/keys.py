@@ -18,7 +18,7 @@ from typing import Optional, Tuple, Union, cast
 from ..sampling.census import qualified_name, safe_text, type_name
 from ..sampling.readonly import instance_dict, string_copy
 
-__all__ = ["DictKey", "key_label", "match_key"]
+__all__ = ["DictKey", "attribute_label", "key_label", "match_key"]
 
 _SALT = os.urandom(16)
 _LITERAL_CHARS = 64  # a literal key longer than this is cut, and marked so
@@ -83,6 +83,15 @@ def _enum_member(key: object) -> Optional[str]:
                 name = string_copy(value)
                 break
     return f"{qualified_name(kind)}.{safe_text(name)}" if name is not None else None
+
+
+def attribute_label(name: str, literal: bool = False) -> str:
+    """An attribute or global name as an owner path writes it: names in code are identifiers; one
+    that is not (``setattr(ns, "alice@example.com", ...)``, ``Namespace(**data)``) or is very long
+    is data, written ``<attribute #3f2a9c>`` unless ``literal``."""
+    if literal or (len(name) <= _LITERAL_CHARS and str.isidentifier(name)):
+        return safe_text(name)
+    return f"<attribute #{_digest(_as_bytes(name))}>"
 
 
 def key_label(key: object, literal: bool = False) -> str:

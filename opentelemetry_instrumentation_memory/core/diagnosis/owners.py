@@ -21,7 +21,7 @@ from typing import Dict, Iterator, List, Optional, Tuple, Union
 from ..sampling.census import defining_module, safe_text, type_name
 from ..sampling.pacing import Pacer
 from ..sampling.readonly import class_namespace, dict_items, instance_dict, read_attribute
-from .keys import DictKey, key_label, match_key
+from .keys import DictKey, attribute_label, key_label, match_key
 
 __all__ = [
     "CONTAINER_TYPES",
@@ -89,11 +89,12 @@ class Reach:
     def __init__(self) -> None:
         self._indexes: Dict[int, Tuple[object, Dict[DictKey, object]]] = {}
 
-    def _entry(self, mapping: object, wanted: DictKey) -> Optional[object]:
+    def _entry(self, mapping: object, wanted: DictKey, first: Optional[int] = None) -> Optional[object]:
+        """The value under ``wanted`` among the first ``first`` entries (all when None)."""
         cached = self._indexes.get(id(mapping))
         if cached is None or cached[0] is not mapping:
             index: Dict[DictKey, object] = {}
-            for key, value in dict_items(mapping):
+            for key, value in dict_items(mapping, first):
                 found = match_key(key)
                 if found is not None:
                     index.setdefault(found, value)
@@ -105,8 +106,9 @@ class Reach:
         for step in access[1:]:
             if value is None:
                 return None
-            if isinstance(step, tuple):  # a dict key
-                value = self._entry(value, step) if issubclass(type(value), dict) else None
+            if isinstance(step, tuple):  # a dict key, among the entries discovery looked at: a dict's
+                # order is its insertion order, so a key found there stays there until removed
+                value = self._entry(value, step, _DICT_VALUES) if issubclass(type(value), dict) else None
                 continue
             namespace: object = (
                 class_namespace(value) if issubclass(type(value), type) else instance_dict(value)
@@ -189,7 +191,7 @@ def _below(
         return
     for attribute, held in attributes_of(value):
         if not issubclass(type(held), _OPAQUE) and not issubclass(type(held), type):
-            yield f"{path}.{safe_text(attribute)}", (*access, attribute), held
+            yield f"{path}.{attribute_label(attribute, literal_keys)}", (*access, attribute), held
 
 
 def find_roots(
@@ -216,7 +218,7 @@ def find_roots(
             if issubclass(type(value), type) and defining_module(value) != module_name:
                 continue  # an imported class: named where it is defined
             pace()
-            path = f"{module_path}.{safe_text(name)}"
+            path = f"{module_path}.{attribute_label(name, literal_keys)}"
             roots.add(path, value, (module_name, name))
             for first_path, first_access, first in _below(path, (module_name, name), value, literal_keys):
                 visited += 1

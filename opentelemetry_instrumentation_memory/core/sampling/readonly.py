@@ -53,6 +53,7 @@ _TYPE_FLAGS = type.__dict__["__flags__"]
 _MODULE_DICT: Any = vars(types.ModuleType)["__dict__"]
 _OBJCLASS: Any = types.GetSetDescriptorType.__dict__["__objclass__"]
 _GETSET_GET = types.GetSetDescriptorType.__get__
+_METHOD_NAME: Any = vars(types.MethodDescriptorType)["__name__"]
 _GETSET_DOC: Any = vars(types.GetSetDescriptorType)["__doc__"]
 _SLOT_DOC = "dictionary for instance variables"  # typeobject.c's subtype_getsets, 3.10 to 3.13
 _HEAPTYPE = 1 << 9
@@ -193,9 +194,11 @@ def read_attribute(obj: object, name: str) -> Optional[object]:
 
 
 def _find_sizeof(kind: type) -> Any:
-    """The nearest built-in ``__sizeof__`` in ``kind``'s bases: one defined in Python is skipped."""
+    """The nearest built-in ``__sizeof__`` in ``kind``'s bases: one defined in Python is skipped,
+    and so is any other built-in method put there under that name (``__sizeof__ =
+    object.__dir__`` would read the object's attributes)."""
     for value in inherited(kind, "__sizeof__"):
-        if type(value) is types.MethodDescriptorType:
+        if type(value) is types.MethodDescriptorType and _METHOD_NAME.__get__(value) == "__sizeof__":
             return value
     return object.__sizeof__
 
