@@ -93,7 +93,11 @@ class MemoryProfiler(SeedCompatibility):
             **settings,
         )
         self.gc_pauses = GCPauses()
-        self._taker = SnapshotTaker(limit_reader, gc_pause_seconds=lambda: self.gc_pauses.total_seconds)
+        self._taker = SnapshotTaker(
+            limit_reader,
+            gc_pause_seconds=lambda: self.gc_pauses.total_seconds,
+            own_collections=lambda: self.gc_pauses.own_collections,
+        )
         self._examiner = LeakExaminer()
         self._own = OwnObjects(roots=lambda: (self,))
         self._examiner.containers.literal_keys = self._config.leak_owner_literal_keys

@@ -7,7 +7,7 @@ import heapq
 import logging
 import time
 import tracemalloc
-from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import psutil
 
@@ -24,6 +24,14 @@ _logger = logging.getLogger(__name__)
 Census = Tuple[Tuple[Tuple[str, int], ...], int, Dict[str, int]]
 
 
+def _hosts(stats: List[Dict[str, int]], own: Sequence[int]) -> Tuple[int, ...]:
+    """Collections by generation, less those the package's own threads set off."""
+    return tuple(
+        generation["collections"] - (own[index] if index < len(own) else 0)
+        for index, generation in enumerate(stats)
+    )
+
+
 class SnapshotTaker:
     """Takes snapshots with a process handle that always describes the calling process.
 
@@ -37,7 +45,9 @@ class SnapshotTaker:
         limit_ttl: float = 300.0,
         gc_pause_seconds: Callable[[], float] = lambda: 0.0,
         container_reader: Optional[Callable[[], Optional[ContainerMemory]]] = None,
+        own_collections: Callable[[], Sequence[int]] = tuple,
     ) -> None:
+        self._own_collections = own_collections  # by generation, set off by the package's threads
         self._limit_reader = limit_reader
         self._container = container_reader or ContainerMemoryReader().read
         self._gc_pause_seconds = gc_pause_seconds
@@ -126,7 +136,7 @@ class SnapshotTaker:
             vms_mb=vms / MB,
             total_objects=total,
             top_objects=top,
-            gc_collections=tuple(generation["collections"] for generation in stats),
+            gc_collections=_hosts(stats, self._own_collections()),
             gc_collected=sum(generation["collected"] for generation in stats),
             gc_uncollectable=sum(generation["uncollectable"] for generation in stats),
             gc_collected_by_generation=tuple(generation["collected"] for generation in stats),
