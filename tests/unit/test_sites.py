@@ -179,3 +179,22 @@ def test_capture_can_be_turned_off():
 )
 def test_paths_are_trimmed_to_the_package_or_the_project_root(path, root, shown):
     assert trim_path(path, root) == shown
+
+
+def test_tracing_the_host_asked_for_during_a_capture_stays_on():
+    """Before: a program that called tracemalloc.start(25) while a capture window was open found
+    tracing off once the window closed (take_snapshot() raised)."""
+    from opentelemetry_instrumentation_memory.core.diagnosis.sites import _tracing
+
+    assert not tracemalloc.is_tracing()
+    try:
+        assert _tracing.start(5)
+        tracemalloc.start(25)  # the host's own call, a no-op while the capture traces
+        _tracing.stop()
+        assert tracemalloc.is_tracing()
+        tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    assert _tracing.start(5)
+    _tracing.stop()
+    assert not tracemalloc.is_tracing() and tracemalloc.start is not _tracing._host_start

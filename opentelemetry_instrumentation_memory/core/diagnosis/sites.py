@@ -45,28 +45,40 @@ _IGNORED = (
 class _CaptureTracing:
     """Whether a capture turned tracemalloc on. Process-wide, as tracemalloc is: set before
     ``tracemalloc.start()`` and cleared after ``stop()``, so that a child forked at any point in
-    between knows the tracing it inherited belongs to a capture that is gone."""
+    between knows the tracing it inherited belongs to a capture that is gone.
+
+    While the capture's window is open, ``tracemalloc.start`` is a wrapper that notes a call of the
+    host's (a no-op while tracing, so it could not be seen otherwise): tracing the host asked for is
+    left on when the window closes. A host that bound ``start`` before the window is not seen."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.started = False
+        self.host_asked = False
+
+    def _host_start(self, nframe: int = 1) -> None:
+        self.host_asked = True
+        _TRACEMALLOC_START(nframe)
 
     def start(self, frames: int) -> bool:
         """Turn tracing on unless it is on already; True when this capture did."""
         with self.lock:
             if tracemalloc.is_tracing():
                 return False
-            self.started = True
+            self.started, self.host_asked = True, False
             try:
-                tracemalloc.start(frames)
+                _TRACEMALLOC_START(frames)
             except BaseException:
                 self.started = False
                 raise
+            tracemalloc.start = self._host_start
             return True
 
     def stop(self) -> None:
         with self.lock:
-            if tracemalloc.is_tracing():
+            if tracemalloc.start == self._host_start:
+                tracemalloc.start = _TRACEMALLOC_START
+            if tracemalloc.is_tracing() and not self.host_asked:
                 tracemalloc.stop()
             self.started = False
 
@@ -78,6 +90,7 @@ class _CaptureTracing:
             self.stop()
 
 
+_TRACEMALLOC_START = tracemalloc.start
 _tracing = _CaptureTracing()
 fork.register_function(_tracing.end_in_child)
 
