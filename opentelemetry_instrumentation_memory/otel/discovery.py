@@ -2,7 +2,9 @@
 
 With ``OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR`` set, a process that serves the package's endpoint
 writes ``otel-memory-<host>-<pid>-<start>.json`` there (Prometheus's ``file_sd_configs`` format) and
-removes it when it stops serving or exits. ``<host>`` is a short digest of the machine id, the host
+removes it when it stops serving or exits (also by a SIGTERM that a server such as uvicorn raises
+again after its graceful shutdown, and through a multiprocessing child's ``os._exit``: see
+``_remove_at_exit``). ``<host>`` is a short digest of the machine id, the host
 name and the pid namespace, ``<start>`` the process's start time (clock ticks after boot): two
 containers whose application is pid 1 never share a name, nor does a later process given the same
 pid. A process killed outright cannot remove its file: whoever writes next removes the files of
@@ -30,8 +32,10 @@ import logging
 import os
 import re
 import secrets
+import signal
 import socket
 import stat
+import sys
 import threading
 from collections.abc import Mapping
 
@@ -71,8 +75,13 @@ class _Written:
 
 
 # The file this process wrote, by pid: a forked child inherits the table, never the parent's file.
+# Reentrant: the SIGTERM handler below withdraws on the main thread, which may hold it then.
 _written: dict[int, _Written] = {}
-_written_lock = threading.Lock()
+_written_lock = threading.RLock()
+# The processes (pids) that have set up the removal of their file at exit, each way once.
+_finalized_in: int | None = None
+_hooked_in: int | None = None
+_sigterm_in: int | None = None
 
 
 def directory(environ: Mapping[str, str] = os.environ) -> str | None:
@@ -118,6 +127,7 @@ def announce(
         return
     with _written_lock:
         _written[pid] = written
+    _remove_at_exit(pid)
 
 
 def withdraw() -> None:
@@ -125,6 +135,7 @@ def withdraw() -> None:
     try:
         with _written_lock:
             written = _written.pop(os.getpid(), None)
+        _stop_handling_sigterm()
         if written is None:
             return
         status = os.lstat(written.path)
@@ -247,9 +258,81 @@ def _warn(sd_directory: str, error: BaseException) -> None:
     )
 
 
+def _remove_at_exit(pid: int) -> None:
+    """Has the file of process ``pid`` (this one, which has just written it) removed however it ends
+    normally. ``atexit`` (registered below) covers an interpreter that finishes; two ends skip it:
+
+    - a child of ``multiprocessing`` started by fork or forkserver ends with ``os._exit`` once its
+      target returns, after multiprocessing's own finalizers: one of those removes it;
+    - a server that shuts down gracefully on SIGTERM and then raises SIGTERM again at the
+      disposition it found (uvicorn and its spawned workers, whose disposition is the default) is
+      ended by the kernel at once. So a process whose SIGTERM is at the default when it writes, on
+      its main thread, gets a handler that removes the file and then ends the process by SIGTERM at
+      the default disposition, as before (same exit status). A server that installs its own handler
+      and restores this one re-raises into it. The handler runs when the main thread next runs
+      Python code: a main thread stuck in one long C call ends only after it returns.
+    """
+    global _finalized_in, _hooked_in, _sigterm_in
+    try:
+        util = sys.modules.get("multiprocessing.util")
+        if util is not None:  # only multiprocessing's children run its finalizers instead of atexit
+            if _hooked_in != pid:
+                # First: a fork child clears the finalizers just after the fork, maybe after this
+                # thread has registered one; the hook (run after the clearing) registers it again.
+                _hooked_in = pid
+                util.register_after_fork(_AFTER_FORK, _finalize_again)
+            if _finalized_in != pid:
+                _finalized_in = pid
+                util.Finalize(None, withdraw, exitpriority=0)
+        if (
+            _sigterm_in != pid
+            and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        ):
+            _sigterm_in = pid
+            signal.signal(signal.SIGTERM, _withdraw_then_terminate)
+    except Exception:  # noqa: BLE001 - atexit still removes it on an ordinary exit
+        pass
+
+
+class _AfterFork:
+    """What ``multiprocessing.util.register_after_fork`` holds (weakly) for ``_finalize_again``."""
+
+
+_AFTER_FORK = _AfterFork()
+
+
+def _finalize_again(_: _AfterFork) -> None:
+    """In a multiprocessing child, after its finalizers were cleared: the removal again, if the
+    child has written its file by then (else writing registers it)."""
+    global _finalized_in
+    _finalized_in = None
+    pid = os.getpid()
+    if pid in _written:
+        _remove_at_exit(pid)
+
+
+def _withdraw_then_terminate(signum: int, frame: object) -> None:
+    """SIGTERM at the default disposition, with this process's file removed first."""
+    withdraw()
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
+
+
+def _stop_handling_sigterm() -> None:
+    """SIGTERM back at the default, once the file is gone (on the main thread: elsewhere the handler
+    stays, and only removes nothing before it ends the process)."""
+    global _sigterm_in
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is _withdraw_then_terminate:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _sigterm_in = None
+
+
 def _renew_lock_in_child() -> None:
     global _written_lock
-    _written_lock = threading.Lock()
+    _written_lock = threading.RLock()
 
 
 atexit.register(withdraw)
