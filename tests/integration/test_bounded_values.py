@@ -97,7 +97,8 @@ def test_huge_type_and_owner_names_are_capped_on_the_endpoint_and_stay_distinct(
     for labels in leaks:
         assert CUT.search(labels["leak"]) and CUT.search(labels["object_type"])
         assert len(labels["leak"]) == MAX_VALUE
-        assert labels["owner"].startswith(f"{__name__}.{'H' * 100}") and CUT.search(labels["owner"])
+        # a global name this long is data: the core writes it as a digest, well within the cap
+        assert labels["owner"].startswith(f"{__name__}.<attribute #") and len(labels["owner"]) <= 256
     assert len({labels["owner"] for labels in leaks}) == 2  # each held by its own global
     counted = [s.labels["object_type"] for s in families["fogcompute_memory_object_count"]]
     assert len({name for name in counted if name.startswith(prefix)}) == 2, counted
@@ -128,7 +129,7 @@ def test_log_records_span_events_and_metric_points_are_capped(instrumentor, tele
     ]
     assert len({r.attributes["fogcompute.memory.object_type"] for r in big}) == 2
     holders = {r.attributes["fogcompute.memory.leak.retained_by"][0] for r in big}
-    assert len(holders) == 2 and all(h.startswith(f"{__name__}.HHH") for h in holders), holders
+    assert len(holders) == 2 and all(h.startswith(f"{__name__}.<attribute #") for h in holders), holders
 
     events = [event for span in telemetry.spans.get_finished_spans() for event in span.events]
     assert events

@@ -101,11 +101,12 @@ def test_discovery_names_instance_held_containers_and_searches_each_once(monkeyp
     searched = []
     search = containers.owning_instances
     monkeypatch.setattr(
-        containers, "owning_instances", lambda found: searched.append(len(found)) or search(found)
+        containers, "owning_instances", lambda found: searched.append(set(map(id, found))) or search(found)
     )
     watch._discover(find_roots())
     assert watch.census()[f"<{__name__}.Holder instance>.kept"] == ("list", 5_000)
-    assert searched[0] >= 2
+    assert {id(held.kept), id(loose)} <= searched[0]
     watch._discover(find_roots())
-    assert searched[1] <= searched[0] - 2  # neither is searched again
+    assert not {id(held.kept), id(loose)} & searched[1]  # neither is searched again (the suite's
+    # other large containers may fill the twenty searched each time)
     del held, closure

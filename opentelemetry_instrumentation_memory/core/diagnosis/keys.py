@@ -22,7 +22,7 @@ __all__ = ["DictKey", "attribute_label", "key_label", "match_key"]
 
 _SALT = os.urandom(16)
 _LITERAL_CHARS = 64  # a literal key longer than this is cut, and marked so
-_DIGESTED_CHARS = 1 << 16  # a longer key is digested on its start and its length
+_DIGESTED_CHARS = 1 << 19  # a key over twice this is digested on its start, its end and its length
 _TYPE_MRO = type.__dict__["__mro__"]
 
 # How a dict key is found again without keeping it: ("str", text) for a short str, ("int", value),
@@ -31,8 +31,10 @@ DictKey = Tuple[Union[str, int], ...]
 
 
 def _digest(data: bytes) -> str:
-    head = data[:_DIGESTED_CHARS] + len(data).to_bytes(8, "little")
-    return hashlib.blake2b(head, digest_size=3, key=_SALT).hexdigest()
+    length = len(data).to_bytes(8, "little")
+    if len(data) > 2 * _DIGESTED_CHARS:  # a 20 MB key is not hashed whole at every census
+        data = data[:_DIGESTED_CHARS] + data[-_DIGESTED_CHARS:]
+    return hashlib.blake2b(data + length, digest_size=3, key=_SALT).hexdigest()
 
 
 def _value(key: object) -> Optional[Union[str, int, bytes]]:
