@@ -8,9 +8,7 @@ holds a target is searched again by sub-slices, then one object at a time. It co
 times the single call in total. A built-in collection of more than ``readonly.LARGE`` items is
 never gathered whole: its newest two million items are read ``_STEP`` at a time by its own iterator
 (``gc.get_referents`` of a 40-million-item list copied 320 MB and held the GIL half a second), so no
-call holds the GIL longer than listing the heap did; a subclass of one (a ``defaultdict``, a
-``Counter``) is read by its built-in base's iterator, so references its own attributes hold are not
-seen.
+call holds the GIL longer than listing the heap did; a subclass of one is still gathered whole.
 
 Only identities are compared: no ``__eq__`` or ``__hash__`` of the host's runs.
 """
@@ -22,7 +20,7 @@ from itertools import compress, islice
 from typing import Dict, List, Sequence, Set
 
 from ..sampling.pacing import Pacer, listed_heap, paced_slices
-from ..sampling.readonly import iterable_base, large_items
+from ..sampling.readonly import ITERABLE_TYPES, large_items
 
 __all__ = ["referrers_of"]
 
@@ -30,6 +28,7 @@ _SLICE = 20_000  # objects whose references are gathered by one C call, at most
 _SUB_SLICE = 500  # a slice holding a target is searched in sub-slices, then one object at a time
 _STEP = 50_000  # references compared per step (about 1 ms)
 _LARGE_SCAN = 2_000_000  # items of one large collection looked at, newest first
+_ITERABLE_IDS = set(map(id, ITERABLE_TYPES))
 
 
 def _held_by_large(container: object, wanted: Set[int], pace: Pacer, stop_at_first: bool) -> Set[int]:
@@ -54,13 +53,9 @@ def _held_by_large(container: object, wanted: Set[int], pace: Pacer, stop_at_fir
 
 def _held(objects: Sequence[object], wanted: Set[int], pace: Pacer, stop_at_first: bool) -> Set[int]:
     """The ids of ``wanted`` that ``objects`` refer to (any one of them if ``stop_at_first``)."""
-    kinds = list(map(type, objects))
-    distinct = dict(zip(map(id, kinds), kinds))  # a few hundred types a slice
+    kinds = list(map(id, map(type, objects)))
+    large = [obj for obj in compress(objects, map(_ITERABLE_IDS.__contains__, kinds)) if large_items(obj, 0)]
     kinds.clear()
-    iterable = {key for key, kind in distinct.items() if iterable_base(kind) is not None}
-    distinct.clear()
-    selected = map(iterable.__contains__, map(id, map(type, objects)))
-    large = [obj for obj in compress(objects, selected) if large_items(obj, 0)]
     found: Set[int] = set()
     for container in large:
         found |= _held_by_large(container, wanted, pace, stop_at_first)

@@ -39,7 +39,6 @@ __all__ = [
     "inherited",
     "instance_dict",
     "ITERABLE_TYPES",
-    "iterable_base",
     "large_items",
     "own_size",
     "referents",
@@ -223,6 +222,7 @@ def own_size(obj: object) -> int:
 
 # Built-in collections whose items can be read a few at a time by their own iterators.
 ITERABLE_TYPES = (list, tuple, dict, set, frozenset, collections.deque)
+_ITERABLE: Dict[int, Any] = {id(kind): kind for kind in ITERABLE_TYPES}
 _NEWEST_FIRST: Dict[int, Callable[[Any], Iterator[object]]] = {
     id(dict): lambda mapping: chain.from_iterable(reversed(dict.items(mapping))),
     id(list): list.__reversed__,
@@ -234,22 +234,12 @@ _NEWEST_FIRST: Dict[int, Callable[[Any], Iterator[object]]] = {
 LARGE = 100_000  # items from which a collection's referents are never copied whole
 
 
-def _find_iterable_base(kind: type) -> Optional[type]:
-    for base in ITERABLE_TYPES:
-        if issubclass(kind, base):
-            return base
-    return None
-
-
-iterable_base = _PerType(_find_iterable_base)  # the built-in collection a type is or derives from
-
-
 def large_items(container: object, limit: int) -> Optional[Iterator[object]]:
     """Up to ``limit`` of a large built-in collection's references, newest first where it has an
     order (a leak appends), by the collection's own iterator: never a copy of all of them
     (``gc.get_referents`` of a 40-million-item list costs 320 MB); None for anything else. An
     iterator may stop early with ``RuntimeError`` when another thread resizes the collection."""
-    kind = iterable_base(type(container))  # a subclass (a defaultdict, a Counter) by its base's
+    kind = _ITERABLE.get(id(type(container)))
     if kind is None or kind.__len__(container) <= LARGE:
         return None
     return islice(_NEWEST_FIRST[id(kind)](container), limit)
@@ -261,8 +251,7 @@ def referents(obj: object, limit: int) -> Tuple[List[object], int]:
     if items is None:
         found = gc.get_referents(obj)
         return found, len(found)
-    kind = iterable_base(type(obj))
-    total = kind.__len__(obj) * (2 if kind is dict else 1)
+    total = _ITERABLE[id(type(obj))].__len__(obj) * (2 if type(obj) is dict else 1)
     try:
         return list(items), total
     except RuntimeError:
