@@ -19,7 +19,7 @@ from itertools import compress
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from .pacing import listed_heap, paced_slices
-from .readonly import class_namespace, dict_items, inherited, type_flags
+from .readonly import class_namespace, dict_items, inherited, string_copy, type_flags
 
 UNNAMED = "<unnamed type>"
 
@@ -50,14 +50,9 @@ def _unshare(name: str) -> None:
             del _shared[name]
 
 
-def _text(value: object) -> Optional[str]:
-    """An exact ``str`` copy of a ``str`` (or subclass) without calling its methods, else None."""
-    return str.__str__(value) if issubclass(type(value), str) else None  # type: ignore[arg-type]
-
-
 def _read(descriptor: Any, kind: type) -> Optional[str]:
     try:
-        return _text(descriptor.__get__(kind))
+        return string_copy(descriptor.__get__(kind))
     except Exception:  # a heap type whose __module__ was deleted, or anything stranger
         return None
 
@@ -80,7 +75,7 @@ def defining_module(kind: type) -> Optional[str]:
         return _read(_MODULE, kind)
     for key, value in dict_items(class_namespace(kind)):
         if type(key) is str and key == "__module__":
-            return _text(value)
+            return string_copy(value)
     return None
 
 
