@@ -80,14 +80,23 @@ OTEL_PYTHON_MEMORY_GROWTH_RATE_WARNING = "OTEL_PYTHON_MEMORY_GROWTH_RATE_WARNING
 """
 .. envvar:: OTEL_PYTHON_MEMORY_GROWTH_RATE_WARNING
 
-Resident-memory growth, in percent per hour, above which ``growth_rate_high`` fires (default 10).
+Memory growth, in MB per hour over the last hour, above which ``growth_rate_high`` fires
+(MemoryGrowthRateHigh; default 100).
+"""
+
+OTEL_PYTHON_MEMORY_GROWTH_RATE_CRITICAL = "OTEL_PYTHON_MEMORY_GROWTH_RATE_CRITICAL"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_GROWTH_RATE_CRITICAL
+
+Memory growth, in MB per hour over the last hour, above which ``growth_rate_critical`` fires
+(MemoryGrowthRateCritical; default 500).
 """
 
 OTEL_PYTHON_MEMORY_GROWTH_RATE_WINDOW = "OTEL_PYTHON_MEMORY_GROWTH_RATE_WINDOW"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_GROWTH_RATE_WINDOW
 
-Snapshots the growth-rate regression looks back over (default 60).
+Snapshots the out-of-memory forecast's regression looks back over (default 60).
 """
 
 OTEL_PYTHON_MEMORY_OOM_HORIZON_SECONDS = "OTEL_PYTHON_MEMORY_OOM_HORIZON_SECONDS"

@@ -47,7 +47,8 @@ class ProfilerConfig:
     history_size: int = 1000
     heap_warning_percent: float = 80.0
     heap_critical_percent: float = 90.0
-    growth_rate_warning: float = 10.0
+    growth_rate_warning: float = 100.0
+    growth_rate_critical: float = 500.0
     growth_rate_window: int = 60
     oom_horizon_seconds: float = 14400.0
     gc_spike_per_second: float = 10.0
@@ -84,6 +85,12 @@ class ProfilerConfig:
                 f"got {self.heap_critical_percent!r}"
             )
         require_number("growth_rate_warning", self.growth_rate_warning, 0.0)
+        require_number("growth_rate_critical", self.growth_rate_critical, 0.0)
+        if self.growth_rate_critical < self.growth_rate_warning:
+            raise ValueError(
+                f"growth_rate_critical must be >= growth_rate_warning ({self.growth_rate_warning}), "
+                f"got {self.growth_rate_critical!r}"
+            )
         require_int("growth_rate_window", self.growth_rate_window, 3, 10_000)
         require_number("oom_horizon_seconds", self.oom_horizon_seconds, 0.0, inclusive_minimum=False)
         require_number("gc_spike_per_second", self.gc_spike_per_second, 0.0, inclusive_minimum=False)

@@ -73,6 +73,7 @@ class MemoryProfiler(SeedCompatibility):
     heap_warning_percent = _threshold("heap_warning_percent")
     heap_critical_percent = _threshold("heap_critical_percent")
     growth_rate_warning = _threshold("growth_rate_warning")
+    growth_rate_critical = _threshold("growth_rate_critical")
     gc_spike_per_second = _threshold("gc_spike_per_second")
     baseline_drift_warning_percent = _threshold("baseline_drift_warning_percent")
     baseline_drift_critical_percent = _threshold("baseline_drift_critical_percent")
