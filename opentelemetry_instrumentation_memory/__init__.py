@@ -5,6 +5,7 @@ finds leaking object types by their trend, and raises alerts.
 """
 
 from .core.analysis.leaks import LeakDetector
+from .core.analysis.rules import ALERT_RULES, AlertRule, Comparison
 from .core.config import ProfilerConfig
 from .core.profiler import MemoryProfiler, get_memory_profiler
 from .core.records import (
@@ -24,9 +25,12 @@ from .otel.spans import MemorySpanProcessor
 from .version import __version__
 
 __all__ = [
+    "ALERT_RULES",
     "Alert",
+    "AlertRule",
     "AllocationSite",
     "BaselineDrift",
+    "Comparison",
     "DetectionEvents",
     "Leak",
     "LeakDetector",

@@ -81,7 +81,7 @@ OTEL_PYTHON_MEMORY_GROWTH_RATE_WARNING = "OTEL_PYTHON_MEMORY_GROWTH_RATE_WARNING
 .. envvar:: OTEL_PYTHON_MEMORY_GROWTH_RATE_WARNING
 
 Memory growth, in MB per hour over the last hour, above which ``growth_rate_high`` fires
-(MemoryGrowthRateHigh; default 100).
+(MemoryGrowthRateHigh) (default 100).
 """
 
 OTEL_PYTHON_MEMORY_GROWTH_RATE_CRITICAL = "OTEL_PYTHON_MEMORY_GROWTH_RATE_CRITICAL"
@@ -89,7 +89,7 @@ OTEL_PYTHON_MEMORY_GROWTH_RATE_CRITICAL = "OTEL_PYTHON_MEMORY_GROWTH_RATE_CRITIC
 .. envvar:: OTEL_PYTHON_MEMORY_GROWTH_RATE_CRITICAL
 
 Memory growth, in MB per hour over the last hour, above which ``growth_rate_critical`` fires
-(MemoryGrowthRateCritical; default 500).
+(MemoryGrowthRateCritical) (default 500).
 """
 
 OTEL_PYTHON_MEMORY_GROWTH_RATE_WINDOW = "OTEL_PYTHON_MEMORY_GROWTH_RATE_WINDOW"

@@ -138,7 +138,10 @@ def build() -> Dashboard:
                         f"fogcompute_memory_time_to_limit_seconds{{{SELECTOR}}} < +Inf",
                         f"time left {per_process}",
                     ),
-                    (f"fogcompute_memory_oom_horizon_seconds{{{SELECTOR}}}", f"horizon {per_process}"),
+                    (
+                        f'fogcompute_memory_alert_threshold{{{SELECTOR}, setting="oom_horizon_seconds"}}',
+                        f"horizon {per_process}",
+                    ),
                 ],
             )
         )

@@ -15,7 +15,9 @@ import time
 import tracemalloc
 from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from .analysis.alerts import AlertEngine
 from .analysis.history import SnapshotHistory
+from .analysis.rules import ALERT_RULES, AlertRule
 from .analysis.state import MemoryAnalysis
 from .compat import SeedCompatibility
 from .config import ProfilerConfig
@@ -85,6 +87,7 @@ class MemoryProfiler(SeedCompatibility):
         top_objects_count: int = 20,
         *,
         limit_reader: Callable[[], MemoryLimit] = effective_memory_limit,
+        alert_rules: Tuple[AlertRule, ...] = ALERT_RULES,
         **settings: Any,
     ) -> None:
         self._config = ProfilerConfig().updated(
@@ -93,6 +96,7 @@ class MemoryProfiler(SeedCompatibility):
             top_objects_count=top_objects_count,
             **settings,
         )
+        self._alert_rules = alert_rules
         self.gc_pauses = GCPauses()
         self._taker = SnapshotTaker(
             limit_reader,
@@ -135,11 +139,30 @@ class MemoryProfiler(SeedCompatibility):
             on_sites=self._attach_sites,
             quiet=self._cycle,
             locate=self._locate,
+            on_own_memory=self._book_own_memory,
         )
 
     def _new_analysis(self, config: ProfilerConfig) -> MemoryAnalysis:
         examiner = self._examiner
-        return MemoryAnalysis(config, examiner.object_sizes, examiner.entry_sizes)
+        return MemoryAnalysis(config, examiner.object_sizes, examiner.entry_sizes, self._alert_rules)
+
+    @property
+    def alert_rules(self) -> Tuple[AlertRule, ...]:
+        """The alert definitions the profiler evaluates: by default those the shipped Prometheus rules
+        are written from. Others (tests without durations, say) no longer match the shipped rules."""
+        return self._alert_rules
+
+    @alert_rules.setter
+    def alert_rules(self, rules: Tuple[AlertRule, ...]) -> None:
+        rules = tuple(rules)
+        if not all(isinstance(rule, AlertRule) for rule in rules):
+            raise ValueError(f"alert_rules must be AlertRule definitions, got {rules!r:.200}")
+
+        def take_rules() -> None:
+            self._alert_rules = rules
+            self._analysis.alerts = AlertEngine(rules)
+
+        self._apply(take_rules)
 
     # Changes handed to the cycle
 
@@ -176,6 +199,10 @@ class MemoryProfiler(SeedCompatibility):
             kinds = {key: detected[key].kind for key in keys if key in detected}
             kinds.update((leak.key, leak.kind) for leak in self._analysis.active_leaks if not leak.sites)
             return self._examiner.locate(kinds)
+
+    def _book_own_memory(self, added: int) -> None:
+        if added:
+            self._apply(lambda: self._analysis.book_own_memory(added))
 
     def _attach_sites(self, sites: Sites) -> None:
         def attach() -> None:
@@ -481,6 +508,22 @@ class MemoryProfiler(SeedCompatibility):
     @property
     def active_alerts(self) -> List[Alert]:
         return list(self._state.alerts)
+
+    @property
+    def alert_signals(self) -> Dict[str, Optional[float]]:
+        """What each alert rule compares, as of the last snapshot (None: not stated yet)."""
+        return dict(self._state.signals)
+
+    @property
+    def alert_states(self) -> Dict[str, int]:
+        """Each alert's state by rule name: 0 inactive, 1 pending, 2 firing."""
+        return dict(self._state.alert_states)
+
+    @property
+    def own_memory_mb(self) -> float:
+        """Resident memory the monitor itself added (a leak-site capture's tracing), which drift and
+        growth leave out."""
+        return self._state.own_mb
 
     @property
     def detected_leaks(self) -> List[Leak]:

@@ -31,6 +31,9 @@ class Published:
     baseline_settled: bool = False
     tracked_types: int = 0
     leak_detections: Mapping[str, int] = field(default_factory=dict)
+    signals: Mapping[str, Optional[float]] = field(default_factory=dict)
+    alert_states: Mapping[str, int] = field(default_factory=dict)
+    own_mb: float = 0.0
 
     @classmethod
     def of(cls, analysis: MemoryAnalysis) -> "Published":
@@ -49,6 +52,9 @@ class Published:
             baseline_settled=analysis.baseline_settled,
             tracked_types=analysis.detector.tracked_types,
             leak_detections=dict(analysis.leak_detections),
+            signals=analysis.signals,
+            alert_states=analysis.alerts.states(),
+            own_mb=analysis.own_mb,
         )
 
     def without_leaks(self) -> "Published":

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation, get_meter
 
+from ..core.analysis.rules import threshold_settings
 from ..core.profiler import MemoryProfiler
 from ..core.records import SEVERITIES, ContainerMemory, MemorySnapshot
 from ..core.sampling import fork
@@ -116,6 +117,30 @@ def _limit_source(profiler: MemoryProfiler) -> Iterable[Observation]:
 def _time_to_limit(profiler: MemoryProfiler) -> Iterable[Observation]:
     seconds = profiler.time_to_limit_seconds
     return [] if seconds is None else [Observation(seconds)]
+
+
+def _signal(name: str) -> Reader:
+    """An alert rule's signal; absent while the process cannot state it (the rule reads nothing)."""
+
+    def read(profiler: MemoryProfiler) -> Iterable[Observation]:
+        value = profiler.alert_signals.get(name)
+        return [] if value is None else [Observation(value)]
+
+    return read
+
+
+def _thresholds(profiler: MemoryProfiler) -> Iterable[Observation]:
+    config = profiler.config
+    return [
+        Observation(float(getattr(config, setting)), {"alert": alert, "setting": setting})
+        for alert, setting in threshold_settings()
+    ]
+
+
+def _alert_states(profiler: MemoryProfiler) -> Iterable[Observation]:
+    if profiler.latest_snapshot is None:
+        return []
+    return [Observation(state, {"alert": name}) for name, state in profiler.alert_states.items()]
 
 
 def _container(pick: Callable[[ContainerMemory], int | None]) -> Reader:
@@ -293,11 +318,59 @@ INSTRUMENTS = (
         always=False,
     ),
     InstrumentSpec(
-        "oom_horizon_seconds",
+        "growth_mb_per_hour",
         GAUGE,
-        "s",
-        "The forecast horizon under which MemoryOOMPredicted fires (configured per process)",
-        lambda profiler: [Observation(profiler.config.oom_horizon_seconds)],
+        "{MiB/h}",
+        "Memory growth over the last hour after the warm-up, less the monitor's own "
+        "(absent for its first ten minutes)",
+        _signal("growth_mb_per_hour"),
+        always=False,
+    ),
+    InstrumentSpec(
+        "gc_collections_per_second",
+        GAUGE,
+        "{collection/s}",
+        "Garbage collections of the host's threads per second over the last five minutes",
+        _signal("gc_collections_per_second"),
+        always=False,
+    ),
+    InstrumentSpec(
+        "gc_normal_collections_per_second",
+        GAUGE,
+        "{collection/s}",
+        "The process's normal collection rate: the median five-minute rate of the last six hours "
+        "after the warm-up",
+        _signal("gc_normal_collections_per_second"),
+        always=False,
+    ),
+    InstrumentSpec(
+        "gc_pause_percent",
+        GAUGE,
+        "%",
+        "Share of the last five minutes spent in garbage-collection pauses",
+        _signal("gc_pause_percent"),
+        always=False,
+    ),
+    InstrumentSpec(
+        "alert_threshold",
+        GAUGE,
+        "",
+        "Each alert's threshold as this process is configured (the shipped rules read it)",
+        _thresholds,
+    ),
+    InstrumentSpec(
+        "alert_state",
+        GAUGE,
+        "",
+        "Each in-process alert's state: 0 inactive, 1 pending, 2 firing",
+        _alert_states,
+    ),
+    InstrumentSpec(
+        "monitor_added_mb",
+        GAUGE,
+        "{MiB}",
+        "Resident memory the monitor itself added (leak-site captures), left out of drift and growth",
+        lambda profiler: [Observation(profiler.own_memory_mb)] if profiler.latest_snapshot else [],
     ),
     InstrumentSpec(
         "census_duration_seconds",

@@ -10,7 +10,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry_instrumentation_memory import MemoryInstrumentor
+from opentelemetry_instrumentation_memory import ALERT_RULES, MemoryInstrumentor, get_memory_profiler
+
+from ..unit.running import IMMEDIATE_ALERTS
 
 
 def self_signed(directory, name: str, server: bool = True):
@@ -74,3 +76,13 @@ def instrumentor():
     yield instance
     if instance.is_instrumented_by_opentelemetry:
         instance.uninstrument()
+    get_memory_profiler().alert_rules = ALERT_RULES
+
+
+@pytest.fixture
+def immediate_alerts():
+    """The process-wide profiler's alerts fire at the first snapshot their condition holds (no
+    durations), for tests of what follows a firing; the shipped definitions come back after."""
+    get_memory_profiler().alert_rules = IMMEDIATE_ALERTS
+    yield
+    get_memory_profiler().alert_rules = ALERT_RULES

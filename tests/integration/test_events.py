@@ -19,7 +19,7 @@ class Hoarded:
     pass
 
 
-def test_leaks_and_alerts_become_log_records_and_span_events(instrumentor, telemetry):
+def test_leaks_and_alerts_become_log_records_and_span_events(instrumentor, telemetry, immediate_alerts):
     instrumentor.instrument(**FAST, **telemetry.providers())
     profiler = get_memory_profiler()
     kept = []
@@ -61,7 +61,7 @@ def test_leaks_and_alerts_become_log_records_and_span_events(instrumentor, telem
     assert len(kept) == 16 * 300
 
 
-def test_alert_resolution_is_an_event_too(instrumentor, telemetry):
+def test_alert_resolution_is_an_event_too(instrumentor, telemetry, immediate_alerts):
     instrumentor.instrument(snapshot_interval=3600.0, **telemetry.providers())
     profiler = get_memory_profiler()
     profiler.heap_warning_percent = 0.0
@@ -78,7 +78,7 @@ def test_alert_resolution_is_an_event_too(instrumentor, telemetry):
     assert states == [("firing", SeverityNumber.WARN), ("resolved", SeverityNumber.INFO)]
 
 
-def test_no_events_after_uninstrument(instrumentor, telemetry):
+def test_no_events_after_uninstrument(instrumentor, telemetry, immediate_alerts):
     instrumentor.instrument(snapshot_interval=3600.0, **telemetry.providers())
     profiler = get_memory_profiler()
     instrumentor.uninstrument()
@@ -91,7 +91,7 @@ def test_no_events_after_uninstrument(instrumentor, telemetry):
     profiler.heap_warning_percent = 80.0
 
 
-def test_log_records_carry_the_time_of_their_event(instrumentor, telemetry):
+def test_log_records_carry_the_time_of_their_event(instrumentor, telemetry, immediate_alerts):
     """``timestamp`` and ``observed_timestamp`` are the event's own time in nanoseconds (the
     alert's, the leak's latest detection: a snapshot's), never null."""
     instrumentor.instrument(**FAST, **telemetry.providers())

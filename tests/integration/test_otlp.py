@@ -46,7 +46,7 @@ def pipeline(request):
     receiver.stop()
 
 
-def test_metrics_and_event_logs_arrive_over_otlp(pipeline, instrumentor):
+def test_metrics_and_event_logs_arrive_over_otlp(pipeline, instrumentor, immediate_alerts):
     receiver, providers = pipeline
     instrumentor.instrument(snapshot_interval=3600.0, **providers)
     profiler = get_memory_profiler()

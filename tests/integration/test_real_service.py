@@ -177,6 +177,7 @@ def runs(tmp_path_factory) -> Dict[str, Dict[str, Any]]:
                 base, 'count_over_time(fogcompute_memory_snapshots_total{job="service"}[10m])'
             )
             healthy["alerts"] = _query(base, "count_over_time(ALERTS[10m])")
+            healthy["process_alerts"] = _query(base, "max_over_time(fogcompute_memory_alert_state[10m]) > 0")
             healthy["rule_health"] = _rule_health(base)
     finally:
         for variant, (server, _) in servers.items():
@@ -197,6 +198,7 @@ def test_a_healthy_service_raises_nothing(runs):
     assert state["snapshots"] >= runs["healthy"]["wanted_snapshots"] >= SNAPSHOTS, runs["healthy"]
     assert [a for a in state["alert_transitions"] if a["state"] == "firing"] == []
     assert state["active_alerts"] == []
+    assert set(state["alert_states"].values()) == {0}, state["alert_states"]  # none even pending
     assert _above_low(state["detected_leaks"]) == [], state["detected_leaks"]
     assert _above_low(state["leak_events"]) == [], state["leak_events"]
     assert state["active_leaks"] == [], state["active_leaks"]
@@ -214,6 +216,8 @@ def test_no_rule_holds_on_the_healthy_service_in_a_real_prometheus(runs):
     assert set(healthy["rule_health"].values()) == {"ok"}, healthy["rule_health"]
     held = [(a["metric"]["alertname"], a["metric"]["alertstate"]) for a in healthy["alerts"]]
     assert held == [], "these rules' conditions held (pending or firing)"
+    # The process's own alerts, scraped as fogcompute_memory_alert_state: none ever pending either.
+    assert healthy["process_alerts"] == [], healthy["process_alerts"]
 
 
 def test_a_leaky_service_reports_its_leak_and_nothing_else(runs):

@@ -262,7 +262,9 @@ class _HangingServer:
 
 
 @pytest.mark.parametrize("failure", ["refused", "hanging"])
-def test_a_collector_down_or_hanging_never_blocks_the_host_and_export_resumes(failure, instrumentor):
+def test_a_collector_down_or_hanging_never_blocks_the_host_and_export_resumes(
+    failure, instrumentor, immediate_alerts
+):
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     from opentelemetry.sdk._logs import LoggerProvider
@@ -341,8 +343,7 @@ def _fill_the_callback_queue(profiler):
         profiler.heap_warning_percent = 0.0
         profiler.snapshot(census=False)
         profiler.heap_warning_percent = 80.0
-        for _ in range(3):  # an alert resolves after three clear readings
-            profiler.snapshot(census=False)
+        profiler.snapshot(census=False)  # it resolves
 
 
 def _refused(port):
@@ -355,7 +356,7 @@ def _refused(port):
 
 @pytest.mark.parametrize("stopped_by", ["profiler.stop", "instrumentor.uninstrument"])
 def test_stop_returns_within_its_timeout_with_a_stuck_callback_and_a_full_queue(
-    stopped_by, instrumentor, telemetry
+    stopped_by, instrumentor, telemetry, immediate_alerts
 ):
     port = free_port()
     instrumentor.instrument(
@@ -390,7 +391,9 @@ def test_stop_returns_within_its_timeout_with_a_stuck_callback_and_a_full_queue(
         profiler.unregister_callback(webhook_without_timeout)
 
 
-def test_uninstrument_from_a_callback_closes_the_endpoint_and_the_port_can_be_reused(instrumentor, telemetry):
+def test_uninstrument_from_a_callback_closes_the_endpoint_and_the_port_can_be_reused(
+    instrumentor, telemetry, immediate_alerts
+):
     port = free_port()
     options = dict(snapshot_interval=3600.0, prometheus_port=port, prometheus_host="127.0.0.1")
     instrumentor.instrument(**options, **telemetry.providers())
@@ -429,18 +432,20 @@ def test_the_package_adds_nothing_to_interpreter_exit_whatever_its_threads_do():
     that never answers delays exit by the SDK's own export timeouts: docs/OPERATIONS.md.)"""
     script = (
         "import socket, threading, time\n"
-        "from opentelemetry_instrumentation_memory import MemoryInstrumentor, get_memory_profiler\n"
+        "from dataclasses import replace\n"
+        "from opentelemetry_instrumentation_memory import ALERT_RULES, MemoryInstrumentor\n"
+        "from opentelemetry_instrumentation_memory import get_memory_profiler\n"
         "MemoryInstrumentor().instrument(snapshot_interval=0.01, prometheus_port=0,"
         " prometheus_host='127.0.0.1')\n"
         "profiler = get_memory_profiler()\n"
+        "profiler.alert_rules = [replace(rule, for_seconds=0.0) for rule in ALERT_RULES]\n"
         "idle = socket.create_connection(('127.0.0.1', MemoryInstrumentor._installation.exporter.port))\n"
         "profiler.register_alert_callback(lambda alert: threading.Event().wait())\n"
         "while profiler.get_stats()['dropped_events'] == 0:\n"
         "    profiler.heap_warning_percent = 0.0\n"
         "    profiler.snapshot(census=False)\n"
         "    profiler.heap_warning_percent = 80.0\n"
-        "    for _ in range(3):\n"
-        "        profiler.snapshot(census=False)\n"
+        "    profiler.snapshot(census=False)\n"
         "print(time.monotonic(), flush=True)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)

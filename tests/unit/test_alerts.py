@@ -1,98 +1,111 @@
+"""The alert engine: Prometheus's ``for:`` semantics over the signals, one firing per episode."""
+
+import pytest
+
 from opentelemetry_instrumentation_memory import ProfilerConfig
-from opentelemetry_instrumentation_memory.core.analysis.alerts import AlertState, alert_conditions
+from opentelemetry_instrumentation_memory.core.analysis.alerts import ACTIVE, INACTIVE, PENDING, AlertEngine
+from opentelemetry_instrumentation_memory.core.analysis.rules import ALERT_RULES
+
+QUIET = {
+    "heap_percent": 50.0,
+    "paging_leaks": 0.0,
+    "growth_mb_per_hour": 0.0,
+    "gc_collections_per_second": 5.0,
+    "gc_normal_collections_per_second": 5.0,
+    "gc_pause_percent": 0.0,
+    "baseline_drift_percent": 0.0,
+    "time_to_limit_seconds": None,
+}
 
 
-def readings(**overrides):
-    values = dict(
-        heap_percent=50.0,
-        paging_leaks=0,
-        growth_percent_per_hour=0.0,
-        gc_per_second=0.0,
-        gc_normal_per_second=5.0,
-        gc_pause_percent=0.0,
-        drift_percent=0.0,
-    )
-    values.update(overrides)
-    return alert_conditions(ProfilerConfig(), **values)
+DEFAULTS = ProfilerConfig()
 
 
-def test_each_alert_fires_once_and_resolves_once():
-    state = AlertState()
-    sequence = [50, 85, 86, 88, 95, 96, 85, 60, 61, 62, 63]
+def run(engine, sequence, config=DEFAULTS, every=60.0, **fixed):
+    """Evaluate each value of ``sequence`` (a dict of signals) a minute apart; (minute, type, state)."""
     events = []
-    for t, percent in enumerate(sequence):
-        events += [(t, a.type, a.state) for a in state.update(readings(heap_percent=percent), float(t))]
-    assert events == [
-        (1, "heap_warning", "firing"),
-        (4, "heap_critical", "firing"),
-        (8, "heap_critical", "resolved"),  # after three clear readings in a row
-        (9, "heap_warning", "resolved"),
-    ]
+    for minute, signals in enumerate(sequence):
+        alerts = engine.evaluate({**QUIET, **fixed, **signals}, config, minute * every)
+        events += [(minute, a.type, a.state) for a in alerts]
+    return events
 
 
-def test_a_value_hovering_at_its_threshold_does_not_storm():
-    state = AlertState()
-    fired = []
-    for t in range(100):
-        fired += state.update(readings(heap_percent=81 if t % 2 else 79), float(t))
-    assert [(a.type, a.state) for a in fired] == [("heap_warning", "firing")]
+def test_an_alert_fires_after_holding_for_its_duration_and_resolves_when_it_clears():
+    """heap_warning's rule holds for 10 minutes before it fires; one clear reading resolves it."""
+    heap = [50] + [85] * 12 + [60]
+    events = run(AlertEngine(), [{"heap_percent": p} for p in heap])
+    assert events == [(11, "heap_warning", "firing"), (13, "heap_warning", "resolved")]
 
 
-def test_alert_records_carry_value_threshold_severity_and_read_as_mappings():
-    state = AlertState()
-    (alert,) = state.update(readings(gc_per_second=25.0), 42.0)
-    assert (alert.type, alert.severity, alert.state) == ("gc_spike", "warning", "firing")
-    assert (alert.value, alert.threshold, alert.timestamp) == (25.0, 10.0, 42.0)
-    assert alert["type"] == "gc_spike" and alert.to_dict()["value"] == 25.0
-    assert "25.0" in alert.message
-    assert state.firing == [alert]
+def test_a_clear_reading_while_pending_starts_the_duration_again():
+    heap = [85] * 9 + [79] + [85] * 9
+    assert run(AlertEngine(), [{"heap_percent": p} for p in heap]) == []
 
 
-def test_every_rule_of_the_spec_can_fire():
-    state = AlertState()
-    fired = state.update(
-        readings(
-            heap_percent=95.0,
-            paging_leaks=2,
-            growth_percent_per_hour=30.0,
-            gc_per_second=40.0,
-            drift_percent=120.0,
-        ),
-        0.0,
-    )
-    assert {(a.type, a.severity) for a in fired} == {
-        ("heap_critical", "critical"),
-        ("heap_warning", "warning"),
-        ("leak_detected", "critical"),
-        ("growth_rate_high", "warning"),
-        ("gc_spike", "warning"),
-        ("baseline_drift_critical", "critical"),
-        ("baseline_drift_high", "warning"),
+def test_states_go_inactive_pending_firing():
+    engine = AlertEngine()
+    config = ProfilerConfig()
+    engine.evaluate({**QUIET, "heap_percent": 95.0}, config, 0.0)
+    assert engine.states()["MemoryHeapCritical"] == PENDING
+    engine.evaluate({**QUIET, "heap_percent": 95.0}, config, 300.0)
+    assert engine.states()["MemoryHeapCritical"] == ACTIVE
+    assert engine.states()["MemoryGCSpike"] == INACTIVE
+    (alert,) = [a for a in engine.firing if a.type == "heap_critical"]
+    assert (alert.severity, alert.value, alert.threshold, alert.timestamp) == ("critical", 95.0, 90.0, 300.0)
+    assert alert["type"] == "heap_critical" and "95.0%" in alert.message
+
+
+def test_every_rule_can_fire_and_none_fires_at_its_threshold():
+    loud = {
+        "heap_percent": 95.0,
+        "paging_leaks": 2.0,
+        "growth_mb_per_hour": 600.0,
+        "gc_collections_per_second": 40.0,
+        "gc_normal_collections_per_second": 10.0,
+        "baseline_drift_percent": 120.0,
+        "time_to_limit_seconds": 3600.0,
     }
-
-
-def test_values_at_the_threshold_do_not_fire():
-    state = AlertState()
-    assert state.update(readings(heap_percent=80.0, gc_per_second=10.0, drift_percent=50.0), 0.0) == []
-
-
-def test_a_busy_but_steady_collection_rate_is_no_spike():
-    """A healthy busy worker collects 30-37 times a second, all the time: its normal."""
-    assert not any(c.active for c in readings(gc_per_second=37.0, gc_normal_per_second=33.0))
-    assert not any(c.active for c in readings(gc_per_second=37.0, gc_normal_per_second=None))
-    (spike,) = [c for c in readings(gc_per_second=120.0, gc_normal_per_second=33.0) if c.active]
-    assert spike.type == "gc_spike" and "normal 33.0/s" in spike.message
-
-
-def test_time_lost_in_collection_pauses_is_a_spike_whatever_the_rate():
-    (spike,) = [c for c in readings(gc_per_second=2.0, gc_pause_percent=12.0) if c.active]
-    assert spike.type == "gc_spike" and "12.0% of the time" in spike.message
-    assert not any(c.active for c in readings(gc_per_second=2.0, gc_pause_percent=4.0))
-
-
-def test_no_drift_alert_before_the_baseline_is_settled():
-    assert not any(c.active for c in readings(drift_percent=None))
-    assert {c.type for c in readings(drift_percent=150.0) if c.active} == {
-        "baseline_drift_high",
-        "baseline_drift_critical",
+    engine = AlertEngine()
+    for minute in range(61):
+        engine.evaluate({**QUIET, **loud}, ProfilerConfig(), minute * 60.0)
+    assert {(a.type, a.severity) for a in engine.firing} == {(r.type, r.severity) for r in ALERT_RULES}
+    at_threshold = {
+        "heap_percent": 80.0,
+        "growth_mb_per_hour": 100.0,
+        "gc_collections_per_second": 10.0,
+        "gc_normal_collections_per_second": 1.0,
+        "gc_pause_percent": 5.0,
+        "baseline_drift_percent": 50.0,
+        "time_to_limit_seconds": 14400.0,
     }
+    engine = AlertEngine()
+    assert run(engine, [at_threshold] * 70) == []
+
+
+@pytest.mark.parametrize(
+    "signals",
+    [
+        {"gc_collections_per_second": 37.0, "gc_normal_collections_per_second": 33.0},  # busy, steady
+        {"gc_collections_per_second": 37.0, "gc_normal_collections_per_second": None},  # no normal yet
+        {"gc_collections_per_second": 8.0, "gc_normal_collections_per_second": 1.0},  # under 10/s
+    ],
+)
+def test_collection_rates_that_are_the_process_normal_are_no_spike(signals):
+    assert run(AlertEngine(), [signals] * 20) == []
+
+
+def test_a_departure_from_the_normal_or_costly_pauses_are_a_spike():
+    spike = {"gc_collections_per_second": 120.0, "gc_normal_collections_per_second": 33.0}
+    assert run(AlertEngine(), [spike] * 6) == [(5, "gc_spike", "firing")]
+    assert run(AlertEngine(), [{"gc_pause_percent": 12.0}] * 6) == [(5, "gc_spike", "firing")]
+
+
+def test_absent_signals_hold_no_rule():
+    absent = {name: None for name in QUIET}
+    assert run(AlertEngine(), [absent] * 120) == []
+
+
+def test_a_threshold_from_the_configuration_moves_the_alert():
+    config = ProfilerConfig(growth_rate_warning=20.0, growth_rate_critical=40.0)
+    events = run(AlertEngine(), [{"growth_mb_per_hour": 30.0}] * 62, config=config)
+    assert events == [(60, "growth_rate_high", "firing")]

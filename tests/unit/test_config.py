@@ -15,7 +15,10 @@ def test_defaults_match_the_spec():
     assert config.top_objects_count == 20
     assert config.history_size == 1000
     assert (config.heap_warning_percent, config.heap_critical_percent) == (80.0, 90.0)
-    assert config.growth_rate_warning == 10.0
+    assert (config.growth_rate_warning, config.growth_rate_critical) == (
+        100.0,
+        500.0,
+    )  # MB/h, the alert table
     assert config.gc_spike_per_second == 10.0
     assert config.baseline_drift_warning_percent == 50.0
 

@@ -11,13 +11,13 @@ import pytest
 import yaml
 
 from opentelemetry_instrumentation_memory import environment_variables
-from opentelemetry_instrumentation_memory.core.analysis import state
-from opentelemetry_instrumentation_memory.core.analysis.alerts import (
+from opentelemetry_instrumentation_memory.core.analysis import signals
+from opentelemetry_instrumentation_memory.core.analysis.rules import (
+    ALERT_RULES,
     GC_SPIKE_FACTOR,
-    AlertState,
-    alert_conditions,
+    SIGNALS,
+    AlertRule,
 )
-from opentelemetry_instrumentation_memory.core.analysis.gcrate import RunningMedian
 from opentelemetry_instrumentation_memory.core.config import ENVIRONMENT_PREFIX, ProfilerConfig, field_names
 from opentelemetry_instrumentation_memory.otel.metrics import COUNTER, INSTRUMENTS, PREFIX
 
@@ -160,50 +160,52 @@ def _alert_rows() -> Dict[str, List[str]]:
     return {row[0].strip("`"): row for row in _table(API.read_text(), "| `type` | severity | condition |")}
 
 
-def test_the_api_alert_table_has_every_alert_with_its_severity():
-    conditions = alert_conditions(ProfilerConfig(), 0.0, 0, 0.0, 0.0, None, 0.0, None)
-    rows = _alert_rows()
-    assert sorted(rows) == sorted(condition.type for condition in conditions)
-    for condition in conditions:
-        assert rows[condition.type][1] == condition.severity, condition.type
-        # Every setting a condition names exists.
-        for word in re.findall(r"`([a-z_]+)`", rows[condition.type][2]):
-            if word.endswith(("_percent", "_warning", "_second", "_severity", "_window", "_seconds")):
-                assert word in field_names() or word == "heap_percent", (condition.type, word)
+def _spoken_duration(seconds: float) -> List[str]:
+    """How a doc may state a duration: ``5m``, ``1h`` and their words."""
+    minutes = int(seconds // 60)
+    spelled = f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+    return _durations(spelled) + [spelled]
 
 
-def test_the_api_alert_conditions_state_the_codes_figures():
+# The figures of the windowed signals (core/analysis/signals.py) a condition may state, with their words.
+SIGNAL_FIGURES = {
+    "growth_mb_per_hour": {
+        signals.GROWTH_WINDOW_SECONDS / 60: ["the last hour", "an hour"],
+        signals.GROWTH_MIN_SPAN_SECONDS / 60: ["ten minutes", "10 minutes"],
+    },
+    "gc_collections_per_second": {
+        signals.GC_WINDOW_SECONDS / 60: ["five minutes", "5 minutes"],
+        signals.NORMAL_READINGS / 60: ["six hours", "6 hours"],
+        GC_SPIKE_FACTOR: ["three times", "3 times", "3×"],
+    },
+}
+
+
+def _rule_signals(rule: AlertRule) -> List[str]:
+    return [comparison.signal for alternative in rule.any_of for comparison in alternative]
+
+
+def test_the_api_alert_table_states_every_rules_severity_settings_and_duration():
     rows = _alert_rows()
-    leak, growth, gc_spike = rows["leak_detected"][2], rows["growth_rate_high"][2], rows["gc_spike"][2]
-    assert "`leak_alert_severity`" in leak and "paging" in leak
-    assert "`warmup_seconds`" in growth and "`growth_rate_window`" in growth
-    assert "`gc_spike_per_second`" in gc_spike and "`gc_pause_warning_percent`" in gc_spike
-    median = RunningMedian()
-    figures = {
-        "growth_rate_high": {
-            float(state._GROWTH_RATE_MIN_SNAPSHOTS),
-            float(state._GROWTH_RATE_MIN_SPAN_SECONDS),
-            0.0,  # what it reads until then
-        },
-        "gc_spike": {
-            GC_SPIKE_FACTOR,
-            float(median._readings.maxlen or 0),
-            float(median._min_readings),
-            state._GC_RATE_MIN_SPAN_SECONDS,
-            state._GC_PAUSE_SPAN_SECONDS / 60.0,
-        },
-    }
-    spoken = {"a second": state._GC_RATE_MIN_SPAN_SECONDS, "five minutes": state._GC_PAUSE_SPAN_SECONDS / 60}
-    for kind, allowed in figures.items():
-        text = rows[kind][2]
-        numbers = {float(number) for number in re.findall(r"(?<![\w.])(\d+(?:\.\d+)?)", text)}
-        for phrase, value in spoken.items():
-            if phrase in text:
-                numbers.add(value)
-        assert numbers <= allowed, f"{kind}: {sorted(numbers - allowed)} are not the code's figures"
-        assert {f for f in allowed if f >= 3} <= numbers, f"{kind}: not all of the code's figures are stated"
-    resolve = re.search(r"resolves after (\w+)\s+clear\s+readings", API.read_text())
-    assert resolve and WORDS.get(resolve.group(1), 0) == AlertState()._resolve_after
+    assert sorted(rows) == sorted(rule.type for rule in ALERT_RULES)
+    for rule in ALERT_RULES:
+        severity, condition = rows[rule.type][1], " ".join(rows[rule.type][2].split())
+        assert severity == rule.severity, rule.type
+        for setting in rule.settings:
+            assert f"`{setting}`" in condition, f"{rule.type}: the condition never names {setting}"
+        assert _states(condition, _spoken_duration(rule.for_seconds)), f"{rule.type}: no 'for' duration"
+        for signal in _rule_signals(rule):
+            for phrases in SIGNAL_FIGURES.get(signal, {}).values():
+                assert _states(condition, phrases), f"{rule.type}: never says {phrases[0]}"
+        # Every setting-shaped name it states exists.
+        for word in re.findall(r"`([a-z_]+)`", condition):
+            if word.endswith(("_percent", "_warning", "_critical", "_second", "_severity", "_seconds")):
+                assert word in field_names() or word in SIGNALS, (rule.type, word)
+
+
+def test_the_api_says_alerts_follow_the_rules_semantics():
+    text = " ".join(API.read_text().split())
+    assert "pending" in text and "resolves at the first" in text
 
 
 # --- the shipped rules ---------------------------------------------------------------------------------
@@ -214,20 +216,12 @@ def _rules() -> Dict[str, Dict[str, Any]]:
     return {rule["alert"]: rule for group in document["groups"] for rule in group["rules"]}
 
 
-def _thresholds(expression: str) -> List[float]:
-    """The constants a rule compares with (``> 90``, ``>= bool 4200``) or scales a series by (``3 * avg``)."""
-    compared = re.findall(r"[<>]=?\s*(?:bool\s+)?(\d+(?:\.\d+)?)(?![\w.])", expression)
-    factors = re.findall(r"(?<![\w.])(\d+(?:\.\d+)?)\s*\*\s*(?:avg|max|min|sum)", expression)
-    return [float(number) for number in compared + factors]
-
-
 def _spellings(number: float) -> List[str]:
-    """How a runbook may state a rule's constant: as is, a share as a percentage, seconds as minutes."""
+    """How a runbook may state a threshold: as is, or seconds as minutes or hours."""
     shown = [f"{number:g}"]
-    if 0 < number < 1:
-        shown += [f"{number * 100:g} %", f"{number * 100:g}%"]
-    if number >= 60 and number % 60 == 0:
-        shown.append(f"{number / 60:g} minutes")
+    if number >= 3600 and number % 3600 == 0:
+        hours = int(number // 3600)
+        shown += [f"{hours:g} hours"] + [f"{name} hours" for name, value in WORDS.items() if value == hours]
     return shown
 
 
@@ -245,54 +239,36 @@ def _states(text: str, spellings: List[str]) -> bool:
     return any(re.search(rf"(?<![\w.]){re.escape(spelling)}(?!\w|\.\d)", text) for spelling in spellings)
 
 
-def test_the_runbook_states_every_rules_thresholds_windows_and_duration():
+def test_the_runbook_states_every_rules_settings_defaults_and_duration():
     text = RUNBOOK.read_text()
-    rules = _rules()
-    assert set(re.findall(r"^## (\w+)$", text, re.M)) == set(rules), "runbook sections and rules differ"
-    for name, rule in rules.items():
-        section = _section(text, name)
+    defaults = ProfilerConfig()
+    assert set(re.findall(r"^## (\w+)$", text, re.M)) == {rule.name for rule in ALERT_RULES}
+    for rule in ALERT_RULES:
+        section = _section(text, rule.name)
         condition = section.strip().split("\n\n")[0]  # the first paragraph states the condition
-        for threshold in _thresholds(rule["expr"]):
-            assert _states(section, _spellings(threshold)), f"{name}: the runbook never states {threshold:g}"
-        for window in {
-            found.split(":")[0] for found in re.findall(r"\[(\d+[smh](?::\d+[smh])?)\]", rule["expr"])
-        }:
-            spoken = _durations(window)
-            if window[:-1] == "1":  # [1h]: "over the last hour"
-                spoken.append("last " + spoken[0].split()[1])
-            assert _states(section, spoken), f"{name}: the runbook never states the {window} window"
-        assert _states(condition, _durations(rule["for"])), (
-            f"{name}: the runbook does not say for {rule['for']}"
-        )
-        # Every "for N minutes/hours" its condition states is the rule's.
+        for setting in rule.settings:
+            assert f"`{setting}`" in condition, f"{rule.name}: the runbook never names {setting}"
+            default = float(getattr(defaults, setting))
+            assert _states(condition, _spellings(default)), (
+                f"{rule.name}: never states {setting}'s {default:g}"
+            )
+        assert _states(condition, _spoken_duration(rule.for_seconds)), f"{rule.name}: no 'for' duration"
         for stated in re.findall(r"\bfor (an? \w+|\d+ \w+)\b", condition):
             if re.search(r"(minute|hour)s?$", stated):
-                assert stated in _durations(rule["for"]), (
-                    f"{name}: 'for {stated}', the rule says {rule['for']}"
-                )
+                assert stated in _spoken_duration(rule.for_seconds), f"{rule.name}: 'for {stated}'"
 
 
 def test_the_monitoring_table_matches_the_rules():
     rules = _rules()
     rows = {row[0].strip("`"): row for row in _table(MONITORING.read_text(), "| alert |")}
     assert set(rows) == set(rules)
-    for name, rule in rules.items():
-        _, expression, duration, severity = rows[name]
-        assert duration == rule["for"] and severity == rule["labels"]["severity"], name
-        expression = expression.strip("`")
-        if expression.startswith("...") or " its " in expression:
-            stated = _thresholds(expression)
-            assert stated and set(stated) <= set(_thresholds(rule["expr"])), (name, expression)
-        else:
-            assert " ".join(expression.split()) == " ".join(rule["expr"].split()), name
-
-
-def test_the_profiler_defaults_the_runbook_quotes_are_the_codes():
-    """The runbook's OOM horizon ("four hours by default") is ``oom_horizon_seconds``'s default."""
-    horizon = ProfilerConfig().oom_horizon_seconds
-    assert horizon % 3600 == 0
-    section = _section(RUNBOOK.read_text(), "MemoryOOMPredicted")
-    assert _states(section, [f"{spoken} by default" for spoken in _durations(f"{int(horizon // 3600)}h")])
+    for rule in ALERT_RULES:
+        _, condition, duration, severity = rows[rule.name]
+        assert duration == rules[rule.name]["for"] and severity == rule.severity, rule.name
+        for setting in rule.settings:
+            assert f"`{setting}`" in condition, (rule.name, setting)
+        for signal in _rule_signals(rule):
+            assert f"{PREFIX}{signal}" in condition, (rule.name, signal)
 
 
 # --- install names and interpreters ---------------------------------------------------------------

@@ -1,159 +1,99 @@
-"""Alert conditions and their onset/resolve state: each alert fires once and resolves once."""
+"""The alert engine: Prometheus's rule semantics over the process's own signals.
+
+An alert becomes pending at the first evaluation where its rule holds, fires at the first
+evaluation at least ``for`` seconds later if it held at every evaluation between, and resolves at the
+first evaluation where it does not hold: what Prometheus does with the same rule on the exported
+series, evaluated at the same instants.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, List, Mapping, Optional, Tuple
 
-from ..config import ProfilerConfig
 from ..records import FIRING, RESOLVED, Alert
+from .rules import ALERT_RULES, AlertRule
+
+INACTIVE, PENDING, ACTIVE = 0, 1, 2  # exported as the alert's state gauge
 
 
-@dataclass(frozen=True)
-class Condition:
-    """One rule's reading at one snapshot; ``active`` says whether it is breached."""
-
-    type: str
-    severity: str
-    active: bool
-    value: float
-    threshold: float
-    message: str
+def describe(rule: AlertRule, value: float) -> str:
+    """The rule's description with its value, as the Prometheus annotation renders it."""
+    if rule.value_format == "duration":
+        shown = _duration(value)
+    else:
+        shown = rule.value_format % value
+    return rule.description.replace("{value}", shown)
 
 
-class AlertState:
-    """Turns per-snapshot conditions into transitions, so a breach lasting an hour fires once.
+def _duration(seconds: float) -> str:
+    """Prometheus's humanizeDuration for a second or more: ``1h 0m 5s``, ``2m 3s``, ``42s``."""
+    if seconds < 1.0:
+        return f"{seconds:.4g}s"
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h {minutes}m {secs}s"
+    if hours:
+        return f"{hours}h {minutes}m {secs}s"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{seconds:.4g}s"
 
-    An alert resolves only after ``resolve_after`` clear readings in a row: a value hovering at its
-    threshold would otherwise fire and resolve on alternate snapshots.
-    """
 
-    def __init__(self, resolve_after: int = 3) -> None:
+class AlertEngine:
+    """Evaluates every rule at each snapshot and returns the transitions: each alert fires once per
+    episode and resolves once."""
+
+    def __init__(self, rules: Tuple[AlertRule, ...] = ALERT_RULES) -> None:
+        self._rules = rules
+        self._active_since: Dict[str, float] = {}
         self._firing: Dict[str, Alert] = {}
-        self._clear_streak: Dict[str, int] = {}
-        self._resolve_after = resolve_after
 
     @property
     def firing(self) -> List[Alert]:
         return list(self._firing.values())
 
-    def update(self, conditions: Iterable[Condition], timestamp: float) -> List[Alert]:
+    def states(self) -> Dict[str, int]:
+        """Each alert's state by rule name: INACTIVE, PENDING or ACTIVE (firing)."""
+        return {
+            rule.name: ACTIVE
+            if rule.type in self._firing
+            else PENDING
+            if rule.name in self._active_since
+            else INACTIVE
+            for rule in self._rules
+        }
+
+    def evaluate(
+        self, signals: Mapping[str, Optional[float]], settings: object, timestamp: float
+    ) -> List[Alert]:
         transitions = []
-        for condition in conditions:
-            firing = condition.type in self._firing
-            if condition.active:
-                self._clear_streak.pop(condition.type, None)
-                if firing:
-                    continue
-            elif not firing:
+        for rule in self._rules:
+            reading = rule.reading(signals, settings)
+            if reading is None:
+                self._active_since.pop(rule.name, None)
+                fired = self._firing.pop(rule.type, None)
+                if fired is not None:
+                    transitions.append(self._alert(rule, RESOLVED, fired.value, fired.threshold, timestamp))
                 continue
-            else:
-                streak = self._clear_streak[condition.type] = self._clear_streak.get(condition.type, 0) + 1
-                if streak < self._resolve_after:
-                    continue
-                del self._clear_streak[condition.type]
-            alert = Alert(
-                type=condition.type,
-                severity=condition.severity,
-                state=FIRING if condition.active else RESOLVED,
-                message=condition.message if condition.active else f"resolved: {condition.message}",
-                value=condition.value,
-                threshold=condition.threshold,
-                timestamp=timestamp,
-            )
-            if condition.active:
-                self._firing[condition.type] = alert
-            else:
-                del self._firing[condition.type]
-            transitions.append(alert)
+            since = self._active_since.setdefault(rule.name, timestamp)
+            if rule.type not in self._firing and timestamp - since >= rule.for_seconds:
+                alert = self._alert(rule, FIRING, reading[0], reading[1], timestamp)
+                self._firing[rule.type] = alert
+                transitions.append(alert)
         return transitions
 
-
-# A collection rate this many times the process's own median rate is a spike; a busy service's
-# ordinary young-generation rate (tens per second) is its normal, not one.
-GC_SPIKE_FACTOR = 3.0
-
-
-def alert_conditions(
-    config: ProfilerConfig,
-    heap_percent: float,
-    paging_leaks: int,
-    growth_percent_per_hour: float,
-    gc_per_second: float,
-    gc_normal_per_second: Optional[float],
-    gc_pause_percent: float,
-    drift_percent: Optional[float],
-) -> List[Condition]:
-    """Every rule's reading for one snapshot.
-
-    ``paging_leaks`` counts the active leaks at or above ``leak_alert_severity``;
-    ``gc_normal_per_second`` is the process's own usual rate (None until it is known);
-    ``drift_percent`` is None until the baseline is settled after the warm-up.
-    """
-    gc_departs = (
-        gc_per_second > config.gc_spike_per_second
-        and gc_normal_per_second is not None
-        and gc_per_second > GC_SPIKE_FACTOR * gc_normal_per_second
-    )
-    gc_costly = gc_pause_percent > config.gc_pause_warning_percent
-    normal = "unknown" if gc_normal_per_second is None else f"{gc_normal_per_second:.1f}/s"
-    drift = 0.0 if drift_percent is None else drift_percent
-    return [
-        Condition(
-            "heap_critical",
-            "critical",
-            heap_percent > config.heap_critical_percent,
-            heap_percent,
-            config.heap_critical_percent,
-            f"heap at {heap_percent:.1f}% of the memory limit",
-        ),
-        Condition(
-            "heap_warning",
-            "warning",
-            heap_percent > config.heap_warning_percent,
-            heap_percent,
-            config.heap_warning_percent,
-            f"heap at {heap_percent:.1f}% of the memory limit",
-        ),
-        Condition(
-            "leak_detected",
-            "critical",
-            paging_leaks > 0,
-            paging_leaks,
-            0,
-            f"{paging_leaks} leak(s) of severity {config.leak_alert_severity} or worse",
-        ),
-        Condition(
-            "growth_rate_high",
-            "warning",
-            growth_percent_per_hour > config.growth_rate_warning,
-            growth_percent_per_hour,
-            config.growth_rate_warning,
-            f"resident memory growing {growth_percent_per_hour:.1f}% per hour",
-        ),
-        Condition(
-            "gc_spike",
-            "warning",
-            gc_departs or gc_costly,
-            gc_per_second,
-            config.gc_spike_per_second,
-            f"{gc_per_second:.1f} garbage collections per second (normal {normal}), "
-            f"{gc_pause_percent:.1f}% of the time in collection pauses",
-        ),
-        Condition(
-            "baseline_drift_critical",
-            "critical",
-            drift > config.baseline_drift_critical_percent,
-            drift,
-            config.baseline_drift_critical_percent,
-            f"heap {drift:+.1f}% from its baseline",
-        ),
-        Condition(
-            "baseline_drift_high",
-            "warning",
-            drift > config.baseline_drift_warning_percent,
-            drift,
-            config.baseline_drift_warning_percent,
-            f"heap {drift:+.1f}% from its baseline",
-        ),
-    ]
+    @staticmethod
+    def _alert(rule: AlertRule, state: str, value: float, threshold: float, timestamp: float) -> Alert:
+        message = describe(rule, value)
+        return Alert(
+            type=rule.type,
+            severity=rule.severity,
+            state=state,
+            message=message if state == FIRING else f"resolved: {message}",
+            value=value,
+            threshold=threshold,
+            timestamp=timestamp,
+        )

@@ -12,22 +12,14 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..config import ProfilerConfig
 from ..records import SEVERITIES, Alert, AllocationSite, BaselineDrift, Leak, MemorySnapshot
-from .alerts import AlertState, alert_conditions
+from .alerts import AlertEngine
 from .baseline import Baseline
 from .forecast import seconds_to_limit
-from .gcrate import RunningMedian, SpanRate
 from .history import SnapshotHistory
 from .leaks import LeakDetector, ObjectSizes
-from .stats import slope
+from .rules import ALERT_RULES, AlertRule
+from .signals import AlertSignals
 
-_GROWTH_RATE_MIN_SNAPSHOTS = 10
-# A rate per hour read off minutes of data is noise: resident memory wobbles by a percent or two.
-_GROWTH_RATE_MIN_SPAN_SECONDS = 600.0
-_GC_RATE_MIN_SPAN_SECONDS = 1.0
-# The share of time in collection pauses is a cost only when it lasts: read over five minutes, as
-# MemoryGCSpike reads rate(...[5m]). Over a second, one full collection of a large heap is 5 % of
-# it, and a host's other processes stretch a pause in wall time.
-_GC_PAUSE_SPAN_SECONDS = 300.0
 _MB = float(1 << 20)
 UNATTRIBUTED = "resident memory"  # the key of growth that no type or container explains
 _UNATTRIBUTED_MIN_KIB = 16 * 1024
@@ -53,6 +45,7 @@ class MemoryAnalysis:
         config: ProfilerConfig,
         object_sizes: Optional[ObjectSizes] = None,
         entry_sizes: Optional[ObjectSizes] = None,
+        alert_rules: Tuple[AlertRule, ...] = ALERT_RULES,
     ) -> None:
         self.config = config
         self._object_sizes = object_sizes
@@ -67,7 +60,13 @@ class MemoryAnalysis:
         # window is the least worth a record.
         self.resident_detector = _detector(config, _UNATTRIBUTED_MIN_KIB)
         self._unattributed: Optional[Leak] = None
-        self.alerts = AlertState()
+        self.alerts = AlertEngine(alert_rules)
+        self._signals = AlertSignals()
+        self.signals: Dict[str, Optional[float]] = {}
+        # Memory the monitor itself added (a leak-site capture's tracing), booked by the profiler:
+        # drift and growth read the memory used less it, so the monitor never alerts on itself.
+        self.own_mb = 0.0
+        self._latest_host: Optional[MemorySnapshot] = None
         self.detected: "OrderedDict[str, Leak]" = OrderedDict()
         self.leak_detections: Dict[str, int] = {}
         self.total_snapshots = 0
@@ -79,9 +78,6 @@ class MemoryAnalysis:
         self.baseline_settled = False
         self._started: Optional[float] = None
         self._episode_severity: Dict[str, str] = {}
-        self._gc_rate = SpanRate(_GC_RATE_MIN_SPAN_SECONDS)
-        self._gc_pause_share = SpanRate(_GC_PAUSE_SPAN_SECONDS)
-        self._gc_normal = RunningMedian()
 
     def record(
         self,
@@ -95,11 +91,12 @@ class MemoryAnalysis:
         self.total_snapshots += 1
         census = snapshot.census or self.latest_drift is None
         self.latest, self.latest_counts = snapshot, counts
+        host = self._latest_host = self._less_own(snapshot)
         if self._started is None:
             self._started = snapshot.timestamp
         if self._baseline is None or (census and not self.baseline_settled and self.warmed_up):
             # Provisional until the warm-up has passed: caches, pools and imports fill first.
-            self._baseline = Baseline(snapshot, counts)
+            self._baseline = Baseline(host, counts)
             self.baseline_settled = self.warmed_up
         if census:
             self.latest_drift = self._drift()
@@ -111,29 +108,42 @@ class MemoryAnalysis:
             window = self.config.growth_rate_window
             self.time_to_limit = seconds_to_limit(
                 self.history.column("timestamp", window),
-                self.history.column("rss_mb", window),
+                self.history.column("heap_used_mb", window),
                 snapshot.heap_size_mb,
             )
         else:  # the cheap path: object counts are the last census's, only the heap moved
             assert self.latest_drift is not None
-            self.latest_drift = self._baseline.heap_drift(snapshot, self.latest_drift)
+            self.latest_drift = self._baseline.heap_drift(host, self.latest_drift)
             new_leaks = []
-        gc_per_second = self._gc_rate.update(snapshot.timestamp, sum(snapshot.gc_collections))
-        gc_normal = self._gc_normal.value()
-        if self._gc_rate.ready and self.warmed_up:  # idle before traffic, imports: not its normal
-            self._gc_normal.add(gc_per_second)
-        conditions = alert_conditions(
-            self.config,
-            heap_percent=snapshot.heap_percent,
-            paging_leaks=len(self.paging_leaks),
-            growth_percent_per_hour=self.growth_percent_per_hour(),
-            gc_per_second=gc_per_second,
-            gc_normal_per_second=gc_normal,
-            gc_pause_percent=100.0
-            * self._gc_pause_share.update(snapshot.timestamp, snapshot.gc_pause_seconds),
-            drift_percent=self.latest_drift.heap_drift_percent if self.baseline_settled else None,
+        self.signals = self._read_signals(snapshot, host)
+        return new_leaks, self.alerts.evaluate(self.signals, self.config, snapshot.timestamp)
+
+    def book_own_memory(self, added_bytes: int) -> None:
+        """Count ``added_bytes`` of resident memory as the monitor's own, from now on."""
+        self.own_mb += added_bytes / _MB
+
+    def _less_own(self, snapshot: MemorySnapshot) -> MemorySnapshot:
+        if not self.own_mb:
+            return snapshot
+        return replace(snapshot, heap_used_mb=max(0.0, snapshot.heap_used_mb - self.own_mb))
+
+    def _read_signals(self, snapshot: MemorySnapshot, host: MemorySnapshot) -> Dict[str, Optional[float]]:
+        """Every figure an alert rule compares (core/analysis/rules.py), as exported."""
+        signals = self._signals.update(
+            snapshot.timestamp,
+            host.heap_used_mb,
+            sum(snapshot.gc_collections),
+            snapshot.gc_pause_seconds,
+            self.warmed_up,
         )
-        return new_leaks, self.alerts.update(conditions, snapshot.timestamp)
+        drift = self.latest_drift
+        return dict(
+            signals,
+            heap_percent=snapshot.heap_percent,
+            paging_leaks=float(len(self.paging_leaks)),
+            baseline_drift_percent=drift.heap_drift_percent if drift and self.baseline_settled else None,
+            time_to_limit_seconds=self.time_to_limit,
+        )
 
     @property
     def uptime_seconds(self) -> float:
@@ -195,7 +205,7 @@ class MemoryAnalysis:
         if self.latest is None:
             self._baseline = None
             return
-        self._baseline = Baseline(self.latest, self.latest_counts)
+        self._baseline = Baseline(self._latest_host or self.latest, self.latest_counts)
         self.baseline_settled = True
         self.latest_drift = self._drift()
 
@@ -233,31 +243,10 @@ class MemoryAnalysis:
         self.resident_detector.clear()
         self._unattributed = None
 
-    def growth_percent_per_hour(self) -> float:
-        """Resident memory's least-squares trend, in percent of its mean per hour, over the last
-        ``growth_rate_window`` snapshots (or more, to span ten minutes) after the warm-up: a startup
-        ramp is not growth."""
-        if self._started is None:
-            return 0.0
-        times = self.history.column("timestamp")
-        rss = self.history.column("rss_mb")
-        start = max(0, len(times) - self.config.growth_rate_window)
-        while start > 0 and times[-1] - times[start] < _GROWTH_RATE_MIN_SPAN_SECONDS:
-            start -= 1
-        settled = self._started + self.config.warmup_seconds
-        while start < len(times) and times[start] < settled:
-            start += 1
-        times, rss = times[start:], rss[start:]
-        if len(rss) < _GROWTH_RATE_MIN_SNAPSHOTS or times[-1] - times[0] < _GROWTH_RATE_MIN_SPAN_SECONDS:
-            return 0.0
-        mean = sum(rss) / len(rss)
-        per_second = slope(times, rss)
-        return 100.0 * per_second * 3600.0 / mean if mean else 0.0
-
     def _drift(self) -> BaselineDrift:
-        assert self._baseline is not None and self.latest is not None
+        assert self._baseline is not None and self._latest_host is not None
         return self._baseline.compare(
-            self.latest,
+            self._latest_host,
             self.latest_counts,
             self.config.top_objects_count,
             self.config.significant_drift_percent,

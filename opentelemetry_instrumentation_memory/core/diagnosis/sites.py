@@ -27,6 +27,7 @@ from ..records import AllocationSite
 from ..sampling import fork
 from ..sampling.pacing import Pacer
 from ..sampling.readonly import own_size, type_flags
+from ..sampling.resident import ProcessMemory
 
 _logger = logging.getLogger(__name__)
 _PACKAGE_DIRECTORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -203,6 +204,7 @@ class SiteCapture:
         quiet: ContextManager[object],
         locate: Locate = lambda keys: {},
         candidates: int = 2000,
+        on_own_memory: Callable[[int], None] = lambda added: None,
     ) -> None:
         self._window, self._cooldown, self._frames, self._top, self._root = (
             window,
@@ -212,6 +214,8 @@ class SiteCapture:
             root,
         )
         self._on_sites = on_sites
+        self._on_own_memory = on_own_memory
+        self._resident = ProcessMemory()
         self._locate = locate
         self._candidates = candidates
         # Held while taking tracemalloc snapshots, so that none lands in the middle of a census,
@@ -254,6 +258,8 @@ class SiteCapture:
     def _capture(self, keys: Tuple[str, ...]) -> None:
         started_here = False
         sites: Sites = {}
+        resident_before = self._resident.read()[0]
+        tracing_bytes = 0
         try:
             started_here = _tracing.start(self._frames)
             with self._quiet:
@@ -272,6 +278,7 @@ class SiteCapture:
                     whole_heap = growing_sites(before, tracemalloc.take_snapshot(), self._top, self._root)
                     sites.update(dict.fromkeys(unlocated, whole_heap))
                 located = {}
+                tracing_bytes = tracemalloc.get_tracemalloc_memory() if started_here else 0
         except Exception:
             _logger.exception("allocation-site capture failed")
             return
@@ -279,6 +286,10 @@ class SiteCapture:
             if started_here:
                 _tracing.stop()
         try:
+            # What the window left resident, up to what its tracing took (the traces, and the
+            # snapshots' copies of them): the monitor's own memory, not the host's growth.
+            kept = self._resident.read()[0] - resident_before
+            self._on_own_memory(max(0, min(kept, 2 * tracing_bytes)))
             self._on_sites(sites)
         except Exception:
             _logger.exception("allocation-site capture failed")

@@ -129,6 +129,7 @@ def memory():
         detected_leaks=profiler.get_detected_leaks(),
         active_leaks=[leak.to_dict() for leak in profiler.active_leaks],
         active_alerts=[alert.to_dict() for alert in profiler.active_alerts],
+        alert_states=profiler.alert_states,
         alert_transitions=alerts,
         leak_events=leaks,
     )
