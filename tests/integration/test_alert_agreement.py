@@ -10,7 +10,8 @@ for every alert, the set firing in Prometheus must be the set firing in the proc
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
@@ -18,7 +19,7 @@ import pytest
 import yaml
 
 from opentelemetry_instrumentation_memory import ProfilerConfig, get_memory_profiler
-from opentelemetry_instrumentation_memory.core.analysis.alerts import ACTIVE, PENDING
+from opentelemetry_instrumentation_memory.core.analysis.alerts import ACTIVE
 from opentelemetry_instrumentation_memory.core.analysis.rules import ALERT_RULES, SIGNALS, threshold_settings
 from opentelemetry_instrumentation_memory.core.analysis.state import MemoryAnalysis
 from opentelemetry_instrumentation_memory.core.records import MemorySnapshot
@@ -283,10 +284,23 @@ def test_the_process_exports_the_figures_thresholds_and_states_the_engine_reads(
     """What the rules read is what the engine read: each signal, each threshold (an environment
     variable and configure() move it), each alert's state."""
     monkeypatch.setenv("OTEL_PYTHON_MEMORY_GROWTH_RATE_WARNING", "42")
-    instrumentor.instrument(snapshot_interval=3600.0, **telemetry.providers())
+    instrumentor.instrument(snapshot_interval=3600.0, warmup_seconds=60.0, **telemetry.providers())
     profiler = get_memory_profiler()
     profiler.configure(heap_warning_percent=0.0)
-    profiler.snapshot()
+    # Twenty-five minutes of real snapshots, a minute apart by their clock: every windowed figure
+    # (five minutes; ten after the warm-up) can be stated.
+    take, start = profiler._taker.take, time.time()
+    clock = iter(range(10_000))
+
+    def a_minute_later(*args, **kwargs):
+        snapshot, counts = take(*args, **kwargs)
+        return replace(snapshot, timestamp=start + 60.0 * next(clock)), counts
+
+    monkeypatch.setattr(profiler._taker, "take", a_minute_later)
+    for _ in range(25):
+        profiler.snapshot()
+    stated = {name for name, value in profiler.alert_signals.items() if value is not None}
+    assert stated >= set(SIGNALS) - {"time_to_limit_seconds"}  # the forecast only while memory grows
     points = telemetry.metric_points()
     thresholds = {
         attributes["setting"]: value for attributes, value in points["fogcompute_memory_alert_threshold"]
@@ -294,7 +308,7 @@ def test_the_process_exports_the_figures_thresholds_and_states_the_engine_reads(
     assert thresholds["growth_rate_warning"] == 42.0 and thresholds["heap_warning_percent"] == 0.0
     assert set(thresholds) == {setting for _, setting in threshold_settings()}
     states = {attributes["alert"]: value for attributes, value in points["fogcompute_memory_alert_state"]}
-    assert states == profiler.alert_states and states["MemoryHeapWarning"] == PENDING
+    assert states == profiler.alert_states and states["MemoryHeapWarning"] == ACTIVE  # held 10 minutes
     for name, value in profiler.alert_signals.items():
         exported = points.get(f"fogcompute_memory_{name}", [])
         assert [v for _, v in exported] == ([] if value is None else [value]), name

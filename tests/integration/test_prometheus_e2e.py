@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 import yaml
 
+from opentelemetry_instrumentation_memory.core.analysis.signals import AlertSignals
 from opentelemetry_instrumentation_memory.otel.metrics import COUNTER, INSTRUMENTS, PREFIX
 
 from .conftest import free_port
@@ -37,6 +38,9 @@ APP = textwrap.dedent(
         time.sleep(0.05)
     """
 )
+
+
+WINDOWED = set(AlertSignals().update(0.0, 0.0, 0, 0.0, False))  # figures read over minutes
 
 
 def api(base, path, **params):
@@ -121,8 +125,13 @@ def test_every_family_is_ingested(stack):
         r["metric"]["__name__"]
         for r in instant(stack, 'group by (__name__) ({__name__=~"fogcompute_memory_.+"})')
     }
-    # A leaking process grows, so even the forecast, absent on a quiet heap, is there.
-    expected = {PREFIX + spec.name + ("_total" if spec.kind == COUNTER else "") for spec in INSTRUMENTS}
+    # A leaking process grows, so even the forecast, absent on a quiet heap, is there. The windowed
+    # figures need minutes (five of them, or ten after the warm-up): test_alert_agreement exports them.
+    expected = {
+        PREFIX + spec.name + ("_total" if spec.kind == COUNTER else "")
+        for spec in INSTRUMENTS
+        if spec.name not in WINDOWED
+    }
     assert expected <= names
 
 
@@ -141,6 +150,8 @@ def test_every_rule_expression_evaluates_and_returns_series(stack):
     for group in yaml.safe_load(RULES.read_text())["groups"]:
         for rule in group["rules"]:
             instant(stack, rule["expr"])
+            if any(PREFIX + name in rule["expr"] for name in WINDOWED):
+                continue  # its figure needs minutes of readings first
             series = instant(stack, without_final_comparison(rule["expr"]))
             assert series, rule["alert"]
             assert {tuple(sorted(s["metric"])) for s in series} == {("instance", "job")}, rule["alert"]
