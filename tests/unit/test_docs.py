@@ -18,7 +18,8 @@ from opentelemetry_instrumentation_memory.core.analysis.alerts import (
     alert_conditions,
 )
 from opentelemetry_instrumentation_memory.core.analysis.gcrate import RunningMedian
-from opentelemetry_instrumentation_memory.core.config import ENVIRONMENT_PREFIX, ProfilerConfig, field_names
+from opentelemetry_instrumentation_memory.core.config import ProfilerConfig, field_names
+from opentelemetry_instrumentation_memory.core.settings import ENVIRONMENT_PREFIX
 from opentelemetry_instrumentation_memory.otel.metrics import COUNTER, INSTRUMENTS, PREFIX
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
