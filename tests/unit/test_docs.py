@@ -382,7 +382,7 @@ def test_every_pip_install_names_something_installable():
     seen = 0
     for path in PROSE:
         for line in path.read_text().splitlines():
-            for command in re.findall(r"pip install ([^`&|;\n]+)", line):
+            for command in re.findall(r"\bpip3? install ([^`&|;\n]+)", line):
                 for argument in command.split():
                     argument = argument.strip("\"'")
                     if argument.startswith("-"):
