@@ -1,4 +1,5 @@
-"""Environment variables read by ``MemoryInstrumentor``; each names a ``MemoryProfiler`` setting.
+"""Environment variables read by ``MemoryInstrumentor``: one per ``MemoryProfiler`` setting, generated
+from ``core/settings.py``, then the instrumentor's own, written here by hand.
 
 A keyword argument to ``instrument()`` takes precedence over its variable. A malformed value is
 logged as a warning naming the variable and the value, and the default is used instead. Numbers are
@@ -6,131 +7,301 @@ read in ASCII digits only, in plain decimal notation (``60``, ``0.5``, ``1e-3``)
 underscores and other scripts' digits are malformed. Booleans are ``true`` or ``false``, in any case.
 """
 
+# BEGIN GENERATED SETTINGS: python -m opentelemetry_instrumentation_memory.core.settings_docs
+
 OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL = "OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL
 
-Seconds between snapshots, at least 0.01 (default 60): below, the loop would compete with the
-program for the GIL.
+Seconds between snapshots; below 0.01 the loop would compete with the program for the GIL.
+
+Sets ``snapshot_interval``: a number at least 0.01 (default ``60``).
 """
 
 OTEL_PYTHON_MEMORY_CENSUS_BUDGET = "OTEL_PYTHON_MEMORY_CENSUS_BUDGET"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_CENSUS_BUDGET
 
-Share of wall time the object census may take, from 0.0001 (0.01 %: below, the census would in
-effect never run again) to 1 (default 0.01). When a census
-costs more than this at the snapshot interval, censuses are spaced out; the cheap figures (memory,
-GC, alerts on them) still come every interval.
+Share of wall time the object census may take (it holds the GIL); when a census costs more at the
+interval, censuses are spaced out while the cheap figures (memory, GC) keep every interval. Below
+0.0001 the census would in effect never run again.
+
+Sets ``census_budget``: a number from 0.0001 to 1 (default ``0.01``).
 """
 
 OTEL_PYTHON_MEMORY_CENSUS_MAX_PAUSE = "OTEL_PYTHON_MEMORY_CENSUS_MAX_PAUSE"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_CENSUS_MAX_PAUSE
 
-Longest the census may hold the GIL in one call, in seconds, 0-60 (default 0: no bound). Listing the
-heap is the longest call (about 10 ms per million objects); after three censuses in a row over the
-bound, the next is an hour later and object and leak figures stay as last counted, while the cheap
-figures (memory, GC) still come every interval.
+Longest the census may hold the GIL in one call, in seconds (0: no bound); after three censuses in a
+row over it, the next is an hour later and object and leak figures stay as last counted
+(``census_interval_seconds`` reads 3600). Listing the heap, the longest call, takes about 10 ms per
+million objects.
+
+Sets ``census_max_pause``: a number from 0 to 60 (default ``0``).
 """
 
 OTEL_PYTHON_MEMORY_ENABLE_TRACEMALLOC = "OTEL_PYTHON_MEMORY_ENABLE_TRACEMALLOC"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_ENABLE_TRACEMALLOC
 
-``true`` to run tracemalloc while profiling (default ``false``: it slows allocation several times over).
+Run tracemalloc while profiling: off by default, as it slows allocation 6-14 times over (measured).
+
+Sets ``enable_tracemalloc``: ``true`` or ``false`` (default ``false``).
 """
 
 OTEL_PYTHON_MEMORY_TRACEMALLOC_FRAMES = "OTEL_PYTHON_MEMORY_TRACEMALLOC_FRAMES"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_TRACEMALLOC_FRAMES
 
-Frames tracemalloc keeps per allocation, 1-100 (default 1).
+Frames tracemalloc keeps per traced allocation.
+
+Sets ``tracemalloc_frames``: an integer from 1 to 100 (default ``1``).
 """
 
 OTEL_PYTHON_MEMORY_TOP_OBJECTS_COUNT = "OTEL_PYTHON_MEMORY_TOP_OBJECTS_COUNT"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_TOP_OBJECTS_COUNT
 
-Object types exported with their counts (default 20).
+Object types exported with their counts (``top_objects``, ``object_drift``,
+``fogcompute_memory_object_count``).
+
+Sets ``top_objects_count``: an integer from 0 to 10000 (default ``20``).
 """
 
 OTEL_PYTHON_MEMORY_HISTORY_SIZE = "OTEL_PYTHON_MEMORY_HISTORY_SIZE"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_HISTORY_SIZE
 
-Snapshots kept in the history ring (default 1000).
+Snapshots kept in the history ring.
+
+Sets ``history_size``: an integer from 2 to 1000000 (default ``1000``).
 """
 
 OTEL_PYTHON_MEMORY_HEAP_WARNING_PERCENT = "OTEL_PYTHON_MEMORY_HEAP_WARNING_PERCENT"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_HEAP_WARNING_PERCENT
 
-Heap percent of the memory limit above which ``heap_warning`` fires (default 80).
+Heap percent of the memory limit above which ``heap_warning`` fires.
+
+Sets ``heap_warning_percent``: a number from 0 to 100 (default ``80``).
 """
 
 OTEL_PYTHON_MEMORY_HEAP_CRITICAL_PERCENT = "OTEL_PYTHON_MEMORY_HEAP_CRITICAL_PERCENT"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_HEAP_CRITICAL_PERCENT
 
-Heap percent of the memory limit above which ``heap_critical`` fires (default 90).
+Heap percent of the memory limit above which ``heap_critical`` fires.
+
+Sets ``heap_critical_percent``: a number from 0 to 100, at least ``heap_warning_percent`` (default
+``90``).
 """
 
 OTEL_PYTHON_MEMORY_GROWTH_RATE_WARNING = "OTEL_PYTHON_MEMORY_GROWTH_RATE_WARNING"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_GROWTH_RATE_WARNING
 
-Memory growth, in MB per hour over the last hour, above which ``growth_rate_high`` fires
-(MemoryGrowthRateHigh) (default 100).
+Memory growth over the last hour, in MB per hour, above which ``growth_rate_high`` fires (the rule
+MemoryGrowthRateHigh).
+
+Sets ``growth_rate_warning``: a number at least 0 (default ``100``).
 """
 
 OTEL_PYTHON_MEMORY_GROWTH_RATE_CRITICAL = "OTEL_PYTHON_MEMORY_GROWTH_RATE_CRITICAL"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_GROWTH_RATE_CRITICAL
 
-Memory growth, in MB per hour over the last hour, above which ``growth_rate_critical`` fires
-(MemoryGrowthRateCritical) (default 500).
+Memory growth over the last hour, in MB per hour, above which ``growth_rate_critical`` fires (the
+rule MemoryGrowthRateCritical).
+
+Sets ``growth_rate_critical``: a number at least ``growth_rate_warning`` (default ``500``).
 """
 
 OTEL_PYTHON_MEMORY_GROWTH_RATE_WINDOW = "OTEL_PYTHON_MEMORY_GROWTH_RATE_WINDOW"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_GROWTH_RATE_WINDOW
 
-Snapshots the out-of-memory forecast's regression looks back over (default 60).
+Snapshots the out-of-memory forecast's regression looks back over.
+
+Sets ``growth_rate_window``: an integer from 3 to 10000 (default ``60``).
 """
 
 OTEL_PYTHON_MEMORY_OOM_HORIZON_SECONDS = "OTEL_PYTHON_MEMORY_OOM_HORIZON_SECONDS"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_OOM_HORIZON_SECONDS
 
-Forecast horizon, in seconds, under which ``MemoryOOMPredicted`` fires (default 14400, four hours);
-exported as ``fogcompute_memory_oom_horizon_seconds`` so that the rule reads it per process.
+Forecast horizon, in seconds, under which ``oom_predicted`` (MemoryOOMPredicted) fires (four hours
+by default).
+
+Sets ``oom_horizon_seconds``: a number above 0 (default ``14400``).
 """
 
 OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND = "OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_GC_SPIKE_PER_SECOND
 
-Garbage collections per second below which ``gc_spike`` never fires on the rate (default 10). Above
-it, a spike is a rate three times the process's own median rate since its warm-up; a busy service's
-steady rate is its normal, not a spike.
+Collections per second over the last five minutes below which ``gc_spike`` never fires on the rate;
+above it, only at three times the process's normal rate (a busy service's steady rate is its normal,
+not a spike).
+
+Sets ``gc_spike_per_second``: a number above 0 (default ``10``).
 """
 
 OTEL_PYTHON_MEMORY_GC_PAUSE_WARNING_PERCENT = "OTEL_PYTHON_MEMORY_GC_PAUSE_WARNING_PERCENT"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_GC_PAUSE_WARNING_PERCENT
 
-Share of wall time in garbage-collection pauses over the last five minutes above which ``gc_spike``
-fires whatever the rate (default 5).
+Share of wall time in collection pauses over the last five minutes, in percent, above which
+``gc_spike`` fires whatever the rate.
+
+Sets ``gc_pause_warning_percent``: a number from 0 to 100 (default ``5``).
 """
 
 OTEL_PYTHON_MEMORY_WARMUP_SECONDS = "OTEL_PYTHON_MEMORY_WARMUP_SECONDS"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_WARMUP_SECONDS
 
-Seconds after the first snapshot before the baseline is taken and resident-memory growth is rated
-(default 600): caches, pools and imports fill first, and a startup ramp is not growth.
+Seconds after the first snapshot before the baseline is settled, memory growth is rated and the
+process's normal collection rate is learnt: caches, pools and imports fill first, and a startup ramp
+is not growth.
+
+Sets ``warmup_seconds``: a number from 0 to 604800 (default ``600``).
 """
+
+OTEL_PYTHON_MEMORY_BASELINE_DRIFT_WARNING_PERCENT = "OTEL_PYTHON_MEMORY_BASELINE_DRIFT_WARNING_PERCENT"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_BASELINE_DRIFT_WARNING_PERCENT
+
+Memory drift from the baseline, in percent, above which ``baseline_drift_high`` fires.
+
+Sets ``baseline_drift_warning_percent``: a number at least 0 (default ``50``).
+"""
+
+OTEL_PYTHON_MEMORY_BASELINE_DRIFT_CRITICAL_PERCENT = "OTEL_PYTHON_MEMORY_BASELINE_DRIFT_CRITICAL_PERCENT"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_BASELINE_DRIFT_CRITICAL_PERCENT
+
+Memory drift from the baseline, in percent, above which ``baseline_drift_critical`` fires.
+
+Sets ``baseline_drift_critical_percent``: a number at least ``baseline_drift_warning_percent``
+(default ``100``).
+"""
+
+OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_PERCENT = "OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_PERCENT"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_PERCENT
+
+A type's drift from its baseline count, in percent, that makes it significant.
+
+Sets ``significant_drift_percent``: a number at least 0 (default ``50``).
+"""
+
+OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_MIN_COUNT = "OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_MIN_COUNT"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_MIN_COUNT
+
+The fewest objects a type must drift by to be significant.
+
+Sets ``significant_drift_min_count``: an integer at least 0 (default ``100``).
+"""
+
+OTEL_PYTHON_MEMORY_LEAK_WINDOW = "OTEL_PYTHON_MEMORY_LEAK_WINDOW"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_WINDOW
+
+Snapshots each type's trend is judged over (docs/LEAK_DETECTION.md).
+
+Sets ``leak_window``: an integer from 8 to 10000 (default ``48``).
+"""
+
+OTEL_PYTHON_MEMORY_LEAK_MIN_SNAPSHOTS = "OTEL_PYTHON_MEMORY_LEAK_MIN_SNAPSHOTS"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_MIN_SNAPSHOTS
+
+Snapshots before a type can first be judged a leak.
+
+Sets ``leak_min_snapshots``: an integer at least 8, at most ``leak_window`` (default ``24``).
+"""
+
+OTEL_PYTHON_MEMORY_LEAK_MIN_GROWTH = "OTEL_PYTHON_MEMORY_LEAK_MIN_GROWTH"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_MIN_GROWTH
+
+The smallest growth, in objects over the window, reported as a leak.
+
+Sets ``leak_min_growth``: an integer at least 1 (default ``50``).
+"""
+
+OTEL_PYTHON_MEMORY_MAX_DETECTED_LEAKS = "OTEL_PYTHON_MEMORY_MAX_DETECTED_LEAKS"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_MAX_DETECTED_LEAKS
+
+Leak records kept for ``get_detected_leaks()``, the oldest dropped first.
+
+Sets ``max_detected_leaks``: an integer from 1 to 100000 (default ``100``).
+"""
+
+OTEL_PYTHON_MEMORY_LEAK_ALERT_SEVERITY = "OTEL_PYTHON_MEMORY_LEAK_ALERT_SEVERITY"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_ALERT_SEVERITY
+
+Least leak severity that raises ``leak_detected`` and counts in ``paging_leaks``; every leak is
+still recorded, logged and counted.
+
+Sets ``leak_alert_severity``: ``low``, ``medium``, ``high`` or ``critical`` (default ``high``).
+"""
+
+OTEL_PYTHON_MEMORY_LEAK_SITE_CAPTURE = "OTEL_PYTHON_MEMORY_LEAK_SITE_CAPTURE"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_SITE_CAPTURE
+
+On a new leak, turn tracemalloc on for a short window and report the allocation sites that grew
+most; off, tracemalloc is never touched.
+
+Sets ``leak_site_capture``: ``true`` or ``false`` (default ``true``).
+"""
+
+OTEL_PYTHON_MEMORY_LEAK_SITE_WINDOW_SECONDS = "OTEL_PYTHON_MEMORY_LEAK_SITE_WINDOW_SECONDS"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_SITE_WINDOW_SECONDS
+
+How long that capture keeps tracemalloc on, in seconds.
+
+Sets ``leak_site_window_seconds``: a number above 0, at most 300 (default ``5``).
+"""
+
+OTEL_PYTHON_MEMORY_LEAK_SITE_COOLDOWN_SECONDS = "OTEL_PYTHON_MEMORY_LEAK_SITE_COOLDOWN_SECONDS"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_SITE_COOLDOWN_SECONDS
+
+The least time between two captures, in seconds: repeated leaks do not keep tracemalloc on.
+
+Sets ``leak_site_cooldown_seconds``: a number at least 0 (default ``600``).
+"""
+
+OTEL_PYTHON_MEMORY_LEAK_SITE_PATH_ROOT = "OTEL_PYTHON_MEMORY_LEAK_SITE_PATH_ROOT"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_SITE_PATH_ROOT
+
+Allocation-site paths under this directory are reported relative to it; paths under site-packages or
+dist-packages start at the package, wherever they are.
+
+Sets ``leak_site_path_root``: a directory (default: the working directory).
+"""
+
+OTEL_PYTHON_MEMORY_LEAK_OWNER_LITERAL_KEYS = "OTEL_PYTHON_MEMORY_LEAK_OWNER_LITERAL_KEYS"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_LEAK_OWNER_LITERAL_KEYS
+
+Name dict keys in leak owner paths by their text (``SESSIONS['alice@example.com']``), not by type
+and a short salted digest (``SESSIONS[<str #3f2a9c>]``). Risk: literal keys are the program's data
+(session tokens, e-mail addresses), and they leave the process as metric label values and log
+attributes, to whoever reads those (docs/OPERATIONS.md, What leaves the process).
+
+Sets ``leak_owner_literal_keys``: ``true`` or ``false`` (default ``false``).
+"""
+
+# END GENERATED SETTINGS
 
 OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL = "OTEL_PYTHON_MEMORY_BASELINE_RESET_SIGNAL"
 """
@@ -145,110 +316,6 @@ when instrumenting from the main thread and only if the signal still has its def
 handler the program set is kept, with a warning naming this variable. The baseline moves with the
 next snapshot (within ``OTEL_PYTHON_MEMORY_SNAPSHOT_INTERVAL``). gunicorn sets its workers' signals
 back to their defaults after ``post_fork``: instrument its workers in ``post_worker_init`` instead.
-"""
-
-OTEL_PYTHON_MEMORY_BASELINE_DRIFT_WARNING_PERCENT = "OTEL_PYTHON_MEMORY_BASELINE_DRIFT_WARNING_PERCENT"
-"""
-.. envvar:: OTEL_PYTHON_MEMORY_BASELINE_DRIFT_WARNING_PERCENT
-
-Heap drift from the baseline, in percent, for ``baseline_drift_high`` (default 50).
-"""
-
-OTEL_PYTHON_MEMORY_BASELINE_DRIFT_CRITICAL_PERCENT = "OTEL_PYTHON_MEMORY_BASELINE_DRIFT_CRITICAL_PERCENT"
-"""
-.. envvar:: OTEL_PYTHON_MEMORY_BASELINE_DRIFT_CRITICAL_PERCENT
-
-Heap drift from the baseline, in percent, for ``baseline_drift_critical`` (default 100).
-"""
-
-OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_PERCENT = "OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_PERCENT"
-"""
-.. envvar:: OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_PERCENT
-
-A type's drift from its baseline count, in percent, that makes it significant (default 50).
-"""
-
-OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_MIN_COUNT = "OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_MIN_COUNT"
-"""
-.. envvar:: OTEL_PYTHON_MEMORY_SIGNIFICANT_DRIFT_MIN_COUNT
-
-The fewest objects a type must drift by to be significant (default 100).
-"""
-
-OTEL_PYTHON_MEMORY_LEAK_WINDOW = "OTEL_PYTHON_MEMORY_LEAK_WINDOW"
-"""
-.. envvar:: OTEL_PYTHON_MEMORY_LEAK_WINDOW
-
-Snapshots each type's trend is judged over (default 48).
-"""
-
-OTEL_PYTHON_MEMORY_LEAK_MIN_SNAPSHOTS = "OTEL_PYTHON_MEMORY_LEAK_MIN_SNAPSHOTS"
-"""
-.. envvar:: OTEL_PYTHON_MEMORY_LEAK_MIN_SNAPSHOTS
-
-Snapshots before a type can first be judged a leak (default 24).
-"""
-
-OTEL_PYTHON_MEMORY_LEAK_MIN_GROWTH = "OTEL_PYTHON_MEMORY_LEAK_MIN_GROWTH"
-"""
-.. envvar:: OTEL_PYTHON_MEMORY_LEAK_MIN_GROWTH
-
-The smallest growth, in objects over the window, reported as a leak (default 50).
-"""
-
-OTEL_PYTHON_MEMORY_MAX_DETECTED_LEAKS = "OTEL_PYTHON_MEMORY_MAX_DETECTED_LEAKS"
-"""
-.. envvar:: OTEL_PYTHON_MEMORY_MAX_DETECTED_LEAKS
-
-Leak records kept for ``get_detected_leaks()`` (default 100).
-"""
-
-OTEL_PYTHON_MEMORY_LEAK_ALERT_SEVERITY = "OTEL_PYTHON_MEMORY_LEAK_ALERT_SEVERITY"
-"""
-.. envvar:: OTEL_PYTHON_MEMORY_LEAK_ALERT_SEVERITY
-
-Least leak severity that raises ``leak_detected`` and counts in ``paging_leaks``: ``low``, ``medium``,
-``high`` (default) or ``critical``. Every leak is still recorded, logged and counted.
-"""
-
-OTEL_PYTHON_MEMORY_LEAK_SITE_CAPTURE = "OTEL_PYTHON_MEMORY_LEAK_SITE_CAPTURE"
-"""
-.. envvar:: OTEL_PYTHON_MEMORY_LEAK_SITE_CAPTURE
-
-``true`` (the default) to turn tracemalloc on for a short window when a leak is found, and report
-the allocation sites that grew most; ``false`` to never touch tracemalloc.
-"""
-
-OTEL_PYTHON_MEMORY_LEAK_SITE_WINDOW_SECONDS = "OTEL_PYTHON_MEMORY_LEAK_SITE_WINDOW_SECONDS"
-"""
-.. envvar:: OTEL_PYTHON_MEMORY_LEAK_SITE_WINDOW_SECONDS
-
-How long that capture keeps tracemalloc on, in seconds (default 5, at most 300).
-"""
-
-OTEL_PYTHON_MEMORY_LEAK_SITE_COOLDOWN_SECONDS = "OTEL_PYTHON_MEMORY_LEAK_SITE_COOLDOWN_SECONDS"
-"""
-.. envvar:: OTEL_PYTHON_MEMORY_LEAK_SITE_COOLDOWN_SECONDS
-
-The least time between two captures, in seconds (default 600): repeated leaks do not keep tracemalloc on.
-"""
-
-OTEL_PYTHON_MEMORY_LEAK_SITE_PATH_ROOT = "OTEL_PYTHON_MEMORY_LEAK_SITE_PATH_ROOT"
-"""
-.. envvar:: OTEL_PYTHON_MEMORY_LEAK_SITE_PATH_ROOT
-
-Allocation-site paths under this directory are reported relative to it (default: the working
-directory); paths under site-packages or dist-packages start at the package, wherever they are.
-"""
-
-OTEL_PYTHON_MEMORY_LEAK_OWNER_LITERAL_KEYS = "OTEL_PYTHON_MEMORY_LEAK_OWNER_LITERAL_KEYS"
-"""
-.. envvar:: OTEL_PYTHON_MEMORY_LEAK_OWNER_LITERAL_KEYS
-
-``true`` to name dict keys in leak owner paths by their text (``SESSIONS['alice@example.com']``);
-``false`` (the default) names them by type and a short salted digest (``SESSIONS[<str #3f2a9c>]``).
-Literal keys are the program's data: session tokens, e-mail addresses and the like would leave the
-process as metric label values and log attributes, to whoever reads the metrics and logs.
 """
 
 OTEL_PYTHON_MEMORY_PROMETHEUS_PORT = "OTEL_PYTHON_MEMORY_PROMETHEUS_PORT"

@@ -1,4 +1,4 @@
-"""One configuration record: its defaults and its validation."""
+"""One configuration record, validated by ``core/settings.py``'s table, and its environment variables."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, fields, replace
 from typing import Any, Dict, Mapping, Optional
 
-from .records import SEVERITIES
+from .settings import SETTINGS, Setting, default
 from .validation import (
     parse_ascii_float,
     parse_ascii_int,
@@ -18,110 +18,48 @@ from .validation import (
 )
 
 _logger = logging.getLogger(__name__)
-ENVIRONMENT_PREFIX = "OTEL_PYTHON_MEMORY_"
 _REASON_CHARACTERS = 160
-# Floors below which a setting would stop protecting the host rather than tune it.
-# A snapshot every 10 ms costs a busy host nothing measurable (each takes about 0.1 ms); below that the
-# loop competes with the host for the GIL (1e-300: 22,000 snapshots in 5 s, host throughput -90 %).
-# The test suite's fastest loops run at 0.01 s.
-MIN_SNAPSHOT_INTERVAL = 0.01
-# At 0.01 % of wall time a census still runs: a 100 ms census (a heap of a million objects or so)
-# every 17 minutes. Below, the census was silently off (1e-300: never again after the first).
-MIN_CENSUS_BUDGET = 0.0001
 
 
 @dataclass(frozen=True)
 class ProfilerConfig:
-    """Every setting of the profiler; invalid values raise ``ValueError`` naming the argument.
+    """Every setting of the profiler, as ``core/settings.py``'s table has it (names, types, defaults
+    and bounds); invalid values raise ``ValueError`` naming the argument."""
 
-    Sizes have upper bounds as well as lower ones: a history or window of billions would be an
-    allocation the host cannot afford, whatever the configuration says.
-    """
-
-    snapshot_interval: float = 60.0
-    census_budget: float = 0.01
-    census_max_pause: float = 0.0
-    enable_tracemalloc: bool = False
-    tracemalloc_frames: int = 1
-    top_objects_count: int = 20
-    history_size: int = 1000
-    heap_warning_percent: float = 80.0
-    heap_critical_percent: float = 90.0
-    growth_rate_warning: float = 100.0
-    growth_rate_critical: float = 500.0
-    growth_rate_window: int = 60
-    oom_horizon_seconds: float = 14400.0
-    gc_spike_per_second: float = 10.0
-    gc_pause_warning_percent: float = 5.0
-    warmup_seconds: float = 600.0
-    baseline_drift_warning_percent: float = 50.0
-    baseline_drift_critical_percent: float = 100.0
-    significant_drift_percent: float = 50.0
-    significant_drift_min_count: int = 100
-    leak_window: int = 48
-    leak_min_snapshots: int = 24
-    leak_min_growth: int = 50
-    max_detected_leaks: int = 100
-    leak_alert_severity: str = "high"
-    leak_site_capture: bool = True
-    leak_site_window_seconds: float = 5.0
-    leak_site_cooldown_seconds: float = 600.0
-    leak_site_path_root: str = ""
-    leak_owner_literal_keys: bool = False
+    snapshot_interval: float = default("snapshot_interval")
+    census_budget: float = default("census_budget")
+    census_max_pause: float = default("census_max_pause")
+    enable_tracemalloc: bool = default("enable_tracemalloc")
+    tracemalloc_frames: int = default("tracemalloc_frames")
+    top_objects_count: int = default("top_objects_count")
+    history_size: int = default("history_size")
+    heap_warning_percent: float = default("heap_warning_percent")
+    heap_critical_percent: float = default("heap_critical_percent")
+    growth_rate_warning: float = default("growth_rate_warning")
+    growth_rate_critical: float = default("growth_rate_critical")
+    growth_rate_window: int = default("growth_rate_window")
+    oom_horizon_seconds: float = default("oom_horizon_seconds")
+    gc_spike_per_second: float = default("gc_spike_per_second")
+    gc_pause_warning_percent: float = default("gc_pause_warning_percent")
+    warmup_seconds: float = default("warmup_seconds")
+    baseline_drift_warning_percent: float = default("baseline_drift_warning_percent")
+    baseline_drift_critical_percent: float = default("baseline_drift_critical_percent")
+    significant_drift_percent: float = default("significant_drift_percent")
+    significant_drift_min_count: int = default("significant_drift_min_count")
+    leak_window: int = default("leak_window")
+    leak_min_snapshots: int = default("leak_min_snapshots")
+    leak_min_growth: int = default("leak_min_growth")
+    max_detected_leaks: int = default("max_detected_leaks")
+    leak_alert_severity: str = default("leak_alert_severity")
+    leak_site_capture: bool = default("leak_site_capture")
+    leak_site_window_seconds: float = default("leak_site_window_seconds")
+    leak_site_cooldown_seconds: float = default("leak_site_cooldown_seconds")
+    leak_site_path_root: str = default("leak_site_path_root")
+    leak_owner_literal_keys: bool = default("leak_owner_literal_keys")
 
     def __post_init__(self) -> None:
-        require_number("snapshot_interval", self.snapshot_interval, MIN_SNAPSHOT_INTERVAL)
-        require_number("census_budget", self.census_budget, MIN_CENSUS_BUDGET, 1.0)
-        require_number("census_max_pause", self.census_max_pause, 0.0, 60.0)
-        require_bool("enable_tracemalloc", self.enable_tracemalloc)
-        require_int("tracemalloc_frames", self.tracemalloc_frames, 1, 100)
-        require_int("top_objects_count", self.top_objects_count, 0, 10_000)
-        require_int("history_size", self.history_size, 2, 1_000_000)
-        require_number("heap_warning_percent", self.heap_warning_percent, 0.0, 100.0)
-        require_number("heap_critical_percent", self.heap_critical_percent, 0.0, 100.0)
-        if self.heap_critical_percent < self.heap_warning_percent:
-            raise ValueError(
-                f"heap_critical_percent must be >= heap_warning_percent ({self.heap_warning_percent}), "
-                f"got {self.heap_critical_percent!r}"
-            )
-        require_number("growth_rate_warning", self.growth_rate_warning, 0.0)
-        require_number("growth_rate_critical", self.growth_rate_critical, 0.0)
-        if self.growth_rate_critical < self.growth_rate_warning:
-            raise ValueError(
-                f"growth_rate_critical must be >= growth_rate_warning ({self.growth_rate_warning}), "
-                f"got {self.growth_rate_critical!r}"
-            )
-        require_int("growth_rate_window", self.growth_rate_window, 3, 10_000)
-        require_number("oom_horizon_seconds", self.oom_horizon_seconds, 0.0, inclusive_minimum=False)
-        require_number("gc_spike_per_second", self.gc_spike_per_second, 0.0, inclusive_minimum=False)
-        require_number("gc_pause_warning_percent", self.gc_pause_warning_percent, 0.0, 100.0)
-        require_number("warmup_seconds", self.warmup_seconds, 0.0, 7 * 86400.0)
-        require_number("baseline_drift_warning_percent", self.baseline_drift_warning_percent, 0.0)
-        require_number("baseline_drift_critical_percent", self.baseline_drift_critical_percent, 0.0)
-        if self.baseline_drift_critical_percent < self.baseline_drift_warning_percent:
-            raise ValueError(
-                "baseline_drift_critical_percent must be >= baseline_drift_warning_percent "
-                f"({self.baseline_drift_warning_percent}), got {self.baseline_drift_critical_percent!r}"
-            )
-        require_number("significant_drift_percent", self.significant_drift_percent, 0.0)
-        require_int("significant_drift_min_count", self.significant_drift_min_count, 0)
-        require_int("leak_window", self.leak_window, 8, 10_000)
-        require_int("leak_min_snapshots", self.leak_min_snapshots, 8, self.leak_window)
-        require_int("leak_min_growth", self.leak_min_growth, 1)
-        require_int("max_detected_leaks", self.max_detected_leaks, 1, 100_000)
-        if self.leak_alert_severity not in SEVERITIES:
-            raise ValueError(
-                f"leak_alert_severity must be one of {', '.join(SEVERITIES)}, "
-                f"got {self.leak_alert_severity!r}"
-            )
-        require_bool("leak_site_capture", self.leak_site_capture)
-        require_number(
-            "leak_site_window_seconds", self.leak_site_window_seconds, 0.0, 300.0, inclusive_minimum=False
-        )
-        require_number("leak_site_cooldown_seconds", self.leak_site_cooldown_seconds, 0.0)
-        if not isinstance(self.leak_site_path_root, str):
-            raise ValueError(f"leak_site_path_root must be a path, got {shown(self.leak_site_path_root)}")
-        require_bool("leak_owner_literal_keys", self.leak_owner_literal_keys)
+        for setting in SETTINGS:
+            _check(setting, self)
 
     def updated(self, **changes: Any) -> "ProfilerConfig":
         """A validated copy with ``changes``; an unknown name is a ``ValueError`` too."""
@@ -136,6 +74,28 @@ class ProfilerConfig:
 
 def field_names() -> tuple:
     return tuple(field.name for field in fields(ProfilerConfig))
+
+
+def _check(setting: Setting, config: ProfilerConfig) -> None:
+    """``setting``'s value in ``config`` within its bounds; those it has from an earlier setting
+    (``at_least``, ``at_most``) are read from ``config``, already checked."""
+    name, value = setting.name, getattr(config, setting.name)
+    if setting.kind is bool:
+        require_bool(name, value)
+    elif setting.kind is int:
+        maximum = getattr(config, setting.at_most) if setting.at_most else setting.maximum
+        require_int(name, value, int(setting.minimum), None if maximum is None else int(maximum))
+    elif setting.kind is float:
+        require_number(name, value, setting.minimum, setting.maximum, not setting.exclusive_minimum)
+    elif setting.choices:
+        if value not in setting.choices:
+            raise ValueError(f"{name} must be one of {', '.join(setting.choices)}, got {shown(value)}")
+    elif not isinstance(value, str):
+        raise ValueError(f"{name} must be a path, got {shown(value)}")
+    if setting.at_least and value < getattr(config, setting.at_least):
+        raise ValueError(
+            f"{name} must be >= {setting.at_least} ({getattr(config, setting.at_least)}), got {shown(value)}"
+        )
 
 
 def _parse(raw: str, kind: type) -> Any:
@@ -160,24 +120,23 @@ def settings_from_environment(environ: Mapping[str, str]) -> Dict[str, Any]:
     """
     config = ProfilerConfig()
     settings: Dict[str, Any] = {}
-    for field in fields(ProfilerConfig):
-        variable = ENVIRONMENT_PREFIX + field.name.upper()
-        raw = environ.get(variable, "").strip()
+    for setting in SETTINGS:
+        raw = environ.get(setting.variable, "").strip()
         if not raw:
             continue
         try:
-            value = _parse(raw, type(field.default))
-            config = config.updated(**{field.name: value})
+            value = _parse(raw, setting.kind)
+            config = config.updated(**{setting.name: value})
         except ValueError as error:
             _logger.warning(
                 "%s=%s is not valid (%s); using the default %r",
-                variable,
+                setting.variable,
                 shown(raw),
                 _reason(error),
-                field.default,
+                setting.default,
             )
             continue
-        settings[field.name] = value
+        settings[setting.name] = value
     return settings
 
 

@@ -22,8 +22,9 @@ from opentelemetry_instrumentation_memory import (
     MemoryProfiler,
     get_memory_profiler,
 )
-from opentelemetry_instrumentation_memory.core.config import ENVIRONMENT_PREFIX, field_names
+from opentelemetry_instrumentation_memory.core.config import field_names
 from opentelemetry_instrumentation_memory.core.sampling.resident import ProcessMemory
+from opentelemetry_instrumentation_memory.core.settings import ENVIRONMENT_PREFIX
 from opentelemetry_instrumentation_memory.otel.bounds import bounded
 
 from .conftest import free_port, self_signed

@@ -1,3 +1,4 @@
+import re
 import tracemalloc
 from dataclasses import fields
 
@@ -5,7 +6,11 @@ import pytest
 
 from opentelemetry_instrumentation_memory import MemoryProfiler, ProfilerConfig
 from opentelemetry_instrumentation_memory.core.analysis.leaks import SERIES_BUDGET_BYTES
-from opentelemetry_instrumentation_memory.core.config import MIN_CENSUS_BUDGET, MIN_SNAPSHOT_INTERVAL
+from opentelemetry_instrumentation_memory.core.settings import (
+    MIN_CENSUS_BUDGET,
+    MIN_SNAPSHOT_INTERVAL,
+    SETTINGS,
+)
 
 
 def test_defaults_match_the_spec():
@@ -15,10 +20,7 @@ def test_defaults_match_the_spec():
     assert config.top_objects_count == 20
     assert config.history_size == 1000
     assert (config.heap_warning_percent, config.heap_critical_percent) == (80.0, 90.0)
-    assert (config.growth_rate_warning, config.growth_rate_critical) == (
-        100.0,
-        500.0,
-    )  # MB/h, the alert table
+    assert (config.growth_rate_warning, config.growth_rate_critical) == (100.0, 500.0)
     assert config.gc_spike_per_second == 10.0
     assert config.baseline_drift_warning_percent == 50.0
 
@@ -133,3 +135,31 @@ def test_leak_owner_literal_keys_is_off_by_default_and_only_a_bool():
         with pytest.raises(ValueError) as error:
             MemoryProfiler(leak_owner_literal_keys=value)
         assert "leak_owner_literal_keys" in str(error.value) and repr(value) in str(error.value)
+
+
+def test_the_config_declares_the_settings_table_in_its_order_and_types():
+    declared = [(field.name, field.type, field.default) for field in fields(ProfilerConfig)]
+    assert declared == [(setting.name, setting.kind.__name__, setting.default) for setting in SETTINGS]
+
+
+def test_a_bound_from_another_setting_names_an_earlier_one_of_the_same_kind():
+    """Validation runs in the table's order: the bounding setting is checked first."""
+    for index, setting in enumerate(SETTINGS):
+        for other in filter(None, (setting.at_least, setting.at_most)):
+            earlier = {s.name: s for s in SETTINGS[:index]}
+            assert other in earlier and earlier[other].kind is setting.kind, setting.name
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"growth_rate_warning": 600.0}, "growth_rate_critical must be >= growth_rate_warning (600.0)"),
+        ({"baseline_drift_critical_percent": 40.0}, "baseline_drift_critical_percent must be >= "),
+        ({"leak_window": 10, "leak_min_snapshots": 11}, "leak_min_snapshots must be >= 8 and <= 10, got 11"),
+        ({"leak_alert_severity": "urgent"}, "leak_alert_severity must be one of low, medium, high, critical"),
+        ({"leak_site_path_root": 3}, "leak_site_path_root must be a path, got 3"),
+    ],
+)
+def test_bounds_from_other_settings_and_choices_are_checked(changes, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ProfilerConfig(**changes)

@@ -11,7 +11,6 @@ from opentelemetry_instrumentation_memory.core.baseline_signal import (
     uninstall_baseline_reset_signal,
 )
 from opentelemetry_instrumentation_memory.core.config import (
-    ENVIRONMENT_PREFIX,
     ProfilerConfig,
     field_names,
     flag_from_environment,
@@ -19,6 +18,7 @@ from opentelemetry_instrumentation_memory.core.config import (
     port_from_environment,
     settings_from_environment,
 )
+from opentelemetry_instrumentation_memory.core.settings import ENVIRONMENT_PREFIX
 from opentelemetry_instrumentation_memory.core.validation import require_host, require_reset_signal
 
 HUGE = ["x" * 1_000_000, "9" * 1_000_000, "1e" + "9" * 1_000_000, "ü" * 1_000_000]
