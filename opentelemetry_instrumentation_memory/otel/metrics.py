@@ -142,6 +142,11 @@ def _container_memory(profiler: MemoryProfiler) -> Iterable[Observation]:
     return [Observation(v, {"kind": kind}) for kind, v in zip(CONTAINER_KINDS, values) if v is not None]
 
 
+def _usage_source(profiler: MemoryProfiler) -> Iterable[Observation]:
+    snapshot = profiler.latest_snapshot
+    return [] if snapshot is None else [Observation(1, {"source": bounded(snapshot.usage_source)})]
+
+
 def _snapshots(profiler: MemoryProfiler) -> Iterable[Observation]:
     return [Observation(profiler.total_snapshots)]
 
@@ -158,14 +163,15 @@ INSTRUMENTS = (
         "heap_used_mb",
         GAUGE,
         "{MiB}",
-        "Resident memory of the process",
+        "Memory held against the limit: the cgroup's working set under a cgroup limit, else the "
+        "process's resident memory (heap_used_info says which)",
         _from_snapshot(lambda s: s.heap_used_mb),
     ),
     InstrumentSpec(
         "heap_percent",
         GAUGE,
         "%",
-        "Resident memory as a percentage of the effective limit",
+        "heap_used_mb as a percentage of the effective limit",
         _from_snapshot(lambda s: s.heap_percent),
     ),
     InstrumentSpec(
@@ -283,6 +289,14 @@ INSTRUMENTS = (
         "The cgroup's usage by kind (anon, file, kernel, shmem; shmem is part of file), from memory.stat",
         _container_memory,
         always=False,
+    ),
+    InstrumentSpec(
+        "heap_used_info",
+        GAUGE,
+        "",
+        "What heap_used_mb measures (always 1): source is container_working_set, container_usage "
+        "or process_rss",
+        _usage_source,
     ),
     InstrumentSpec(
         "time_to_limit_seconds",
