@@ -81,8 +81,8 @@ class MemorySnapshot:
     """One reading of the process. ``heap_*`` describe memory against the effective limit: where
     that limit is a cgroup's and its reading is at hand, the cgroup's working set (else its usage),
     what the kernel kills on; elsewhere the process's resident memory. ``usage_source`` says which
-    (``USAGE_SOURCES``). ``rss_mb`` is the process's own, whatever ``heap_*`` describe: its
-    share of the container, for attribution.
+    (``USAGE_SOURCES``). ``rss_mb``, ``pss_bytes`` and ``uss_bytes`` are the process's own,
+    whatever ``heap_*`` describe: its share of the container, for attribution.
 
     ``census`` says whether the objects were counted for this snapshot; when not, the object
     figures are those of the last census and ``census_ms`` is 0.
@@ -110,6 +110,11 @@ class MemorySnapshot:
     gc_uncollectable_by_generation: tuple[int, ...] = ()
     container: ContainerMemory | None = None  # the process's cgroup; None outside one (or unreadable)
     usage_source: str = USAGE_PROCESS_RSS  # what heap_used_mb is: one of USAGE_SOURCES
+    # The process's proportional set size (each shared page split among the processes mapping it)
+    # and unique set size (pages no other process maps), in bytes: read at most every 30 s, the last
+    # reading between. None where they cannot be read.
+    pss_bytes: int | None = None
+    uss_bytes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)

@@ -147,6 +147,17 @@ def _usage_source(profiler: MemoryProfiler) -> Iterable[Observation]:
     return [] if snapshot is None else [Observation(1, {"source": bounded(snapshot.usage_source)})]
 
 
+def _from_snapshot_bytes(pick: Callable[[MemorySnapshot], int | None]) -> Reader:
+    """Absent where the figure cannot be read."""
+
+    def read(profiler: MemoryProfiler) -> Iterable[Observation]:
+        snapshot = profiler.latest_snapshot
+        value = None if snapshot is None else pick(snapshot)
+        return [] if value is None else [Observation(value)]
+
+    return read
+
+
 def _snapshots(profiler: MemoryProfiler) -> Iterable[Observation]:
     return [Observation(profiler.total_snapshots)]
 
@@ -297,6 +308,24 @@ INSTRUMENTS = (
         "What heap_used_mb measures (always 1): source is container_working_set, container_usage "
         "or process_rss",
         _usage_source,
+    ),
+    InstrumentSpec(
+        "process_pss_bytes",
+        GAUGE,
+        "By",
+        "The process's proportional set size: each shared page split among the processes mapping it "
+        "(a container's processes add up to what they hold); read at most every 30 s",
+        _from_snapshot_bytes(lambda s: s.pss_bytes),
+        always=False,
+    ),
+    InstrumentSpec(
+        "process_uss_bytes",
+        GAUGE,
+        "By",
+        "The process's unique set size: pages no other process maps, what its exit would free; "
+        "read at most every 30 s",
+        _from_snapshot_bytes(lambda s: s.uss_bytes),
+        always=False,
     ),
     InstrumentSpec(
         "time_to_limit_seconds",

@@ -151,3 +151,17 @@ def test_this_machine_with_its_real_limit_the_heap_follows_the_limits_source():
             snapshot.container.working_set_bytes,
             snapshot.container.usage_bytes,
         )
+
+
+def test_pss_and_uss_are_exported_in_bytes_and_absent_when_unreadable():
+    profiler = MemoryProfiler(warmup_seconds=0)
+    profiler._taker = SnapshotTaker(proportional_reader=lambda: (3 << 20, 2 << 20))
+    profiler.snapshot()
+    points = collect(profiler)
+    assert points["fogcompute_memory_process_pss_bytes"] == ("By", {(): 3 << 20})
+    assert points["fogcompute_memory_process_uss_bytes"] == ("By", {(): 2 << 20})
+    profiler._taker = SnapshotTaker(proportional_reader=lambda: (None, 2 << 20))  # USS alone: macOS
+    profiler.snapshot()
+    points = collect(profiler)
+    assert "fogcompute_memory_process_pss_bytes" not in points
+    assert points["fogcompute_memory_process_uss_bytes"][1] == {(): 2 << 20}

@@ -30,6 +30,7 @@ from .limits import (
     effective_memory_limit,
     physical_memory,
 )
+from .proportional import ProportionalMemory
 from .resident import ProcessMemory
 
 _logger = logging.getLogger(__name__)
@@ -72,7 +73,10 @@ class SnapshotTaker:
         gc_pause_seconds: Callable[[], float] = lambda: 0.0,
         container_reader: Optional[Callable[[], Optional[ContainerMemory]]] = None,
         own_collections: Callable[[], Sequence[int]] = tuple,
+        proportional_reader: Optional[Callable[[], Tuple[Optional[int], Optional[int]]]] = None,
     ) -> None:
+        # (pss, uss) bytes, rate-limited by the reader itself: most snapshots carry the last reading
+        self._proportional = proportional_reader or ProportionalMemory().read
         self._own_collections = own_collections  # by generation, set off by the package's threads
         self._limit_reader = limit_reader
         self._container = container_reader or ContainerMemoryReader().read
@@ -135,6 +139,7 @@ class SnapshotTaker:
         container = self._container()  # beside the RSS: the process's share and its cgroup's whole
         limit = self.limit()
         used, usage_source = heap_usage(rss, container, limit)
+        pss, uss = self._proportional()
         stats = gc.get_stats()
         if tracemalloc.is_tracing():
             traced, peak = tracemalloc.get_traced_memory()
@@ -177,5 +182,7 @@ class SnapshotTaker:
             duration_ms=(time.perf_counter() - started) * 1000.0,
             container=container,
             usage_source=usage_source,
+            pss_bytes=pss,
+            uss_bytes=uss,
         )
         return snapshot, counts
