@@ -37,6 +37,18 @@ OUTPUT = Path(__file__).parent / "dashboards" / "memory-profiling.json"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 SELECTOR = 'job=~"$job", instance=~"$instance"'
 HEAP = f"fogcompute_memory_heap_used_mb{{{SELECTOR}}}"
+PSS = f"fogcompute_memory_process_pss_bytes{{{SELECTOR}}}"
+
+
+def _hosted(expr: str) -> str:
+    """``expr`` with a ``host`` label: the processes of one pod share its address (``instance`` is
+    ``address:port``; on the Collector's path, with no port, each instance is its own host)."""
+    return f'label_replace({expr}, "host", "$1", "instance", "(.+?)(?::[0-9]+)?")'
+
+
+def _per_container(expr: str, by: str = "") -> str:
+    """``max`` of ``expr`` per container: every process of a cgroup reports the same figures."""
+    return f"max by (job, host{by}) ({_hosted(expr)})"
 
 
 def _query(expr: str, legend: str, ref: str) -> Dataquery:
@@ -92,7 +104,9 @@ def build() -> Dashboard:
             _timeseries(
                 "Heap usage",
                 "percent",
-                "Resident memory as a percentage of the effective limit (cgroup or physical).",
+                "heap_used_mb as a percentage of the effective limit: under a cgroup limit the "
+                "container's working set, what the OOM killer acts on (the same for every process of "
+                "the container); under physical memory the process's RSS.",
                 [(f"fogcompute_memory_heap_percent{{{SELECTOR}}}", per_process)],
             ).thresholds(_thresholds((80, "orange"), (90, "red")))
         )
@@ -100,7 +114,8 @@ def build() -> Dashboard:
             _timeseries(
                 "Heap used and limit",
                 "decmbytes",
-                "Resident memory and the limit it is measured against.",
+                "heap_used_mb (the container's working set under a cgroup limit, else the process's RSS) "
+                "and the limit it is measured against.",
                 [
                     (HEAP, f"used {per_process}"),
                     (f"fogcompute_memory_heap_size_mb{{{SELECTOR}}}", f"limit {per_process}"),
@@ -159,6 +174,73 @@ def build() -> Dashboard:
                     )
                 ],
             )
+        )
+        .with_row(Row("Container and processes"))
+        .with_panel(
+            _timeseries(
+                "Container memory by kind against the limit",
+                "bytes",
+                "The cgroup as the kernel charges it, one line set per container (the max over its "
+                "processes, which all report the same): usage (memory.current / usage_in_bytes), "
+                "working set (usage less inactive file pages: what heap_percent reads under a cgroup "
+                "limit), anon, file (page cache, shmem within) and kernel, against the effective limit.",
+                [
+                    (
+                        _per_container(f"fogcompute_memory_container_usage_bytes{{{SELECTOR}}}"),
+                        "usage {{job}}/{{host}}",
+                    ),
+                    (
+                        _per_container(f"fogcompute_memory_container_working_set_bytes{{{SELECTOR}}}"),
+                        "working set {{job}}/{{host}}",
+                    ),
+                    (
+                        _per_container(
+                            f'fogcompute_memory_container_memory_bytes{{{SELECTOR}, kind!="shmem"}}', ", kind"
+                        ),
+                        "{{kind}} {{job}}/{{host}}",
+                    ),
+                    (
+                        _per_container(f"fogcompute_memory_heap_size_mb{{{SELECTOR}}}") + " * 1048576",
+                        "limit {{job}}/{{host}}",
+                    ),
+                ],
+            )
+        )
+        .with_panel(
+            _timeseries(
+                "Per-process memory: RSS, PSS, USS (attribution)",
+                "bytes",
+                "Which process holds the container's memory. RSS counts pages shared with forked "
+                "siblings whole in each; PSS splits them among the processes mapping them (a "
+                "container's PSS adds up to what its processes hold, shown as the sum); USS is what "
+                "a process's exit would free. PSS and USS are read at most every 30 s.",
+                [
+                    (f"fogcompute_memory_rss_mb{{{SELECTOR}}} * 1048576", f"RSS {per_process}"),
+                    (PSS, f"PSS {per_process}"),
+                    (f"fogcompute_memory_process_uss_bytes{{{SELECTOR}}}", f"USS {per_process}"),
+                    (
+                        f"sum by (job, host) ({_hosted(PSS)})",
+                        "PSS, all processes {{job}}/{{host}}",
+                    ),
+                ],
+            )
+        )
+        .with_panel(
+            Stat()
+            .title("What heap_percent measures")
+            .description(
+                "Processes by what their heap_used_mb and heap_percent are: container_working_set "
+                "(a cgroup limit), container_usage (a cgroup limit, no working set from the kernel) or "
+                "process_rss (no cgroup limit: physical memory)."
+            )
+            .datasource(DATASOURCE)
+            .with_target(
+                _query(
+                    f"count by (source) (fogcompute_memory_heap_used_info{{{SELECTOR}}})", "{{source}}", "A"
+                )
+            )
+            .height(8)
+            .span(24)
         )
         .with_row(Row("Leaks"))
         .with_panel(

@@ -24,10 +24,21 @@ __all__ = [
     "MemoryLimit",
     "MemorySnapshot",
     "TypeDrift",
+    "USAGE_CONTAINER",
+    "USAGE_CONTAINER_WORKING_SET",
+    "USAGE_PROCESS_RSS",
+    "USAGE_SOURCES",
 ]
 
 MB = float(1 << 20)  # 1 MB is 2**20 bytes throughout
 SEVERITIES = ("low", "medium", "high", "critical")  # leak severities, least first
+# What ``MemorySnapshot.heap_used_mb`` measures: the cgroup's working set (usage less inactive file
+# pages, as the kubelet and cAdvisor compute it), its usage when the kernel gives no working set, or
+# the process's resident memory where the limit is not a cgroup's.
+USAGE_CONTAINER_WORKING_SET = "container_working_set"
+USAGE_CONTAINER = "container_usage"
+USAGE_PROCESS_RSS = "process_rss"
+USAGE_SOURCES = (USAGE_CONTAINER_WORKING_SET, USAGE_CONTAINER, USAGE_PROCESS_RSS)
 FIRING = "firing"
 RESOLVED = "resolved"
 
@@ -67,7 +78,11 @@ class ContainerMemory:
 
 @dataclass(frozen=True)
 class MemorySnapshot:
-    """One reading of the process. ``heap_*`` describe resident memory against the effective limit.
+    """One reading of the process. ``heap_*`` describe memory against the effective limit: where
+    that limit is a cgroup's and its reading is at hand, the cgroup's working set (else its usage),
+    what the kernel kills on; elsewhere the process's resident memory. ``usage_source`` says which
+    (``USAGE_SOURCES``). ``rss_mb``, ``pss_bytes`` and ``uss_bytes`` are the process's own,
+    whatever ``heap_*`` describe: its share of the container, for attribution.
 
     ``census`` says whether the objects were counted for this snapshot; when not, the object
     figures are those of the last census and ``census_ms`` is 0.
@@ -94,6 +109,12 @@ class MemorySnapshot:
     gc_collected_by_generation: tuple[int, ...] = ()  # gc_collected and gc_uncollectable per generation
     gc_uncollectable_by_generation: tuple[int, ...] = ()
     container: ContainerMemory | None = None  # the process's cgroup; None outside one (or unreadable)
+    usage_source: str = USAGE_PROCESS_RSS  # what heap_used_mb is: one of USAGE_SOURCES
+    # The process's proportional set size (each shared page split among the processes mapping it)
+    # and unique set size (pages no other process maps), in bytes: read at most every 30 s, the last
+    # reading between. None where they cannot be read.
+    pss_bytes: int | None = None
+    uss_bytes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)

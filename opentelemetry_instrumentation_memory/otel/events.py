@@ -120,6 +120,7 @@ class TelemetryEventSink:
         span_attributes: Attributes = {
             "fogcompute.memory.heap_used_mb": snapshot.heap_used_mb,
             "fogcompute.memory.heap_percent": snapshot.heap_percent,
+            "fogcompute.memory.usage_source": snapshot.usage_source,
             "fogcompute.memory.total_objects": snapshot.total_objects,
         }
         with self._tracer.start_as_current_span(

@@ -167,6 +167,22 @@ def _container_memory(profiler: MemoryProfiler) -> Iterable[Observation]:
     return [Observation(v, {"kind": kind}) for kind, v in zip(CONTAINER_KINDS, values) if v is not None]
 
 
+def _usage_source(profiler: MemoryProfiler) -> Iterable[Observation]:
+    snapshot = profiler.latest_snapshot
+    return [] if snapshot is None else [Observation(1, {"source": bounded(snapshot.usage_source)})]
+
+
+def _from_snapshot_bytes(pick: Callable[[MemorySnapshot], int | None]) -> Reader:
+    """Absent where the figure cannot be read."""
+
+    def read(profiler: MemoryProfiler) -> Iterable[Observation]:
+        snapshot = profiler.latest_snapshot
+        value = None if snapshot is None else pick(snapshot)
+        return [] if value is None else [Observation(value)]
+
+    return read
+
+
 def _snapshots(profiler: MemoryProfiler) -> Iterable[Observation]:
     return [Observation(profiler.total_snapshots)]
 
@@ -183,14 +199,15 @@ INSTRUMENTS = (
         "heap_used_mb",
         GAUGE,
         "{MiB}",
-        "Resident memory of the process",
+        "Memory held against the limit: the cgroup's working set under a cgroup limit, else the "
+        "process's resident memory (heap_used_info says which)",
         _from_snapshot(lambda s: s.heap_used_mb),
     ),
     InstrumentSpec(
         "heap_percent",
         GAUGE,
         "%",
-        "Resident memory as a percentage of the effective limit",
+        "heap_used_mb as a percentage of the effective limit",
         _from_snapshot(lambda s: s.heap_percent),
     ),
     InstrumentSpec(
@@ -307,6 +324,32 @@ INSTRUMENTS = (
         "By",
         "The cgroup's usage by kind (anon, file, kernel, shmem; shmem is part of file), from memory.stat",
         _container_memory,
+        always=False,
+    ),
+    InstrumentSpec(
+        "heap_used_info",
+        GAUGE,
+        "",
+        "What heap_used_mb measures (always 1): source is container_working_set, container_usage "
+        "or process_rss",
+        _usage_source,
+    ),
+    InstrumentSpec(
+        "process_pss_bytes",
+        GAUGE,
+        "By",
+        "The process's proportional set size: each shared page split among the processes mapping it "
+        "(a container's processes add up to what they hold); read at most every 30 s",
+        _from_snapshot_bytes(lambda s: s.pss_bytes),
+        always=False,
+    ),
+    InstrumentSpec(
+        "process_uss_bytes",
+        GAUGE,
+        "By",
+        "The process's unique set size: pages no other process maps, what its exit would free; "
+        "read at most every 30 s",
+        _from_snapshot_bytes(lambda s: s.uss_bytes),
         always=False,
     ),
     InstrumentSpec(

@@ -178,7 +178,9 @@ def test_multi_worker_processes_each_serve_their_own_port(instrumentor, telemetr
             assert target["fogcompute_memory_process_role"] == ("main" if port == base else "worker")
             instances[port] = (
                 target["service_instance_id"],
-                families["fogcompute_memory_heap_used_mb"].samples[0].value,
+                # the process's own RSS: under a cgroup limit heap_used_mb is the container's, the
+                # same on every port
+                families["fogcompute_memory_rss_mb"].samples[0].value,
             )
     finally:
         os.close(done_write)

@@ -140,6 +140,8 @@ def test_python_reader_and_collector_agree_on_every_name():
         if spec.always
         or (profiler.baseline_settled and spec.name.startswith("baseline_drift"))
         or (profiler.latest_snapshot.container is not None and spec.name.startswith("container_"))
+        or (profiler.latest_snapshot.pss_bytes is not None and spec.name == "process_pss_bytes")
+        or (profiler.latest_snapshot.uss_bytes is not None and spec.name == "process_uss_bytes")
     }
     assert from_collector == exposed - {"target_info", "fogcompute_memory_gc_pause_max_seconds"}
     assert collector_name(PREFIX + "time_to_limit_seconds", "s", "gauge") == PREFIX + "time_to_limit_seconds"

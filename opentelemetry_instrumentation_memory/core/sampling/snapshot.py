@@ -12,10 +12,25 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 import psutil
 
 from ..dispatch import RateLimitedLog
-from ..records import MB, ContainerMemory, MemoryLimit, MemorySnapshot
+from ..records import (
+    MB,
+    USAGE_CONTAINER,
+    USAGE_CONTAINER_WORKING_SET,
+    USAGE_PROCESS_RSS,
+    ContainerMemory,
+    MemoryLimit,
+    MemorySnapshot,
+)
 from .census import count_objects_by_type
 from .container import ContainerMemoryReader
-from .limits import SOURCE_PHYSICAL, effective_memory_limit, physical_memory
+from .limits import (
+    SOURCE_CGROUP_V1,
+    SOURCE_CGROUP_V2,
+    SOURCE_PHYSICAL,
+    effective_memory_limit,
+    physical_memory,
+)
+from .proportional import ProportionalMemory
 from .resident import ProcessMemory
 
 _logger = logging.getLogger(__name__)
@@ -32,6 +47,18 @@ def _hosts(stats: List[Dict[str, int]], own: Sequence[int]) -> Tuple[int, ...]:
     )
 
 
+def heap_usage(rss: int, container: Optional[ContainerMemory], limit: MemoryLimit) -> Tuple[int, str]:
+    """(bytes, what they are) to set against ``limit``: the cgroup's working set (else its usage)
+    where the limit is that cgroup's, since the kernel kills on the cgroup's charge and not on one
+    process's share of it; the process's resident memory where the limit is physical memory."""
+    if container is not None and limit.source in (SOURCE_CGROUP_V2, SOURCE_CGROUP_V1):
+        if container.source == limit.source:  # the same hierarchy's figure, never the other's
+            if container.working_set_bytes is not None:
+                return container.working_set_bytes, USAGE_CONTAINER_WORKING_SET
+            return container.usage_bytes, USAGE_CONTAINER
+    return rss, USAGE_PROCESS_RSS
+
+
 class SnapshotTaker:
     """Takes snapshots with a process handle that always describes the calling process.
 
@@ -46,7 +73,10 @@ class SnapshotTaker:
         gc_pause_seconds: Callable[[], float] = lambda: 0.0,
         container_reader: Optional[Callable[[], Optional[ContainerMemory]]] = None,
         own_collections: Callable[[], Sequence[int]] = tuple,
+        proportional_reader: Optional[Callable[[], Tuple[Optional[int], Optional[int]]]] = None,
     ) -> None:
+        # (pss, uss) bytes, rate-limited by the reader itself: most snapshots carry the last reading
+        self._proportional = proportional_reader or ProportionalMemory().read
         self._own_collections = own_collections  # by generation, set off by the package's threads
         self._limit_reader = limit_reader
         self._container = container_reader or ContainerMemoryReader().read
@@ -108,6 +138,8 @@ class SnapshotTaker:
         rss, vms = self._memory.read()
         container = self._container()  # beside the RSS: the process's share and its cgroup's whole
         limit = self.limit()
+        used, usage_source = heap_usage(rss, container, limit)
+        pss, uss = self._proportional()
         stats = gc.get_stats()
         if tracemalloc.is_tracing():
             traced, peak = tracemalloc.get_traced_memory()
@@ -129,9 +161,9 @@ class SnapshotTaker:
             top, total, counts = self._last_census or ((), 0, {})
         snapshot = MemorySnapshot(
             timestamp=time.time(),
-            heap_used_mb=rss / MB,
+            heap_used_mb=used / MB,
             heap_size_mb=limit.bytes / MB,
-            heap_percent=100.0 * rss / limit.bytes if limit.bytes else 0.0,
+            heap_percent=100.0 * used / limit.bytes if limit.bytes else 0.0,
             rss_mb=rss / MB,
             vms_mb=vms / MB,
             total_objects=total,
@@ -149,5 +181,8 @@ class SnapshotTaker:
             gc_pause_seconds=self._gc_pause_seconds(),
             duration_ms=(time.perf_counter() - started) * 1000.0,
             container=container,
+            usage_source=usage_source,
+            pss_bytes=pss,
+            uss_bytes=uss,
         )
         return snapshot, counts
