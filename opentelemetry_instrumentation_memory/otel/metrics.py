@@ -456,7 +456,7 @@ class MemoryMetrics:
         self._semconv: frozenset[str] = frozenset()
         self._semconv_created: set[str] = set()
         self._semconv_lock = threading.Lock()
-        fork.register(self)
+        fork.register(self, restarts_threads=False)
         self._object_count: object = None
         self._gc_pause = meter.create_histogram(
             PREFIX + "gc_pause_seconds",

@@ -58,7 +58,7 @@ class MemorySpanProcessor(SpanProcessor):
         self._lock = threading.Lock()
         self._memory = ProcessMemory()
         self.enabled = True
-        fork.register(self)
+        fork.register(self, restarts_threads=False)
 
     def after_fork_in_child(self) -> None:
         """A fork may have caught another thread holding the lock."""

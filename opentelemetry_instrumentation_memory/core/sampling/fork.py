@@ -16,12 +16,19 @@ class ForkAware(Protocol):
     def after_fork_in_child(self) -> None: ...
 
 
-_registered: "weakref.WeakSet[ForkAware]" = weakref.WeakSet()
+# Owners that only renew locks and handles come before owners that restart threads: a restarted loop
+# must never reach a lock the parent's thread held at the fork before that lock is renewed (a child's
+# loop once waited forever on a resident-memory reader's lock). Each list keeps registration order.
+_renewing: "List[weakref.ReferenceType[ForkAware]]" = []
+_restarting: "List[weakref.ReferenceType[ForkAware]]" = []
 _functions: List[Callable[[], None]] = []
 
 
-def register(owner: ForkAware) -> None:
-    _registered.add(owner)
+def register(owner: ForkAware, restarts_threads: bool = True) -> None:
+    """``restarts_threads=False`` for an owner that only renews its locks and handles."""
+    owners = _restarting if restarts_threads else _renewing
+    owners[:] = [ref for ref in owners if ref() is not None]  # bounded by the owners alive
+    owners.append(weakref.ref(owner))
 
 
 def register_function(function: Callable[[], None]) -> None:
@@ -37,7 +44,10 @@ def _reinitialise_in_child() -> None:
             function()
         except Exception:
             _logger.exception("memory profiler could not reinitialise after fork")
-    for owner in list(_registered):
+    for ref in [*_renewing, *_restarting]:
+        owner = ref()
+        if owner is None:
+            continue
         try:
             owner.after_fork_in_child()
         except Exception:  # a child must start even if its monitor cannot

@@ -44,7 +44,7 @@ class ProcessMemory:
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the descriptor opened
         self._lock = threading.Lock()
         self._process: psutil.Process | None = None
-        fork.register(self)
+        fork.register(self, restarts_threads=False)
 
     def process(self) -> psutil.Process:
         """A psutil handle on the calling process (one made before a fork would describe the parent)."""
