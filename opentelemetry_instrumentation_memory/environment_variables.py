@@ -361,6 +361,16 @@ process of the same host and pid namespace next writes there. Read once and made
 others plant there is never followed or opened (docs/OPERATIONS.md, Security).
 """
 
+OTEL_PYTHON_MEMORY_PROMETHEUS_SUMMARY = "OTEL_PYTHON_MEMORY_PROMETHEUS_SUMMARY"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_SUMMARY
+
+``true`` to serve a JSON summary at ``/memory.json`` beside ``/metrics`` on that endpoint, which
+``python -m opentelemetry_instrumentation_memory report URL`` reads (default ``false``). It carries
+what the metrics carry: memory against the limit, the time to it, and each active leak with its
+series' labels, growth per hour and retained MB.
+"""
+
 OTEL_PYTHON_MEMORY_SPAN_PROCESSOR = "OTEL_PYTHON_MEMORY_SPAN_PROCESSOR"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_SPAN_PROCESSOR

@@ -20,14 +20,15 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry
 
-from ..core.config import host_from_environment, port_from_environment
+from ..core.config import flag_from_environment, host_from_environment, port_from_environment
 from ..core.profiler import MemoryProfiler, get_memory_profiler
 from ..core.sampling import fork
-from ..core.validation import require_host, require_int
+from ..core.validation import require_bool, require_host, require_int
 from ..environment_variables import (
     OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
+    OTEL_PYTHON_MEMORY_PROMETHEUS_SUMMARY,
     OTEL_PYTHON_MEMORY_SEMCONV,
 )
 from ..version import __version__
@@ -35,6 +36,7 @@ from . import discovery, processes
 from .metrics import metrics_for
 from .semconv import require_semconv, semconv_from_environment
 from .server import MetricsServer, TLSOptions, binds_every_interface, names_every_interface, serve_metrics
+from .summary import SUMMARY_PATH, summary_json
 
 _logger = logging.getLogger(__name__)
 
@@ -56,7 +58,9 @@ class MemoryExporter:
     ``OTEL_PYTHON_MEMORY_PROMETHEUS_SD_DIR`` it announces itself there (see ``discovery``).
     ``certfile`` and ``keyfile`` turn on TLS; ``client_cafile`` with ``client_auth_required`` asks
     for client certificates. ``semconv`` names the semantic-convention groups served as well
-    (otel/semconv.py; default ``OTEL_PYTHON_MEMORY_SEMCONV``).
+    (otel/semconv.py; default ``OTEL_PYTHON_MEMORY_SEMCONV``). ``summary`` serves the JSON summary
+    at ``/memory.json`` too, for the terminal report (otel/summary.py; default
+    ``OTEL_PYTHON_MEMORY_PROMETHEUS_SUMMARY``, off).
     """
 
     def __init__(
@@ -71,8 +75,14 @@ class MemoryExporter:
         client_auth_required: bool = False,
         port_span: int = 1,
         semconv: Optional[Iterable[str]] = None,
+        summary: Optional[bool] = None,
         environ: Mapping[str, str] = os.environ,
     ) -> None:
+        self.summary = (
+            flag_from_environment(environ, OTEL_PYTHON_MEMORY_PROMETHEUS_SUMMARY, False)
+            if summary is None
+            else require_bool("summary", summary)
+        )
         self._semconv = (
             semconv_from_environment(environ, OTEL_PYTHON_MEMORY_SEMCONV)
             if semconv is None
@@ -205,9 +215,11 @@ class MemoryExporter:
     def _bind_first_free_port(self) -> Tuple[MetricsServer, threading.Thread]:
         last = min(self.base_port + self.port_span - 1, 65535) if self.base_port else 0
         port = self.base_port
+        profiler = self._profiler or get_memory_profiler()
+        summary = (SUMMARY_PATH, lambda: summary_json(profiler)) if self.summary else None
         while True:
             try:
-                return serve_metrics(self.host, port, self.registry, self._tls)
+                return serve_metrics(self.host, port, self.registry, self._tls, summary=summary)
             except OSError as error:
                 if port >= last:
                     ports = f"{self.base_port}-{last}" if last != self.base_port else str(port)

@@ -1,4 +1,5 @@
-"""The HTTP(S) server behind ``MemoryExporter``: prometheus_client's WSGI app, on /metrics only.
+"""The HTTP(S) server behind ``MemoryExporter``: prometheus_client's WSGI app, on /metrics only
+(and, opted into, the JSON summary at /memory.json: otel/summary.py).
 
 prometheus_client's own ``start_http_server`` answers every path, does the TLS handshake on the
 thread that accepts connections, and gives every connection a thread for as long as the client
@@ -114,10 +115,17 @@ class TLSOptions:
 WSGIApp = Callable[[Dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def _only_metrics(registry: CollectorRegistry) -> WSGIApp:
+def _only_metrics(
+    registry: CollectorRegistry, summary: Optional[Tuple[str, Callable[[], bytes]]] = None
+) -> WSGIApp:
+    """/metrics, and the opt-in ``summary`` (its path, and what makes its JSON body)."""
     metrics = make_wsgi_app(registry)
 
     def app(environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if summary is not None and environ.get("PATH_INFO") == summary[0]:
+            body = summary[1]()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Cache-Control", "no-store")])
+            return [body]
         if environ.get("PATH_INFO") != METRICS_PATH:
             start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
             return [b"Not Found: metrics are served at /metrics\n"]
@@ -394,9 +402,11 @@ def serve_metrics(
     registry: CollectorRegistry,
     tls: Optional[TLSOptions] = None,
     limits: ConnectionLimits = ConnectionLimits(),
+    summary: Optional[Tuple[str, Callable[[], bytes]]] = None,
 ) -> Tuple[MetricsServer, threading.Thread]:
-    """Serve ``registry`` at ``/metrics`` on a daemon thread; returns the server and its thread."""
-    server = MetricsServer((host, port), _only_metrics(registry), limits, tls)
+    """Serve ``registry`` at ``/metrics`` (and the opt-in ``summary`` at its path) on a daemon
+    thread; returns the server and its thread."""
+    server = MetricsServer((host, port), _only_metrics(registry, summary), limits, tls)
     thread = threading.Thread(
         target=server.serve_forever, args=(POLL_SECONDS,), name="otel-memory-metrics-server", daemon=True
     )

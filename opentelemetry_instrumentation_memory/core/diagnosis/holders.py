@@ -16,7 +16,7 @@ from .keys import attribute_label
 from .owners import CONTAINER_TYPES, LRU_ELEMENT, Roots, attributes_of, bounded
 from .referrers import referrers_of
 
-__all__ = ["Holders", "owning_instances", "retained_by"]
+__all__ = ["Holders", "owning_instances", "retained_by", "sampled_holders"]
 
 Holders = Tuple[Tuple[str, float], ...]  # (owner path, share of the sample it holds), largest first
 Owners = Mapping[int, Tuple[object, str]]  # id(held) -> (the object holding it, its attribute)
@@ -145,6 +145,16 @@ def retained_by(names: Sequence[str], roots: Roots, per_type: int = 20) -> Dict[
         for sample in samples.values():
             sample.clear()
         samples.clear()
+
+
+def sampled_holders(samples: Dict[str, List[object]], roots: Roots) -> Dict[str, Tuple[Holders, float]]:
+    """``retained_by`` for samples the caller chose (a leak check's objects born while it traced);
+    the samples are emptied."""
+    try:
+        return _shares(samples, roots)
+    finally:
+        for sample in samples.values():
+            sample.clear()
 
 
 def _shares(samples: Dict[str, List[object]], roots: Roots) -> Dict[str, Tuple[Holders, float]]:
