@@ -1,0 +1,148 @@
+/* The sampled blocks still alive, by address: open addressing with linear probing and
+ * backward-shift deletion (no tombstones, so lookups stay short however many frees pass). Every
+ * free asks it, so a bitmap filter answers the common "not sampled" first without touching the
+ * table. Fixed size, from libc; at most half full.
+ */
+#ifndef SAMPLER_TABLE_H
+#define SAMPLER_TABLE_H
+
+#define SAMPLE_SLOTS (1u << 15)
+#define MAX_SAMPLES (SAMPLE_SLOTS / 2)
+#define FILTER_BITS (1u << 18)
+
+typedef struct {
+    uintptr_t address; /* 0: empty slot */
+    uint64_t size;
+    double weight; /* bytes this sample stands for */
+    uint32_t stack;
+    uint32_t unused;
+} sample_t;
+
+typedef struct {
+    sample_t *slots;
+    uint64_t *filter;        /* a bit per address hash, set on insert, cleared by rebuilds */
+    uint32_t count;
+    uint32_t filter_stale;   /* removals since the filter was rebuilt */
+} table_t;
+
+static inline uint32_t
+address_hash(uintptr_t address, unsigned bits)
+{
+    return (uint32_t)(((uint64_t)(address >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - bits));
+}
+
+#define SLOT_BITS 15
+#define FILTER_SHIFT 18
+
+static size_t
+table_bytes(void)
+{
+    return SAMPLE_SLOTS * sizeof(sample_t) + FILTER_BITS / 8;
+}
+
+static int
+table_init(table_t *t)
+{
+    t->slots = calloc(SAMPLE_SLOTS, sizeof(sample_t));
+    t->filter = calloc(FILTER_BITS / 64, 8);
+    t->count = t->filter_stale = 0;
+    if (!t->slots || !t->filter) {
+        free(t->slots);
+        free(t->filter);
+        t->slots = NULL;
+        t->filter = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void
+table_clear(table_t *t)
+{
+    memset(t->slots, 0, SAMPLE_SLOTS * sizeof(sample_t));
+    memset(t->filter, 0, FILTER_BITS / 8);
+    t->count = t->filter_stale = 0;
+}
+
+static inline int
+filter_may_hold(const table_t *t, uintptr_t address)
+{
+    uint32_t bit = address_hash(address, FILTER_SHIFT);
+    return (t->filter[bit >> 6] >> (bit & 63)) & 1;
+}
+
+static void
+filter_rebuild(table_t *t)
+{
+    memset(t->filter, 0, FILTER_BITS / 8);
+    for (uint32_t i = 0; i < SAMPLE_SLOTS; i++) {
+        if (t->slots[i].address) {
+            uint32_t bit = address_hash(t->slots[i].address, FILTER_SHIFT);
+            t->filter[bit >> 6] |= 1ull << (bit & 63);
+        }
+    }
+    t->filter_stale = 0;
+}
+
+/* Store a sample; 0 when the table is full (the sample is dropped). An address already there
+ * (a free this table missed) is overwritten. */
+static int
+table_insert(table_t *t, uintptr_t address, uint64_t size, double weight, uint32_t stack)
+{
+    uint32_t mask = SAMPLE_SLOTS - 1;
+    uint32_t slot = address_hash(address, SLOT_BITS);
+    while (t->slots[slot].address && t->slots[slot].address != address)
+        slot = (slot + 1) & mask;
+    if (!t->slots[slot].address) {
+        if (t->count >= MAX_SAMPLES)
+            return 0;
+        t->count++;
+    }
+    sample_t *s = &t->slots[slot];
+    s->address = address;
+    s->size = size;
+    s->weight = weight;
+    s->stack = stack;
+    uint32_t bit = address_hash(address, FILTER_SHIFT);
+    t->filter[bit >> 6] |= 1ull << (bit & 63);
+    return 1;
+}
+
+static sample_t *
+table_find(table_t *t, uintptr_t address)
+{
+    uint32_t mask = SAMPLE_SLOTS - 1;
+    for (uint32_t slot = address_hash(address, SLOT_BITS); t->slots[slot].address; slot = (slot + 1) & mask) {
+        if (t->slots[slot].address == address)
+            return &t->slots[slot];
+    }
+    return NULL;
+}
+
+/* Forget the sample at ``address``, if any; the free path. */
+static inline void
+table_remove(table_t *t, uintptr_t address)
+{
+    if (t->count == 0 || !filter_may_hold(t, address))
+        return;
+    sample_t *found = table_find(t, address);
+    if (found == NULL)
+        return;
+    uint32_t mask = SAMPLE_SLOTS - 1;
+    uint32_t hole = (uint32_t)(found - t->slots);
+    /* Backward shift: move later entries of the probe run into the hole when their home allows. */
+    for (uint32_t next = (hole + 1) & mask; t->slots[next].address; next = (next + 1) & mask) {
+        uint32_t home = address_hash(t->slots[next].address, SLOT_BITS);
+        if (((next - home) & mask) >= ((next - hole) & mask)) {
+            t->slots[hole] = t->slots[next];
+            hole = next;
+        }
+    }
+    memset(&t->slots[hole], 0, sizeof(sample_t));
+    t->count--;
+    /* A stale bit only costs a probe; rebuild once they outnumber the live ones. */
+    if (++t->filter_stale > t->count + 4096)
+        filter_rebuild(t);
+}
+
+#endif /* SAMPLER_TABLE_H */
