@@ -251,12 +251,34 @@ still recorded, logged and counted.
 Sets ``leak_alert_severity``: ``low``, ``medium``, ``high`` or ``critical`` (default ``high``).
 """
 
+OTEL_PYTHON_MEMORY_HEAP_SAMPLING = "OTEL_PYTHON_MEMORY_HEAP_SAMPLING"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_HEAP_SAMPLING
+
+Sample allocations all along (the ``_sampler`` extension, about one per ``heap_sampling_interval``
+bytes allocated): each leak's sites come from the live sampled heap at its verdict, and tracemalloc
+is never touched. Off, or where the extension is not built, sites come from tracemalloc windows
+(``leak_site_capture``).
+
+Sets ``heap_sampling``: ``true`` or ``false`` (default ``true``).
+"""
+
+OTEL_PYTHON_MEMORY_HEAP_SAMPLING_INTERVAL = "OTEL_PYTHON_MEMORY_HEAP_SAMPLING_INTERVAL"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_HEAP_SAMPLING_INTERVAL
+
+Mean bytes allocated between two sampled allocations (random, exponential intervals): smaller finds
+small leaks' lines sooner and costs more (docs/PERFORMANCE.md).
+
+Sets ``heap_sampling_interval``: an integer from 1024 to 1073741824 (default ``524288``).
+"""
+
 OTEL_PYTHON_MEMORY_LEAK_SITE_CAPTURE = "OTEL_PYTHON_MEMORY_LEAK_SITE_CAPTURE"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_LEAK_SITE_CAPTURE
 
-On a new leak, turn tracemalloc on for a short window and report the allocation sites that grew
-most; off, tracemalloc is never touched.
+Without heap sampling: on a new leak, turn tracemalloc on for a short window and report the
+allocation sites that grew most; off, tracemalloc is never touched.
 
 Sets ``leak_site_capture``: ``true`` or ``false`` (default ``true``).
 """

@@ -51,6 +51,8 @@ class ProfilerConfig:
     leak_min_growth: int = default("leak_min_growth")
     max_detected_leaks: int = default("max_detected_leaks")
     leak_alert_severity: str = default("leak_alert_severity")
+    heap_sampling: bool = default("heap_sampling")
+    heap_sampling_interval: int = default("heap_sampling_interval")
     leak_site_capture: bool = default("leak_site_capture")
     leak_site_window_seconds: float = default("leak_site_window_seconds")
     leak_site_cooldown_seconds: float = default("leak_site_cooldown_seconds")

@@ -22,6 +22,7 @@ from .analysis.state import MemoryAnalysis
 from .compat import SeedCompatibility
 from .config import ProfilerConfig
 from .diagnosis.examiner import LeakExaminer
+from .diagnosis.heap_profile import HeapProfile
 from .diagnosis.own import OwnObjects
 from .diagnosis.sites import SiteCapture, Sites
 from .dispatch import Callback, CallbackDispatcher, RateLimitedLog
@@ -41,6 +42,10 @@ ALERT_EVENTS = "alert"
 DETECTION_EVENTS = "detection"
 _SITE_FRAMES = 10  # enough to see past helpers into the code that keeps the objects
 _SITE_COUNT = 5
+# Objects of a leak looked up in the sampled heap: at one sample per 512 KiB, 50,000 objects of 56
+# bytes hold about five samples. A list of them lives for the lookup (400 KB).
+_HEAP_LOCATE = 50_000
+_HEAP_RETRY_CEILING = 64  # censuses between two lookups for a leak no sample explains yet
 _SITE_SETTINGS = (
     "leak_site_window_seconds",
     "leak_site_cooldown_seconds",
@@ -113,6 +118,9 @@ class MemoryProfiler(SeedCompatibility):
         self._new_locks()
         self._analysis = self._new_analysis(self._config)
         self._sites = self._site_capture()
+        self._heap = HeapProfile()
+        self._censuses = 0
+        self._heap_tries: Dict[str, Tuple[int, int]] = {}  # leak key -> (lookups, next census)
         fork.register(self)
 
     def _new_locks(self) -> None:
@@ -223,6 +231,36 @@ class MemoryProfiler(SeedCompatibility):
         explained = {leak.key: leak for leak in self._analysis.attach_holders(holders)}
         return [explained.get(leak.key, leak) for leak in new_leaks if leak.key not in held_by_bounded]
 
+    def _heap_sites(self, new_leaks: List[Leak]) -> List[Leak]:
+        """Under ``_cycle``, at a census: active leaks without sites get theirs from the sampled heap,
+        at the verdict's census, else after 1, 2, 4... more (looking their objects up walks the heap).
+        Returns ``new_leaks`` with their sites, and older leaks that got theirs now."""
+        if not self._heap.running:
+            return new_leaks
+        config = self._config
+        self._heap.record(config.leak_window)
+        self._censuses += 1
+        unsited = {leak.key: leak.kind for leak in self._analysis.active_leaks if not leak.sites}
+        tries = {key: self._heap_tries.get(key, (0, self._censuses)) for key in unsited}
+        due = {key: unsited[key] for key, (_, due_at) in tries.items() if due_at <= self._censuses}
+        self._heap_tries = {
+            key: (n + 1, self._censuses + min(2**n, _HEAP_RETRY_CEILING)) if key in due else (n, due_at)
+            for key, (n, due_at) in tries.items()
+        }
+        if not due:
+            return new_leaks
+        root = config.leak_site_path_root or os.getcwd()
+        located = self._examiner.locate(due, _HEAP_LOCATE)
+        sites = {
+            key: self._heap.sites_of(located[key], _SITE_COUNT, root)
+            if key in located
+            else self._heap.growing(_SITE_COUNT, root)
+            for key in due
+        }
+        located.clear()
+        updated = {leak.key: leak for leak in self._analysis.attach_sites(sites)}
+        return [updated.pop(leak.key, leak) for leak in new_leaks] + list(updated.values())
+
     def _awaiting_sites(self) -> List[str]:
         """Active leaks without sites that are worth a capture: above low, or still growing a
         quarter window after they were found (a cache filling when found has plateaued by then,
@@ -252,6 +290,8 @@ class MemoryProfiler(SeedCompatibility):
         self._dispatcher = self._dispatcher.copy_for_child()
         self._analysis = self._new_analysis(self._config)
         self._sites = self._site_capture()
+        self._heap.after_fork_in_child()
+        self._heap_tries.clear()
         self._cadence.restart()
         if was_running:
             self.start()
@@ -282,6 +322,7 @@ class MemoryProfiler(SeedCompatibility):
         with self._lifecycle:
             if self.running:
                 self._apply_tracemalloc()
+                self._apply_heap_sampling()
 
     def reset(self) -> None:
         """Forget history, baseline, leaks and alerts, and start over from the next snapshot."""
@@ -301,6 +342,7 @@ class MemoryProfiler(SeedCompatibility):
             if self.running:
                 return
             self._apply_tracemalloc()
+            self._apply_heap_sampling()
             self.gc_pauses.install()
             self._stop_event = stop = threading.Event()
             self._thread = threading.Thread(
@@ -325,6 +367,7 @@ class MemoryProfiler(SeedCompatibility):
             thread.join(left())
         loop_ended = thread is None or not thread.is_alive() or thread is threading.current_thread()
         capture_ended = self._sites.cancel(left())
+        self._heap.stop()
         self.gc_pauses.uninstall()
         callbacks_ended = self._dispatcher.close(left())
         with self._lifecycle:
@@ -361,6 +404,21 @@ class MemoryProfiler(SeedCompatibility):
     def census_seconds(self) -> float:
         """Smoothed duration of a census (0 before the first)."""
         return self._cadence.census_seconds
+
+    def _apply_heap_sampling(self) -> None:
+        if self._config.heap_sampling:
+            self._heap.start(self._config.heap_sampling_interval)
+        else:
+            self._heap.stop()
+
+    @property
+    def heap_sampling_active(self) -> bool:
+        """Whether leak sites come from the sampled heap (else from tracemalloc windows)."""
+        return self._heap.running
+
+    @property
+    def heap_profile(self) -> HeapProfile:
+        return self._heap
 
     def _apply_tracemalloc(self) -> None:
         if self._config.enable_tracemalloc and not tracemalloc.is_tracing():
@@ -408,6 +466,11 @@ class MemoryProfiler(SeedCompatibility):
             new_leaks = self._explain(new_leaks)
         except Exception as error:  # the leaks are still reported, without their holders
             self._loop_log.error("holders", error, "leak holder search failed")
+        if snapshot.census:
+            try:
+                new_leaks = self._heap_sites(new_leaks)
+            except Exception as error:  # the leaks are still reported, without their sites
+                self._loop_log.error("heap sites", error, "leak sites from the sampled heap failed")
         if self._baseline_reset_requested:
             self._baseline_reset_requested = False
             self._analysis.reset_baseline()
@@ -428,8 +491,9 @@ class MemoryProfiler(SeedCompatibility):
         self._record(snapshot, counts, containers)
         unsited = self._awaiting_sites()
         self._run_pending()
-        if unsited and config.leak_site_capture:
-            # Every active leak still without its sites, at most one capture per cool-down.
+        if unsited and config.leak_site_capture and not self._heap.running:
+            # Without heap sampling: every active leak still without its sites, at most one capture
+            # per cool-down.
             self._sites.trigger(unsited)
         return snapshot
 

@@ -243,11 +243,29 @@ SETTINGS: Tuple[Setting, ...] = (
         "still recorded, logged and counted.",
     ),
     Setting(
+        "heap_sampling",
+        bool,
+        True,
+        doc="Sample allocations all along (the `_sampler` extension, about one per "
+        "`heap_sampling_interval` bytes allocated): each leak's sites come from the live sampled heap "
+        "at its verdict, and tracemalloc is never touched. Off, or where the extension is not built, "
+        "sites come from tracemalloc windows (`leak_site_capture`).",
+    ),
+    Setting(
+        "heap_sampling_interval",
+        int,
+        512 * 1024,
+        minimum=1024,
+        maximum=1 << 30,
+        doc="Mean bytes allocated between two sampled allocations (random, exponential intervals): "
+        "smaller finds small leaks' lines sooner and costs more (docs/PERFORMANCE.md).",
+    ),
+    Setting(
         "leak_site_capture",
         bool,
         True,
-        doc="On a new leak, turn tracemalloc on for a short window and report the allocation sites that "
-        "grew most; off, tracemalloc is never touched.",
+        doc="Without heap sampling: on a new leak, turn tracemalloc on for a short window and report the "
+        "allocation sites that grew most; off, tracemalloc is never touched.",
     ),
     Setting(
         "leak_site_window_seconds",

@@ -1,4 +1,5 @@
-"""Allocation sites of a real leak, found by a short tracemalloc window."""
+"""Allocation sites of a real leak, found by a short tracemalloc window: the fallback where heap sampling
+is off or not built (tests/unit/test_heap_profile.py has the sampled heap's)."""
 
 import json
 import os
@@ -29,7 +30,9 @@ def leak_forever(stop, sink):
 
 
 LEAKING_LINE = leak_forever.__code__.co_firstlineno + 2
-FAST = dict(snapshot_interval=0.05, census_budget=1.0, leak_window=16, leak_min_snapshots=12)
+FAST = dict(
+    snapshot_interval=0.05, census_budget=1.0, leak_window=16, leak_min_snapshots=12, heap_sampling=False
+)
 
 
 def run_leak(profiler, until, timeout=60):

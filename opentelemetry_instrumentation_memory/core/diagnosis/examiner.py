@@ -1,6 +1,7 @@
 """What the profiler asks of the heap about leaks: containers to watch, bytes per object and per
-entry, who holds a leaking type, and which objects to ask tracemalloc about. Every answer comes
-from a bounded walk, run at a census or when a leak is found, and keeps no reference."""
+entry, who holds a leaking type, and which objects to look up (in the sampled heap, or in
+tracemalloc's traces). Every answer comes from a bounded walk, run at a census or when a leak is
+found, and keeps no reference."""
 
 from __future__ import annotations
 
@@ -43,13 +44,13 @@ class LeakExaminer:
         held_by_bounded = [name for name, (_, share) in found.items() if share >= BOUNDED_SHARE]
         return {name: holders for name, (holders, _) in found.items()}, held_by_bounded
 
-    def locate(self, kinds: Mapping[str, str]) -> Dict[str, List[object]]:
-        """Candidate objects of each leak (``kinds``: key -> "type" or "container"), youngest first;
-        leaks of other kinds are left out."""
+    def locate(self, kinds: Mapping[str, str], limit: int = _LOCATE_PER_LEAK) -> Dict[str, List[object]]:
+        """Up to ``limit`` candidate objects of each leak (``kinds``: key -> "type" or "container"),
+        youngest first; leaks of other kinds are left out."""
         types = [key for key, kind in kinds.items() if kind == "type"]
-        located: Dict[str, List[object]] = dict(objects_of(types, _LOCATE_PER_LEAK)) if types else {}
+        located: Dict[str, List[object]] = dict(objects_of(types, limit)) if types else {}
         for key, kind in kinds.items():
             if kind == "container":
                 container = self.containers.resolve(key)
-                located[key] = recent_entries(container, _LOCATE_PER_LEAK) if container is not None else []
+                located[key] = recent_entries(container, limit) if container is not None else []
         return located

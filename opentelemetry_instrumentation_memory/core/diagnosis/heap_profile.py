@@ -1,0 +1,122 @@
+"""Where is it leaking? The sampled heap profile answers at the verdict, with no tracemalloc window.
+
+The allocation sampler (``core/sampling/allocations.py``) keeps the sampled blocks still alive, each
+with its stack and the bytes it stands for. A leak's own objects (its type's instances, its
+container's newest entries) that were sampled name the lines that allocated them; growth nobody's
+objects explain gets the lines whose live sampled bytes grew most since the oldest reading kept (one
+per census). A line is the innermost frame outside the profiler's own code.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+from typing import Deque, Dict, Iterable, Sequence, Tuple
+
+from ..records import AllocationSite
+from ..sampling.allocations import SAMPLER, AllocationSampler, Frame, Row
+from .sites import trim_path
+
+_PACKAGE_DIRECTORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_OWN_FILES = (
+    os.path.join(_PACKAGE_DIRECTORY, "core") + os.sep,
+    os.path.join(_PACKAGE_DIRECTORY, "otel") + os.sep,
+    threading.__file__,
+    "<frozen importlib",
+)
+READINGS = 32  # censuses of live bytes by line kept, to tell growth
+READING_SITES = 64  # lines kept per reading: the largest
+
+Line = Tuple[str, int]
+
+
+def site_frames(frames: Sequence[Frame]) -> Tuple[Frame, ...]:
+    """The frames from the innermost one outside the profiler's own code outwards; none when every
+    frame is the profiler's (its own allocations)."""
+    for index, (file, _, _) in enumerate(frames):
+        if not file.startswith(_OWN_FILES):
+            return tuple(frames[index:])
+    return ()
+
+
+def by_line(rows: Iterable[Row]) -> Dict[Line, Tuple[float, float, Tuple[Frame, ...]]]:
+    """Estimated live bytes and blocks per allocating line, with one stack that leads to it."""
+    lines: Dict[Line, Tuple[float, float, Tuple[Frame, ...]]] = {}
+    for frames, _, size, blocks in rows:
+        own = site_frames(frames)
+        if not own:
+            continue
+        key = (own[0][0], own[0][2])
+        total_size, total_blocks, trail = lines.get(key, (0.0, 0.0, own))
+        lines[key] = (total_size + size, total_blocks + blocks, trail)
+    return lines
+
+
+def to_sites(
+    lines: Dict[Line, Tuple[float, float, Tuple[Frame, ...]]], top: int, root: str
+) -> Tuple[AllocationSite, ...]:
+    ranked = sorted(lines.items(), key=lambda item: -item[1][0])[:top]
+    return tuple(
+        AllocationSite(
+            trim_path(file, root),
+            line,
+            int(size),
+            max(int(round(blocks)), 1),
+            tuple(f"{trim_path(f, root)}:{n}" for f, _, n in reversed(trail)),
+        )
+        for (file, line), (size, blocks, trail) in ranked
+        if size > 0
+    )
+
+
+class HeapProfile:
+    """One profiler's view of the process's sampled heap: readings kept per census, bounded."""
+
+    def __init__(self, sampler: AllocationSampler = SAMPLER) -> None:
+        self.sampler = sampler
+        self._readings: Deque[Dict[Line, Tuple[float, float, Tuple[Frame, ...]]]] = collections.deque(
+            maxlen=READINGS
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.sampler.running
+
+    def start(self, interval: int) -> bool:
+        return self.sampler.start(self, interval)
+
+    def stop(self) -> None:
+        self.sampler.stop(self)
+        self._readings.clear()
+
+    def record(self, window: int) -> None:
+        """Keep this census's live bytes by line; growth is told over the last ``window`` readings."""
+        lines = by_line(self.sampler.live())
+        largest = sorted(lines.items(), key=lambda item: -item[1][0])[:READING_SITES]
+        while len(self._readings) >= max(min(window, READINGS), 2):
+            self._readings.popleft()
+        self._readings.append(dict(largest))
+
+    def sites_of(self, objects: Sequence[object], top: int, root: str) -> Tuple[AllocationSite, ...]:
+        """Where the sampled ones among ``objects`` were allocated, the lines holding most first."""
+        return to_sites(by_line(self.sampler.find(objects)), top, root)
+
+    def growing(self, top: int, root: str) -> Tuple[AllocationSite, ...]:
+        """The lines whose live sampled bytes grew most over the readings kept."""
+        if len(self._readings) < 2:
+            return ()
+        first, last = self._readings[0], self._readings[-1]
+        grown = {
+            key: (size - first.get(key, (0.0, 0.0, ()))[0], blocks - first.get(key, (0.0, 0.0, ()))[1], trail)
+            for key, (size, blocks, trail) in last.items()
+        }
+        return to_sites({key: value for key, value in grown.items() if value[0] > 0}, top, root)
+
+    def live_sites(self, top: int, root: str) -> Tuple[AllocationSite, ...]:
+        """The lines holding the most live bytes now (``size_diff_bytes``: bytes held)."""
+        return to_sites(by_line(self.sampler.live()), top, root)
+
+    def after_fork_in_child(self) -> None:
+        """The child's growth is told from its own readings."""
+        self._readings.clear()

@@ -1,0 +1,207 @@
+"""Each leak's line from the sampled heap profile, at the verdict, with tracemalloc never tracing;
+a forked child's profile is its own; without the extension, the tracemalloc fallback."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import tracemalloc
+from types import SimpleNamespace
+
+import pytest
+
+from opentelemetry_instrumentation_memory import MemoryProfiler
+from opentelemetry_instrumentation_memory.core.diagnosis.heap_profile import HeapProfile
+from opentelemetry_instrumentation_memory.core.sampling.allocations import SAMPLER, AllocationSampler
+from tests.unit.running import FAST_LEAKS, run_beside
+
+needs_extension = pytest.mark.skipif(not SAMPLER.available, reason="the _sampler extension is not built")
+SITELESS = SimpleNamespace(sites=())
+MANUAL = dict(snapshot_interval=3600.0, census_budget=1.0, leak_window=16, leak_min_snapshots=12)
+
+
+class Orphan:
+    """Allocated where it leaks."""
+
+
+KEPT = []
+CACHE = {}
+
+
+def leak_objects(step):
+    for _ in range(3000):
+        KEPT.append(Orphan())  # the objects' line
+
+
+def leak_bytes(step):
+    for i in range(100):
+        CACHE[f"{step}:{i}"] = bytes(3000)  # the bytes' line
+
+
+OBJECTS_LINE = leak_objects.__code__.co_firstlineno + 2
+BYTES_LINE = leak_bytes.__code__.co_firstlineno + 2
+
+
+@pytest.fixture
+def no_tracemalloc(monkeypatch):
+    """Fails the test if anything turns tracemalloc on."""
+    started = []
+    monkeypatch.setattr(tracemalloc, "start", lambda *args: started.append(args))
+    assert not tracemalloc.is_tracing()
+    yield started
+    assert started == [] and not tracemalloc.is_tracing()
+
+
+def censuses_until_sited(profiler, step, key, limit=60):
+    """Drive censuses with a leak step before each; the censuses from the verdict to the sites."""
+    verdict = None
+    for census in range(limit):
+        step(census)
+        profiler.snapshot()
+        leak = next((leak for leak in profiler.detected_leaks if leak.key == key), None)
+        if leak is not None and verdict is None:
+            verdict = census
+        if leak is not None and leak.sites:
+            return census - verdict, leak
+    pytest.fail(f"{key}: no sites after {limit} censuses (verdict at {verdict})")
+
+
+@needs_extension
+@pytest.mark.parametrize(
+    "step, key, line",
+    [
+        (leak_objects, f"{__name__}.Orphan", OBJECTS_LINE),
+        (leak_bytes, f"{__name__}.CACHE", BYTES_LINE),
+    ],
+    ids=["objects", "bytes-in-a-module-dict"],
+)
+def test_a_leak_gets_its_line_within_one_census_of_the_verdict(no_tracemalloc, step, key, line):
+    seen = []
+    profiler = MemoryProfiler(heap_sampling_interval=16 * 1024, **MANUAL)
+    profiler.register_leak_callback(seen.append)
+    profiler.start()
+    try:
+        assert profiler.heap_sampling_active
+        late, leak = censuses_until_sited(profiler, step, key)
+    finally:
+        profiler.stop()
+        KEPT.clear()
+        CACHE.clear()
+    assert late <= 1, f"sites came {late} censuses after the verdict"
+    top = leak.sites[0]
+    assert top.file.endswith("test_heap_profile.py") and top.line == line, leak.sites
+    assert top.size_diff_bytes > 0 and top.count_diff > 0
+    assert top.traceback[-1].endswith(f"test_heap_profile.py:{line}")
+    profiler.flush_callbacks()
+    assert any(event.key == key and event.sites for event in seen), "no leak event carried the sites"
+
+
+def hold():
+    return [bytes(1000) for _ in range(4000)]  # the held line
+
+
+HELD_LINE = hold.__code__.co_firstlineno + 1
+
+
+def held_bytes(profile):
+    return sum(
+        site.size_diff_bytes
+        for site in profile.live_sites(50, os.getcwd())
+        if site.file.endswith("test_heap_profile.py") and site.line == HELD_LINE
+    )
+
+
+@needs_extension
+def test_live_bytes_by_line_estimate_what_is_held():
+    profile = HeapProfile()
+    profile.start(16 * 1024)
+    try:
+        held = hold()
+        truth = len(held) * sys.getsizeof(held[0])
+        assert 0.7 * truth < held_bytes(profile) < 1.4 * truth
+        del held
+        assert held_bytes(profile) < truth / 10, "freed blocks still counted"
+    finally:
+        profile.stop()
+
+
+CHILD = textwrap.dedent(
+    """
+    import json, os
+    from opentelemetry_instrumentation_memory.core.diagnosis.heap_profile import HeapProfile
+
+    def lines(profile):
+        return sorted(site.line for site in profile.live_sites(50, os.getcwd()) if site.file == "<string>")
+
+    profile = HeapProfile()
+    profile.start(8 * 1024)
+    before = [bytes(500) for _ in range(4000)]  # line 10: the parent's, before the fork
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        child = [bytes(500) for _ in range(4000)]  # line 14: the child's own
+        os.write(write, json.dumps(lines(profile)).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child_lines = json.loads(os.read(read, 10000))
+    after = [bytes(500) for _ in range(4000)]  # line 19: the parent's, after the fork
+    print(json.dumps([child_lines, lines(profile)]))
+    """
+)
+
+
+@needs_extension
+def test_a_forked_childs_profile_is_its_own():
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    assert result.returncode == 0, result.stderr
+    child, parent = json.loads(result.stdout)
+    assert 14 in child and 19 not in child, result.stdout
+    assert 19 in parent and 14 not in parent, result.stdout
+    assert 10 in child and 10 in parent  # the blocks allocated before the fork live in both
+
+
+def trickle(stop):
+    while not stop.is_set():
+        KEPT.append(Orphan())  # the trickle's line
+        time.sleep(0.0005)
+
+
+TRICKLE_LINE = trickle.__code__.co_firstlineno + 2
+
+
+def test_without_the_extension_the_tracemalloc_fallback_names_the_line(caplog):
+    profiler = MemoryProfiler(leak_site_window_seconds=0.5, **FAST_LEAKS)
+    profiler._heap = HeapProfile(AllocationSampler(extension=None))
+
+    def orphan_leak():
+        return next((leak for leak in profiler.detected_leaks if leak.key == f"{__name__}.Orphan"), None)
+
+    try:
+        run_beside(profiler, trickle, lambda: (orphan_leak() or SITELESS).sites)
+    finally:
+        KEPT.clear()
+    assert sum("heap sampling is unavailable" in r.getMessage() for r in caplog.records) == 1
+    leak = orphan_leak()
+    assert leak is not None and leak.sites, "the fallback found no sites"
+    assert leak.sites[0].line == TRICKLE_LINE and not tracemalloc.is_tracing()
+
+
+def test_the_extension_switched_off_by_setting_is_the_fallback(no_tracemalloc):
+    profiler = MemoryProfiler(heap_sampling=False, leak_site_capture=False, **MANUAL)
+    profiler.start()
+    try:
+        assert not profiler.heap_sampling_active
+        profiler.configure(heap_sampling=True)
+        assert profiler.heap_sampling_active == SAMPLER.available
+        profiler.configure(heap_sampling=False)
+        assert not profiler.heap_sampling_active
+    finally:
+        profiler.stop()
