@@ -393,6 +393,16 @@ what the metrics carry: memory against the limit, the time to it, and each activ
 series' labels, growth per hour and retained MB.
 """
 
+OTEL_PYTHON_MEMORY_PROMETHEUS_PPROF = "OTEL_PYTHON_MEMORY_PROMETHEUS_PPROF"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_PPROF
+
+``true`` to serve the live sampled heap as a gzip'd pprof profile at ``/debug/pprof/heap`` beside
+``/metrics`` on that endpoint, for ``go tool pprof``, Pyroscope or Grafana (default ``false``;
+empty while ``OTEL_PYTHON_MEMORY_HEAP_SAMPLING`` is off). It names the program's files, functions
+and lines, and estimates the bytes each holds: code, never data.
+"""
+
 OTEL_PYTHON_MEMORY_SPAN_PROCESSOR = "OTEL_PYTHON_MEMORY_SPAN_PROCESSOR"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_SPAN_PROCESSOR

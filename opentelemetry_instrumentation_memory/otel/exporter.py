@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import threading
-from typing import Dict, Iterable, Mapping, Optional, Tuple
+from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
@@ -21,6 +21,7 @@ from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry
 
 from ..core.config import flag_from_environment, host_from_environment, port_from_environment
+from ..core.diagnosis.pprof import heap_pprof
 from ..core.profiler import MemoryProfiler, get_memory_profiler
 from ..core.sampling import fork
 from ..core.validation import require_bool, require_host, require_int
@@ -28,6 +29,7 @@ from ..environment_variables import (
     OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
+    OTEL_PYTHON_MEMORY_PROMETHEUS_PPROF,
     OTEL_PYTHON_MEMORY_PROMETHEUS_SUMMARY,
     OTEL_PYTHON_MEMORY_SEMCONV,
 )
@@ -37,6 +39,8 @@ from .metrics import metrics_for
 from .semconv import require_semconv, semconv_from_environment
 from .server import MetricsServer, TLSOptions, binds_every_interface, names_every_interface, serve_metrics
 from .summary import SUMMARY_PATH, summary_json
+
+PPROF_PATH = "/debug/pprof/heap"  # where Go serves its heap profile, and pprof tools look
 
 _logger = logging.getLogger(__name__)
 
@@ -60,7 +64,9 @@ class MemoryExporter:
     for client certificates. ``semconv`` names the semantic-convention groups served as well
     (otel/semconv.py; default ``OTEL_PYTHON_MEMORY_SEMCONV``). ``summary`` serves the JSON summary
     at ``/memory.json`` too, for the terminal report (otel/summary.py; default
-    ``OTEL_PYTHON_MEMORY_PROMETHEUS_SUMMARY``, off).
+    ``OTEL_PYTHON_MEMORY_PROMETHEUS_SUMMARY``, off). ``pprof`` serves the live sampled heap as a
+    gzip'd pprof profile at ``/debug/pprof/heap`` (core/diagnosis/pprof.py; default
+    ``OTEL_PYTHON_MEMORY_PROMETHEUS_PPROF``, off): its lines name the program's code.
     """
 
     def __init__(
@@ -76,8 +82,14 @@ class MemoryExporter:
         port_span: int = 1,
         semconv: Optional[Iterable[str]] = None,
         summary: Optional[bool] = None,
+        pprof: Optional[bool] = None,
         environ: Mapping[str, str] = os.environ,
     ) -> None:
+        self.pprof = (
+            flag_from_environment(environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PPROF, False)
+            if pprof is None
+            else require_bool("pprof", pprof)
+        )
         self.summary = (
             flag_from_environment(environ, OTEL_PYTHON_MEMORY_PROMETHEUS_SUMMARY, False)
             if summary is None
@@ -216,10 +228,14 @@ class MemoryExporter:
         last = min(self.base_port + self.port_span - 1, 65535) if self.base_port else 0
         port = self.base_port
         profiler = self._profiler or get_memory_profiler()
-        summary = (SUMMARY_PATH, lambda: summary_json(profiler)) if self.summary else None
+        routes: Dict[str, Tuple[str, Callable[[], bytes]]] = {}
+        if self.summary:
+            routes[SUMMARY_PATH] = ("application/json", lambda: summary_json(profiler))
+        if self.pprof:
+            routes[PPROF_PATH] = ("application/octet-stream", lambda: _heap_pprof(profiler))
         while True:
             try:
-                return serve_metrics(self.host, port, self.registry, self._tls, summary=summary)
+                return serve_metrics(self.host, port, self.registry, self._tls, routes=routes)
             except OSError as error:
                 if port >= last:
                     ports = f"{self.base_port}-{last}" if last != self.base_port else str(port)
@@ -284,3 +300,9 @@ def get_memory_exporter() -> MemoryExporter:
         if _process_exporter is None:
             _process_exporter = MemoryExporter()
         return _process_exporter
+
+
+def _heap_pprof(profiler: MemoryProfiler) -> bytes:
+    """The live sampled heap (empty while heap sampling is off or not built)."""
+    rows = profiler.heap_profile.sampler.live() if profiler.heap_sampling_active else []
+    return heap_pprof(rows, profiler.config.heap_sampling_interval)

@@ -1,5 +1,6 @@
 """The HTTP(S) server behind ``MemoryExporter``: prometheus_client's WSGI app, on /metrics only
-(and, opted into, the JSON summary at /memory.json: otel/summary.py).
+(and, opted into, the JSON summary at /memory.json: otel/summary.py, and the live sampled heap as
+pprof at /debug/pprof/heap: core/diagnosis/pprof.py).
 
 prometheus_client's own ``start_http_server`` answers every path, does the TLS handshake on the
 thread that accepts connections, and gives every connection a thread for as long as the client
@@ -25,7 +26,8 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional, Tuple
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
@@ -113,18 +115,22 @@ class TLSOptions:
 
 
 WSGIApp = Callable[[Dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Routes = Mapping[str, Tuple[str, Callable[[], bytes]]]
+"""The opt-in paths beside /metrics: path -> (content type, what makes the body)."""
 
 
-def _only_metrics(
-    registry: CollectorRegistry, summary: Optional[Tuple[str, Callable[[], bytes]]] = None
-) -> WSGIApp:
-    """/metrics, and the opt-in ``summary`` (its path, and what makes its JSON body)."""
+_NO_ROUTES: Routes = MappingProxyType({})
+
+
+def _only_metrics(registry: CollectorRegistry, routes: Routes = _NO_ROUTES) -> WSGIApp:
+    """/metrics, and the opt-in ``routes``."""
     metrics = make_wsgi_app(registry)
 
     def app(environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if summary is not None and environ.get("PATH_INFO") == summary[0]:
-            body = summary[1]()
-            start_response("200 OK", [("Content-Type", "application/json"), ("Cache-Control", "no-store")])
+        route = routes.get(environ.get("PATH_INFO", ""))
+        if route is not None:
+            body = route[1]()
+            start_response("200 OK", [("Content-Type", route[0]), ("Cache-Control", "no-store")])
             return [body]
         if environ.get("PATH_INFO") != METRICS_PATH:
             start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
@@ -402,11 +408,11 @@ def serve_metrics(
     registry: CollectorRegistry,
     tls: Optional[TLSOptions] = None,
     limits: ConnectionLimits = ConnectionLimits(),
-    summary: Optional[Tuple[str, Callable[[], bytes]]] = None,
+    routes: Routes = _NO_ROUTES,
 ) -> Tuple[MetricsServer, threading.Thread]:
-    """Serve ``registry`` at ``/metrics`` (and the opt-in ``summary`` at its path) on a daemon
-    thread; returns the server and its thread."""
-    server = MetricsServer((host, port), _only_metrics(registry, summary), limits, tls)
+    """Serve ``registry`` at ``/metrics`` (and the opt-in ``routes``) on a daemon thread; returns
+    the server and its thread."""
+    server = MetricsServer((host, port), _only_metrics(registry, routes), limits, tls)
     thread = threading.Thread(
         target=server.serve_forever, args=(POLL_SECONDS,), name="otel-memory-metrics-server", daemon=True
     )
