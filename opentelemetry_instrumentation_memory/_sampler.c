@@ -55,7 +55,9 @@ static interner_t interner;
 static int sampling;
 static int sample_depth = 6;
 static double interval = 512.0 * 1024;
-static int64_t countdown;
+/* While sampling is off, the countdown never runs out: the hooks test one number. */
+#define NEVER (INT64_MAX / 2)
+static int64_t countdown = NEVER;
 static uint64_t rng_state;
 static _Thread_local int busy;
 static uint64_t samples_taken, samples_dropped, stacks_overflowed;
@@ -93,8 +95,8 @@ draw(void)
 static void
 take_sample(void *block, size_t size)
 {
-    countdown = draw();
-    if (busy)
+    countdown = sampling ? draw() : NEVER;
+    if (busy || !sampling)
         return;
     busy = 1;
     raw_frame_t frames[SAMPLER_MAX_DEPTH];
@@ -115,7 +117,7 @@ static inline void
 account(void *block, size_t size)
 {
     countdown -= (int64_t)size;
-    if (countdown <= 0)
+    if (__builtin_expect(countdown <= 0, 0))
         take_sample(block, size);
 }
 
@@ -124,7 +126,7 @@ hook_malloc(void *ctx, size_t size)
 {
     hook_t *hook = ctx;
     void *block = hook->next.malloc(hook->next.ctx, size);
-    if (block && sampling)
+    if (block)
         account(block, size);
     return block;
 }
@@ -134,7 +136,7 @@ hook_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     hook_t *hook = ctx;
     void *block = hook->next.calloc(hook->next.ctx, nelem, elsize);
-    if (block && sampling)
+    if (block)
         account(block, nelem * elsize);
     return block;
 }
@@ -147,8 +149,7 @@ hook_realloc(void *ctx, void *old, size_t size)
     if (block) {
         if (old)
             table_remove(&table, (uintptr_t)old); /* a resize is a free and a new block */
-        if (sampling)
-            account(block, size);
+        account(block, size);
     } else if (size == 0 && old) {
         table_remove(&table, (uintptr_t)old);
     }
@@ -168,7 +169,7 @@ static void
 after_fork_in_child(void)
 {
     seed(); /* else parent and child would sample the same allocations from here on */
-    countdown = draw();
+    countdown = sampling ? draw() : NEVER;
 }
 
 /* Whether our hooks still see both domains' allocations: a host may have replaced them (tracemalloc
@@ -177,9 +178,8 @@ after_fork_in_child(void)
 static int
 attached(void)
 {
-    int saved_sampling = sampling, seen = 1;
-    int64_t saved = countdown, start = INT64_MAX / 2;
-    sampling = 1;
+    int seen = 1;
+    int64_t saved = countdown, start = NEVER;
     countdown = start;
     void *block = PyObject_Malloc(1);
     seen &= countdown < start;
@@ -189,7 +189,6 @@ attached(void)
     seen &= countdown < start;
     PyMem_Free(block);
     countdown = saved;
-    sampling = saved_sampling;
     return seen;
 }
 
@@ -224,20 +223,19 @@ sampler_start(PyObject *module, PyObject *args)
         PyErr_Format(PyExc_ValueError, "interval must be 1..1e12 bytes, depth 1..%d", SAMPLER_MAX_DEPTH);
         return NULL;
     }
-    if (table.slots == NULL) {
-        if (table_init(&table) < 0 || interner_init(&interner) < 0)
-            return PyErr_NoMemory();
-    }
+    if ((table.slots == NULL && table_init(&table) < 0) ||
+        (interner.arena == NULL && interner_init(&interner) < 0))
+        return PyErr_NoMemory();
     sampling = 0;
     interval = new_interval;
     sample_depth = depth;
-    countdown = draw();
     if (!attached()) {
         table_clear(&table); /* frees went unseen while detached */
         if (install() < 0)
             return PyErr_NoMemory();
     }
     sampling = 1;
+    countdown = draw();
     Py_RETURN_NONE;
 }
 
@@ -245,6 +243,7 @@ static PyObject *
 sampler_stop(PyObject *module, PyObject *unused)
 {
     sampling = 0;
+    countdown = NEVER;
     for (int i = 0; i < 2; i++) {
         PyMemAllocatorEx current;
         PyMem_GetAllocator(DOMAINS[i], &current);
@@ -262,6 +261,7 @@ sampler_running(PyObject *module, PyObject *unused)
 {
     if (sampling && !attached()) {
         sampling = 0;
+        countdown = NEVER;
         table_clear(&table);
     }
     return PyBool_FromLong(sampling);

@@ -144,16 +144,50 @@ intern_stack(interner_t *in, const uint32_t *words)
     }
 }
 
+/* Arena offsets of the names seen lately, by the string object: copying and hashing a file name
+ * at every sample would be most of a sample's cost. An entry holds only if the object at that
+ * address still has the same cached hash and length (a freed name's address reused by another
+ * string would not); cleared when compaction moves the arena. */
+#define NAME_CACHE 1024
+
+typedef struct {
+    PyObject *text;
+    Py_hash_t hash;
+    Py_ssize_t length;
+    uint32_t offset;
+} cached_name_t;
+
+static cached_name_t name_cache[NAME_CACHE];
+
+static uint32_t
+intern_name(interner_t *in, PyObject *text)
+{
+    char name[SAMPLER_NAME_MAX] = {0};
+    Py_hash_t hash = (text && PyUnicode_Check(text)) ? ((PyASCIIObject *)text)->hash : -1;
+    cached_name_t *entry = &name_cache[((uintptr_t)text >> 4) & (NAME_CACHE - 1)];
+    if (hash != -1 && entry->text == text && entry->hash == hash &&
+        entry->length == PyUnicode_GET_LENGTH(text))
+        return entry->offset;
+    size_t length = copy_utf8(text, name);
+    uint32_t offset = intern_string(in, name, length);
+    if (hash != -1 && offset != UINT32_MAX) {
+        entry->text = text;
+        entry->hash = hash;
+        entry->length = PyUnicode_GET_LENGTH(text);
+        entry->offset = offset;
+    }
+    return offset;
+}
+
 /* A stack read by read_stack, stored; STACK_OVERFLOW when a table is full. */
 static uint32_t
 intern_raw(interner_t *in, const raw_frame_t *frames, int depth)
 {
     uint32_t words[STACK_WORDS];
-    char name[SAMPLER_NAME_MAX];
     words[0] = (uint32_t)depth;
     for (int i = 0; i < depth; i++) {
-        uint32_t file = intern_string(in, name, copy_utf8(frames[i].file, name));
-        uint32_t func = intern_string(in, name, copy_utf8(frames[i].func, name));
+        uint32_t file = intern_name(in, frames[i].file);
+        uint32_t func = intern_name(in, frames[i].func);
         if (file == UINT32_MAX || func == UINT32_MAX)
             return STACK_OVERFLOW;
         words[i + 1] = intern_frame(in, file, func, frames[i].line);

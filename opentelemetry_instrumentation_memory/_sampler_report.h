@@ -48,6 +48,7 @@ compact(void)
     free(moved);
     interner_free(&interner);
     interner = fresh;
+    memset(name_cache, 0, sizeof(name_cache));
     return 0;
 }
 
