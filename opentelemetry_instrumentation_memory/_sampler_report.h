@@ -125,7 +125,7 @@ sample_holding(uintptr_t object)
 {
     static const uintptr_t offsets[3] = {0, 2 * sizeof(void *), 4 * sizeof(void *)};
     for (int i = 0; i < 3; i++) {
-        if (object < offsets[i] || !filter_may_hold(&table, object - offsets[i]))
+        if (object < offsets[i] || !filter_may_hold(object - offsets[i]))
             continue;
         sample_t *s = table_find(&table, object - offsets[i]);
         if (s && object < s->address + s->size)

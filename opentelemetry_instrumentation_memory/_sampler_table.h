@@ -20,10 +20,13 @@ typedef struct {
 
 typedef struct {
     sample_t *slots;
-    uint64_t *filter;        /* a bit per address hash, set on insert, cleared by rebuilds */
     uint32_t count;
-    uint32_t filter_stale;   /* removals since the filter was rebuilt */
+    uint32_t filter_stale; /* removals since the filter was rebuilt */
 } table_t;
+
+/* A bit per address hash, set on insert, cleared by rebuilds; static, so that the free path loads
+ * one word (its pages are only resident once sampling writes them). */
+static uint64_t filter[FILTER_BITS / 64];
 
 static inline uint32_t
 address_hash(uintptr_t address, unsigned bits)
@@ -37,48 +40,40 @@ address_hash(uintptr_t address, unsigned bits)
 static size_t
 table_bytes(void)
 {
-    return SAMPLE_SLOTS * sizeof(sample_t) + FILTER_BITS / 8;
+    return SAMPLE_SLOTS * sizeof(sample_t) + sizeof(filter);
 }
 
 static int
 table_init(table_t *t)
 {
     t->slots = calloc(SAMPLE_SLOTS, sizeof(sample_t));
-    t->filter = calloc(FILTER_BITS / 64, 8);
     t->count = t->filter_stale = 0;
-    if (!t->slots || !t->filter) {
-        free(t->slots);
-        free(t->filter);
-        t->slots = NULL;
-        t->filter = NULL;
-        return -1;
-    }
-    return 0;
+    return t->slots ? 0 : -1;
 }
 
 static void
 table_clear(table_t *t)
 {
     memset(t->slots, 0, SAMPLE_SLOTS * sizeof(sample_t));
-    memset(t->filter, 0, FILTER_BITS / 8);
+    memset(filter, 0, sizeof(filter));
     t->count = t->filter_stale = 0;
 }
 
 static inline int
-filter_may_hold(const table_t *t, uintptr_t address)
+filter_may_hold(uintptr_t address)
 {
     uint32_t bit = address_hash(address, FILTER_SHIFT);
-    return (t->filter[bit >> 6] >> (bit & 63)) & 1;
+    return (filter[bit >> 6] >> (bit & 63)) & 1;
 }
 
 static void
 filter_rebuild(table_t *t)
 {
-    memset(t->filter, 0, FILTER_BITS / 8);
+    memset(filter, 0, sizeof(filter));
     for (uint32_t i = 0; i < SAMPLE_SLOTS; i++) {
         if (t->slots[i].address) {
             uint32_t bit = address_hash(t->slots[i].address, FILTER_SHIFT);
-            t->filter[bit >> 6] |= 1ull << (bit & 63);
+            filter[bit >> 6] |= 1ull << (bit & 63);
         }
     }
     t->filter_stale = 0;
@@ -104,7 +99,7 @@ table_insert(table_t *t, uintptr_t address, uint64_t size, double weight, uint32
     s->weight = weight;
     s->stack = stack;
     uint32_t bit = address_hash(address, FILTER_SHIFT);
-    t->filter[bit >> 6] |= 1ull << (bit & 63);
+    filter[bit >> 6] |= 1ull << (bit & 63);
     return 1;
 }
 
@@ -119,12 +114,9 @@ table_find(table_t *t, uintptr_t address)
     return NULL;
 }
 
-/* Forget the sample at ``address``, if any; the free path. */
-static inline void
-table_remove(table_t *t, uintptr_t address)
+static __attribute__((noinline)) void
+table_remove_slow(table_t *t, uintptr_t address)
 {
-    if (t->count == 0 || !filter_may_hold(t, address))
-        return;
     sample_t *found = table_find(t, address);
     if (found == NULL)
         return;
@@ -143,6 +135,15 @@ table_remove(table_t *t, uintptr_t address)
     /* A stale bit only costs a probe; rebuild once they outnumber the live ones. */
     if (++t->filter_stale > t->count + 4096)
         filter_rebuild(t);
+}
+
+/* Forget the sample at ``address``, if any: the free path, one bit tested when it is not sampled
+ * (the filter is all clear while nothing is). */
+static inline void
+table_remove(table_t *t, uintptr_t address)
+{
+    if (__builtin_expect(filter_may_hold(address), 0))
+        table_remove_slow(t, address);
 }
 
 #endif /* SAMPLER_TABLE_H */
