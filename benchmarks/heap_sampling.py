@@ -1,6 +1,6 @@
 """The sampled heap profile's cost and accuracy.
 
-    python benchmarks/heap_sampling.py [--trials 7] [--processes 5] [--runs 5]
+    python benchmarks/heap_sampling.py [--trials 7] [--processes 5] [--runs 5]   (--runs 0: throughput only)
 
 Throughput: an allocation-heavy loop (small dicts, lists, strings and bytes made and dropped, a share
 kept alive a while) and a WSGI service's requests (Flask's test client), with the allocation sampler
@@ -158,7 +158,7 @@ def main() -> None:
         shown = ", ".join(f"{ratio:.3f}" for ratio in ratios)
         print(f"{workload}: throughput with sampling / without, per interpreter: {shown}")
         print(f"  median {statistics.median(ratios):.3f} (best of {options.trials} each, interleaved)")
-    for interval in (DEFAULT_INTERVAL, 64 * 1024):
+    for interval in (DEFAULT_INTERVAL, 64 * 1024) if options.runs else ():
         errors: dict = {name: [] for name in SITES}
         own = 0
         for _ in range(options.runs):
