@@ -20,6 +20,10 @@ add(total_t *total, const sample_t *s)
 
 #define TOTALS (MAX_STACKS + 1) /* the last one for STACK_OVERFLOW */
 
+/* Reports building Python objects from the interner: their allocations may run a collection, a
+ * finalizer, another thread; none of which may compact (free) the interner under them. */
+static int reporting;
+
 static uint32_t
 total_slot(uint32_t stack)
 {
@@ -83,6 +87,7 @@ frames_of(uint32_t stack)
 static PyObject *
 report(total_t *totals)
 {
+    reporting++;
     PyObject *result = PyList_New(0);
     for (uint32_t stack = 0; result && stack < TOTALS; stack++) {
         if (!totals[stack].samples)
@@ -96,6 +101,7 @@ report(total_t *totals)
         Py_XDECREF(row);
     }
     free(totals);
+    reporting--;
     return result;
 }
 
@@ -104,7 +110,7 @@ sampler_live(PyObject *module, PyObject *unused)
 {
     if (table.slots == NULL || !sampling)
         return PyList_New(0);
-    if (interner_crowded(&interner) && compact() < 0)
+    if (!reporting && interner_crowded(&interner) && compact() < 0)
         return PyErr_NoMemory();
     total_t *totals = calloc(TOTALS, sizeof(total_t));
     if (totals == NULL)

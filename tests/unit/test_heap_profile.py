@@ -205,3 +205,24 @@ def test_the_extension_switched_off_by_setting_is_the_fallback(no_tracemalloc):
         assert not profiler.heap_sampling_active
     finally:
         profiler.stop()
+
+
+@needs_extension
+def test_the_stack_table_is_compacted_to_the_stacks_live_samples_use():
+    """Thousands of distinct allocating lines come and go; the tables keep only those still live."""
+    from opentelemetry_instrumentation_memory import _sampler
+
+    lines = 3500  # past three quarters of the 4,096 stacks: the next reading compacts
+    source = "".join(f"kept.append(bytes(20000)) if {i} % 500 == 0 else bytes(20000)\n" for i in range(lines))
+    code = compile(source, "<many lines>", "exec")
+    profile = HeapProfile()
+    profile.start(1024)
+    try:
+        kept = []
+        exec(code, {"kept": kept})
+        assert _sampler.stats()["stacks"] >= lines * 3 // 4
+        live = {frames[0][2] for frames, *_ in _sampler.live() if frames and frames[0][0] == "<many lines>"}
+        assert live == {i + 1 for i in range(lines) if i % 500 == 0}
+        assert _sampler.stats()["stacks"] < lines // 4, "the stacks of freed samples were kept"
+    finally:
+        profile.stop()
