@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import sys
 import sysconfig
 import tempfile
@@ -37,6 +38,7 @@ def build(root: str, target: str) -> Optional[str]:
     if not supported():
         warnings.warn(f"{NAME} supports CPython 3.10-3.13 only: installing without it", stacklevel=2)
         return None
+    scratch = tempfile.mkdtemp(prefix="sampler-build-")
     try:
         from setuptools import Distribution, Extension
 
@@ -51,7 +53,7 @@ def build(root: str, target: str) -> Optional[str]:
         distribution = Distribution({"name": PACKAGE, "ext_modules": [extension]})
         command = distribution.get_command_obj("build_ext")
         command.build_lib = target
-        command.build_temp = tempfile.mkdtemp(prefix="sampler-build-")
+        command.build_temp = scratch
         command.ensure_finalized()
         command.run()
         return command.get_ext_fullpath(NAME)
@@ -60,6 +62,8 @@ def build(root: str, target: str) -> Optional[str]:
             raise
         warnings.warn(f"{NAME} could not be built ({error}): installing without it", stacklevel=2)
         return None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def build_inplace() -> Optional[str]:

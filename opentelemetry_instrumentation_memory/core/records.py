@@ -127,7 +127,9 @@ class MemorySnapshot:
 
 @dataclass(frozen=True)
 class AllocationSite:
-    """A line whose allocations grew during the capture window; ``traceback`` is oldest first."""
+    """A line that allocated a leak's objects: from the sampled heap, the estimated live bytes and
+    blocks of them it holds; from a tracemalloc window, what it added during the window.
+    ``traceback`` is oldest first."""
 
     file: str
     line: int
