@@ -31,6 +31,7 @@ from .records import Alert, BaselineDrift, DetectionEvents, Leak, MemoryLimit, M
 from .sampling import fork
 from .sampling.gcpauses import GCPauses
 from .sampling.limits import effective_memory_limit
+from .sampling.pacing import holding
 from .sampling.snapshot import SnapshotTaker
 from .schedule import CensusCadence, run_every
 from .validation import require_number
@@ -250,14 +251,14 @@ class MemoryProfiler(SeedCompatibility):
         if not due:
             return new_leaks
         root = config.leak_site_path_root or os.getcwd()
-        located = self._examiner.locate(due, _HEAP_LOCATE)
-        sites = {
-            key: self._heap.sites_of(located[key], _SITE_COUNT, root)
-            if key in located
-            else self._heap.growing(_SITE_COUNT, root)
-            for key in due
-        }
-        located.clear()
+        with holding() as hold:  # a child forked meanwhile keeps none of these objects
+            located = self._examiner.locate(due, _HEAP_LOCATE, hold)
+            sites = {
+                key: self._heap.sites_of(located[key], _SITE_COUNT, root)
+                if key in located
+                else self._heap.growing(_SITE_COUNT, root)
+                for key in due
+            }
         updated = {leak.key: leak for leak in self._analysis.attach_sites(sites)}
         return [updated.pop(leak.key, leak) for leak in new_leaks] + list(updated.values())
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Dict, List, Mapping, Sequence, Tuple
 
 from ..sampling.census import objects_of
+from ..sampling.pacing import Hold, unheld
 from ..sampling.sizes import ObjectSizer
 from .containers import ContainerReading, ContainerWatch, recent_entries
 from .holders import Holders, retained_by
@@ -44,13 +45,15 @@ class LeakExaminer:
         held_by_bounded = [name for name, (_, share) in found.items() if share >= BOUNDED_SHARE]
         return {name: holders for name, (holders, _) in found.items()}, held_by_bounded
 
-    def locate(self, kinds: Mapping[str, str], limit: int = _LOCATE_PER_LEAK) -> Dict[str, List[object]]:
+    def locate(
+        self, kinds: Mapping[str, str], limit: int = _LOCATE_PER_LEAK, hold: Hold = unheld
+    ) -> Dict[str, List[object]]:
         """Up to ``limit`` candidate objects of each leak (``kinds``: key -> "type" or "container"),
-        youngest first; leaks of other kinds are left out."""
+        youngest first, in lists given to ``hold``; leaks of other kinds are left out."""
         types = [key for key, kind in kinds.items() if kind == "type"]
-        located: Dict[str, List[object]] = dict(objects_of(types, limit)) if types else {}
+        located: Dict[str, List[object]] = dict(objects_of(types, limit, hold)) if types else {}
         for key, kind in kinds.items():
             if kind == "container":
                 container = self.containers.resolve(key)
-                located[key] = recent_entries(container, limit) if container is not None else []
+                located[key] = hold(recent_entries(container, limit) if container is not None else [])
         return located

@@ -80,7 +80,7 @@ class AllocationSampler:
 
     def find(self, objects: Sequence[object]) -> List[Row]:
         """The live samples whose blocks hold ``objects``, by stack."""
-        return list(self._call("find", (), list(objects)))
+        return list(self._call("find", (), objects))
 
     def stats(self) -> Dict[str, Any]:
         return dict(self._call("stats", {}))

@@ -18,7 +18,7 @@ from collections import Counter
 from itertools import compress
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from .pacing import listed_heap, paced_slices
+from .pacing import Hold, listed_heap, paced_slices, unheld
 from .readonly import class_namespace, dict_items, inherited, string_copy, type_flags
 
 UNNAMED = "<unnamed type>"
@@ -120,10 +120,11 @@ def type_name(kind: type) -> str:
     return name
 
 
-def objects_of(names: Iterable[str], limit: int) -> Dict[str, List[object]]:
+def objects_of(names: Iterable[str], limit: int, hold: Hold = unheld) -> Dict[str, List[object]]:
     """Up to ``limit`` live objects of each named type, youngest first (the collector lists its
-    young generation first). The heap is filtered at C speed, by the identity of the types already
-    named by a census: no Python code runs per object, and no metaclass ``__hash__``."""
+    young generation first), in lists given to ``hold`` (``pacing.holding``). The heap is filtered
+    at C speed, by the identity of the types already named by a census: no Python code runs per
+    object, and no metaclass ``__hash__``."""
     wanted = set(names)
 
     def named() -> set:
@@ -141,7 +142,7 @@ def objects_of(names: Iterable[str], limit: int) -> Dict[str, List[object]]:
     if len(type_ids) < len(wanted):  # a type no census has named yet: name every type once
         _count_types()
         type_ids = named()
-    found: Dict[str, List[object]] = {name: [] for name in wanted}
+    found: Dict[str, List[object]] = {name: hold([]) for name in wanted}
     if not type_ids:
         return found
     open_names = len(wanted)

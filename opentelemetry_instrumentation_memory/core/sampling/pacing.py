@@ -12,7 +12,7 @@ import gc
 import time
 from itertools import chain, compress, count, islice, repeat, starmap, tee
 from operator import is_, is_not
-from typing import Dict, Iterator, List, Optional, Tuple, cast
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, cast
 
 from . import fork
 
@@ -91,6 +91,33 @@ def listed_heap(tuples: Optional[List[int]] = None) -> Iterator[Tuple[List[objec
     finally:
         _listings.pop(id(objects), None)
         objects.clear()
+
+
+Hold = Callable[[List[object]], List[object]]
+
+
+def unheld(objects: List[object]) -> List[object]:
+    return objects
+
+
+@contextlib.contextmanager
+def holding() -> Iterator[Hold]:
+    """For lists of heap objects a lookup keeps past its walk: ``hold(objects)`` registers one, which
+    is cleared when the block ends, and in a child forked meanwhile (where the holding thread's frame
+    outlives the fork, and would pin the objects for the child's life)."""
+    held: List[List[object]] = []
+
+    def hold(objects: List[object]) -> List[object]:
+        _listings[id(objects)] = objects
+        held.append(objects)
+        return objects
+
+    try:
+        yield hold
+    finally:
+        for objects in held:
+            _listings.pop(id(objects), None)
+            objects.clear()
 
 
 def _release_all_in_child() -> None:
