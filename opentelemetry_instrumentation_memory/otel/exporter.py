@@ -50,7 +50,7 @@ from .summary import SUMMARY_PATH, summary_json
 _logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9202
-DEFAULT_HOST = "localhost"
+DEFAULT_HOST = processes.DEFAULT_HOST
 _said_every_interface = False  # inherited by forked children: said once per family of processes
 
 

@@ -14,7 +14,7 @@ import time
 import weakref
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import _logs, trace
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
@@ -43,10 +43,12 @@ from ..package import _instruments
 from ..version import __version__
 from . import processes
 from .events import TelemetryEventSink
-from .exporter import DEFAULT_HOST, MemoryExporter
 from .metrics import MemoryMetrics, metrics_for
 from .semconv import SCHEMA_URL, require_semconv, semconv_from_environment
 from .spans import MemorySpanProcessor
+
+if TYPE_CHECKING:
+    from .exporter import MemoryExporter
 
 _logger = logging.getLogger(__name__)
 _SCOPE = "opentelemetry_instrumentation_memory"
@@ -105,7 +107,9 @@ class MemoryInstrumentor(BaseInstrumentor):
             host = require_host("prometheus_host", host)
         if explicit_port is not None:
             if host is None:
-                host = host_from_environment(os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, DEFAULT_HOST)
+                host = host_from_environment(
+                    os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, processes.DEFAULT_HOST
+                )
             plan: processes.EndpointPlan | None = processes.EndpointPlan(
                 host, explicit_port, explicit_span or 1, here=True
             )
@@ -176,6 +180,8 @@ class MemoryInstrumentor(BaseInstrumentor):
         environment, so auto-instrumentation never stops the host program."""
         if plan is None:
             return None
+        from .exporter import MemoryExporter  # prometheus_client loads only for an endpoint
+
         exporter = MemoryExporter(
             plan.host, plan.port, profiler=profiler, port_span=plan.span, semconv=semconv
         )

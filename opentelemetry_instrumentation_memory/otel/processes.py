@@ -48,6 +48,7 @@ DEFAULT_PORT_SPAN = 16
 MAX_PORT_SPAN = 1024
 SDK_DEFAULT_PORT = 9464  # the SDK reader's own default, per the specification
 SDK_DEFAULT_HOST = "localhost"
+DEFAULT_HOST = "localhost"  # the package's own endpoint's
 _PROMETHEUS = "prometheus"
 _HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
 
