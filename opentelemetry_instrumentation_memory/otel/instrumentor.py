@@ -41,7 +41,7 @@ from ..environment_variables import (
 )
 from ..package import _instruments
 from ..version import __version__
-from . import processes
+from . import SCOPE, processes
 from .events import TelemetryEventSink
 from .metrics import MemoryMetrics, metrics_for
 from .semconv import SCHEMA_URL, require_semconv, semconv_from_environment
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from .exporter import MemoryExporter
 
 _logger = logging.getLogger(__name__)
-_SCOPE = "opentelemetry_instrumentation_memory"
 DEFAULT_STOP_TIMEOUT = 5.0
 
 
@@ -123,8 +122,8 @@ class MemoryInstrumentor(BaseInstrumentor):
         profiler.reset()
         metrics = metrics_for(meter_provider, __version__)
         sink = TelemetryEventSink(
-            trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL),
-            _logs.get_logger(_SCOPE, __version__, logger_provider=logger_provider, schema_url=SCHEMA_URL),
+            trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL),
+            _logs.get_logger(SCOPE, __version__, logger_provider=logger_provider, schema_url=SCHEMA_URL),
         )
         exporter = self._start_exporter(profiler, plan, semconv, explicit=explicit_port is not None)
         spans = (
