@@ -78,6 +78,8 @@ class MemoryInstrumentor(BaseInstrumentor):
 
     From the environment, workers of pre-fork and spawning servers each get that endpoint on a port
     of their own (see ``processes``): by default when the SDK's Prometheus reader serves this process.
+    In multiprocessing's resource tracker, which inherits auto-instrumentation but runs none of the
+    program's code, ``instrument()`` starts nothing.
     """
 
     _installation: _Installation | None = None
@@ -86,6 +88,9 @@ class MemoryInstrumentor(BaseInstrumentor):
         return _instruments
 
     def _instrument(self, **kwargs: Any) -> None:
+        if processes.resource_tracker():
+            _logger.debug("multiprocessing's resource tracker (pid %d) is not profiled", os.getpid())
+            return
         meter_provider = kwargs.pop("meter_provider", None) or get_meter_provider()
         tracer_provider = kwargs.pop("tracer_provider", None)
         logger_provider = kwargs.pop("logger_provider", None)
