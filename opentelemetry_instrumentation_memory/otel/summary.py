@@ -5,8 +5,9 @@ It carries what the metrics already carry and nothing more: the memory figures a
 limit as numbers, and each active leak with exactly its series' labels (``leak_metrics.leak_labels``:
 bounded, owner paths naming dict keys by digest unless literal keys were asked for), its growth per
 hour and retained MB; the same leaks, in the same order, as the per-leak series. ``history`` is the
-heap and its limit over the profiler's history ring (what ``heap_used_mb`` and ``heap_size_mb``
-scraped over time would show), thinned to ``MAX_POINTS``, for the page's chart.
+heap and its limit over the profiler's history ring, its last ``MAX_SNAPSHOTS`` (what
+``heap_used_mb`` and ``heap_size_mb`` scraped over time would show), thinned to ``MAX_POINTS``, for
+the page's chart.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = ["SUMMARY_PATH", "summary", "summary_json"]
 SUMMARY_PATH = "/memory.json"
 VERSION = 1
 MAX_POINTS = 500
+MAX_SNAPSHOTS = 10 * MAX_POINTS  # read per request: a ring of a million stays cheap to serve
 _HISTORY = ("timestamp", "heap_used_mb", "heap_size_mb")
 
 
@@ -39,13 +41,13 @@ def _leaks(profiler: MemoryProfiler) -> List[Dict[str, Any]]:
 
 
 def _history(profiler: MemoryProfiler) -> Dict[str, List[float]]:
-    """The history's columns, oldest first, every n-th point so that at most ``MAX_POINTS`` remain
-    (the latest always among them). The profiler's thread appends meanwhile: the columns are read
-    again until no snapshot came between the first and the last."""
+    """The last ``MAX_SNAPSHOTS`` of the history's columns, oldest first, every n-th so that at most
+    ``MAX_POINTS`` remain (the latest always among them). The profiler's thread appends meanwhile:
+    the columns are read again while a snapshot came between the first read and the last."""
     history = profiler.history
     for _ in range(5):
-        columns = [history.column(name) for name in _HISTORY]
-        if history.column("timestamp") == columns[0]:
+        columns = [history.column(name, MAX_SNAPSHOTS) for name in _HISTORY]
+        if history.column("timestamp", 1) == columns[0][-1:]:
             break
     length = min(len(column) for column in columns)
     step = -(-length // MAX_POINTS)

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from opentelemetry_instrumentation_memory import MemoryExporter, MemoryProfiler
 from opentelemetry_instrumentation_memory.__main__ import main
-from opentelemetry_instrumentation_memory.otel.summary import MAX_POINTS, summary
+from opentelemetry_instrumentation_memory.otel.summary import MAX_POINTS, MAX_SNAPSHOTS, summary
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -179,16 +179,16 @@ def test_a_url_that_is_not_http_is_refused_naming_it(capsys):
     assert "url must be an http(s) address" in capsys.readouterr().err
 
 
-def test_the_summarys_history_is_the_rings_heap_and_limit_thinned_to_the_latest():
-    profiler = MemoryProfiler(history_size=1203)
+def test_the_summarys_history_is_the_rings_last_snapshots_thinned_to_the_latest():
+    profiler = MemoryProfiler(history_size=MAX_SNAPSHOTS + 203)
     assert summary(profiler)["history"] == {"timestamp": [], "heap_used_mb": [], "heap_size_mb": []}
-    for _ in range(1203):
-        profiler.snapshot(census=False)
+    taken = [profiler.snapshot(census=False).timestamp for _ in range(MAX_SNAPSHOTS + 203)]
     history = summary(profiler)["history"]
     assert set(history) == {"timestamp", "heap_used_mb", "heap_size_mb"}
     assert len({len(column) for column in history.values()}) == 1
     assert MAX_POINTS // 2 <= len(history["timestamp"]) <= MAX_POINTS
     assert history["timestamp"] == sorted(history["timestamp"])
+    assert history["timestamp"][0] >= round(taken[203], 3)  # the last MAX_SNAPSHOTS only
     latest = profiler.latest_snapshot
     assert history["timestamp"][-1] == pytest.approx(latest.timestamp, abs=1e-3)
     assert history["heap_used_mb"][-1] == pytest.approx(latest.heap_used_mb, abs=1e-3)
