@@ -26,6 +26,7 @@ from ..core.sampling import fork
 from ..core.validation import require_bool, require_host, require_int
 from ..environment_variables import (
     OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
+    OTEL_PYTHON_MEMORY_PROMETHEUS_PAGE,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
     OTEL_PYTHON_MEMORY_PROMETHEUS_SUMMARY,
@@ -34,14 +35,22 @@ from ..environment_variables import (
 from ..version import __version__
 from . import discovery, processes
 from .metrics import metrics_for
+from .page import PAGE_PATH, page
 from .semconv import require_semconv, semconv_from_environment
-from .server import MetricsServer, TLSOptions, binds_every_interface, names_every_interface, serve_metrics
+from .server import (
+    MetricsServer,
+    Page,
+    TLSOptions,
+    binds_every_interface,
+    names_every_interface,
+    serve_metrics,
+)
 from .summary import SUMMARY_PATH, summary_json
 
 _logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9202
-DEFAULT_HOST = "localhost"
+DEFAULT_HOST = processes.DEFAULT_HOST
 _said_every_interface = False  # inherited by forked children: said once per family of processes
 
 
@@ -60,7 +69,8 @@ class MemoryExporter:
     for client certificates. ``semconv`` names the semantic-convention groups served as well
     (otel/semconv.py; default ``OTEL_PYTHON_MEMORY_SEMCONV``). ``summary`` serves the JSON summary
     at ``/memory.json`` too, for the terminal report (otel/summary.py; default
-    ``OTEL_PYTHON_MEMORY_PROMETHEUS_SUMMARY``, off).
+    ``OTEL_PYTHON_MEMORY_PROMETHEUS_SUMMARY``, off); ``page`` the page at ``/memory`` and the
+    summary it reads (otel/page.py; default ``OTEL_PYTHON_MEMORY_PROMETHEUS_PAGE``, off).
     """
 
     def __init__(
@@ -76,8 +86,14 @@ class MemoryExporter:
         port_span: int = 1,
         semconv: Optional[Iterable[str]] = None,
         summary: Optional[bool] = None,
+        page: Optional[bool] = None,
         environ: Mapping[str, str] = os.environ,
     ) -> None:
+        self.page = (
+            flag_from_environment(environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PAGE, False)
+            if page is None
+            else require_bool("page", page)
+        )
         self.summary = (
             flag_from_environment(environ, OTEL_PYTHON_MEMORY_PROMETHEUS_SUMMARY, False)
             if summary is None
@@ -216,10 +232,14 @@ class MemoryExporter:
         last = min(self.base_port + self.port_span - 1, 65535) if self.base_port else 0
         port = self.base_port
         profiler = self._profiler or get_memory_profiler()
-        summary = (SUMMARY_PATH, lambda: summary_json(profiler)) if self.summary else None
+        pages: Dict[str, Page] = {}
+        if self.summary or self.page:
+            pages[SUMMARY_PATH] = Page("application/json", lambda: summary_json(profiler))
+        if self.page:
+            pages[PAGE_PATH] = page()
         while True:
             try:
-                return serve_metrics(self.host, port, self.registry, self._tls, summary=summary)
+                return serve_metrics(self.host, port, self.registry, self._tls, pages=pages)
             except OSError as error:
                 if port >= last:
                     ports = f"{self.base_port}-{last}" if last != self.base_port else str(port)

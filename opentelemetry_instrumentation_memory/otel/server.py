@@ -1,5 +1,6 @@
 """The HTTP(S) server behind ``MemoryExporter``: prometheus_client's WSGI app, on /metrics only
-(and, opted into, the JSON summary at /memory.json: otel/summary.py).
+(and, opted into, the JSON summary at /memory.json and the page at /memory: otel/summary.py,
+otel/page.py).
 
 prometheus_client's own ``start_http_server`` answers every path, does the TLS handshake on the
 thread that accepts connections, and gives every connection a thread for as long as the client
@@ -25,7 +26,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
@@ -115,16 +116,33 @@ class TLSOptions:
 WSGIApp = Callable[[Dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def _only_metrics(
-    registry: CollectorRegistry, summary: Optional[Tuple[str, Callable[[], bytes]]] = None
-) -> WSGIApp:
-    """/metrics, and the opt-in ``summary`` (its path, and what makes its JSON body)."""
+@dataclass(frozen=True)
+class Page:
+    """A path served beside /metrics: its content type, what makes its body (on each request) and
+    headers of its own."""
+
+    content_type: str
+    body: Callable[[], bytes]
+    headers: Tuple[Tuple[str, str], ...] = ()
+
+
+def _only_metrics(registry: CollectorRegistry, pages: Mapping[str, Page]) -> WSGIApp:
+    """/metrics, and the opt-in ``pages`` by path."""
     metrics = make_wsgi_app(registry)
 
     def app(environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if summary is not None and environ.get("PATH_INFO") == summary[0]:
-            body = summary[1]()
-            start_response("200 OK", [("Content-Type", "application/json"), ("Cache-Control", "no-store")])
+        page = pages.get(environ.get("PATH_INFO", ""))
+        if page is not None:
+            body = page.body()
+            start_response(
+                "200 OK",
+                [
+                    ("Content-Type", page.content_type),
+                    ("Cache-Control", "no-store"),
+                    ("X-Content-Type-Options", "nosniff"),
+                    *page.headers,
+                ],
+            )
             return [body]
         if environ.get("PATH_INFO") != METRICS_PATH:
             start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
@@ -402,11 +420,11 @@ def serve_metrics(
     registry: CollectorRegistry,
     tls: Optional[TLSOptions] = None,
     limits: ConnectionLimits = ConnectionLimits(),
-    summary: Optional[Tuple[str, Callable[[], bytes]]] = None,
+    pages: Optional[Mapping[str, Page]] = None,
 ) -> Tuple[MetricsServer, threading.Thread]:
-    """Serve ``registry`` at ``/metrics`` (and the opt-in ``summary`` at its path) on a daemon
+    """Serve ``registry`` at ``/metrics`` (and the opt-in ``pages`` at their paths) on a daemon
     thread; returns the server and its thread."""
-    server = MetricsServer((host, port), _only_metrics(registry, summary), limits, tls)
+    server = MetricsServer((host, port), _only_metrics(registry, pages or {}), limits, tls)
     thread = threading.Thread(
         target=server.serve_forever, args=(POLL_SECONDS,), name="otel-memory-metrics-server", daemon=True
     )
