@@ -2,8 +2,9 @@
 
 It re-runs itself under ``opentelemetry-instrument`` (as a service would be run, with no code
 change), with metrics on a Prometheus reader at http://localhost:9202/metrics and log records on the
-console. It snapshots itself every second, prints snapshots, the leak it finds and the alerts it
-raises, reads its own /metrics at the end, and stops after ``--seconds`` (60 by default).
+console. It snapshots itself every second, prints snapshots, the leak it finds and where its alerts
+stand (pending until held for their rule's duration), reads its own /metrics at the end, and stops
+after ``--seconds`` (60 by default).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.request
 
+from .core.analysis.alerts import ACTIVE
 from .core.profiler import get_memory_profiler
 from .core.records import Alert, Leak, MemorySnapshot
 from .otel.instrumentor import MemoryInstrumentor
@@ -150,6 +152,9 @@ def main(argv: list[str] | None = None) -> None:
         where = f" at {top['file']}:{top['line']}" if top else ""
         name = leak["container"] or leak["object_type"]
         print(f"  {leak['kind']:9} {name}: +{leak['growth_count']}{where}")
+    held = {name: state for name, state in profiler.alert_states.items() if state}
+    shown = [f"{name} {'firing' if state == ACTIVE else 'pending'}" for name, state in held.items()]
+    print("alerts: " + (", ".join(shown) or "none pending") + " (each fires once held for its rule's for:)")
     drift = profiler.latest_drift
     if drift is not None:
         print(f"heap drift from baseline: {drift.heap_drift_mb:+.1f} MB ({drift.heap_drift_percent:+.0f}%)")

@@ -393,6 +393,16 @@ what the metrics carry: memory against the limit, the time to it, and each activ
 series' labels, growth per hour and retained MB.
 """
 
+OTEL_PYTHON_MEMORY_PROMETHEUS_PAGE = "OTEL_PYTHON_MEMORY_PROMETHEUS_PAGE"
+"""
+.. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_PAGE
+
+``true`` to serve a page at ``/memory`` beside ``/metrics`` on that endpoint, and the JSON summary at
+``/memory.json`` it reads (default ``false``): the heap over time against the limit and the active
+leaks (owner, type, severity, growth, retained MB, holder, line), refreshed every 2 seconds
+(``/memory?refresh=SECONDS``). Self-contained: no external asset, nothing the summary does not carry.
+"""
+
 OTEL_PYTHON_MEMORY_PROMETHEUS_PPROF = "OTEL_PYTHON_MEMORY_PROMETHEUS_PPROF"
 """
 .. envvar:: OTEL_PYTHON_MEMORY_PROMETHEUS_PPROF

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import threading
-from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple
+from typing import Dict, Iterable, Mapping, Optional, Tuple
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
@@ -27,6 +27,7 @@ from ..core.sampling import fork
 from ..core.validation import require_bool, require_host, require_int
 from ..environment_variables import (
     OTEL_PYTHON_MEMORY_PROMETHEUS_HOST,
+    OTEL_PYTHON_MEMORY_PROMETHEUS_PAGE,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PORT_SPAN,
     OTEL_PYTHON_MEMORY_PROMETHEUS_PPROF,
@@ -36,8 +37,16 @@ from ..environment_variables import (
 from ..version import __version__
 from . import discovery, processes
 from .metrics import metrics_for
+from .page import PAGE_PATH, page
 from .semconv import require_semconv, semconv_from_environment
-from .server import MetricsServer, TLSOptions, binds_every_interface, names_every_interface, serve_metrics
+from .server import (
+    MetricsServer,
+    Page,
+    TLSOptions,
+    binds_every_interface,
+    names_every_interface,
+    serve_metrics,
+)
 from .summary import SUMMARY_PATH, summary_json
 
 PPROF_PATH = "/debug/pprof/heap"  # where Go serves its heap profile, and pprof tools look
@@ -45,7 +54,7 @@ PPROF_PATH = "/debug/pprof/heap"  # where Go serves its heap profile, and pprof 
 _logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9202
-DEFAULT_HOST = "localhost"
+DEFAULT_HOST = processes.DEFAULT_HOST
 _said_every_interface = False  # inherited by forked children: said once per family of processes
 
 
@@ -64,9 +73,10 @@ class MemoryExporter:
     for client certificates. ``semconv`` names the semantic-convention groups served as well
     (otel/semconv.py; default ``OTEL_PYTHON_MEMORY_SEMCONV``). ``summary`` serves the JSON summary
     at ``/memory.json`` too, for the terminal report (otel/summary.py; default
-    ``OTEL_PYTHON_MEMORY_PROMETHEUS_SUMMARY``, off). ``pprof`` serves the live sampled heap as a
-    gzip'd pprof profile at ``/debug/pprof/heap`` (core/diagnosis/pprof.py; default
-    ``OTEL_PYTHON_MEMORY_PROMETHEUS_PPROF``, off): its lines name the program's code.
+    ``OTEL_PYTHON_MEMORY_PROMETHEUS_SUMMARY``, off); ``page`` the page at ``/memory`` and the
+    summary it reads (otel/page.py; default ``OTEL_PYTHON_MEMORY_PROMETHEUS_PAGE``, off); ``pprof``
+    the live sampled heap as a gzip'd pprof profile at ``/debug/pprof/heap`` (core/diagnosis/pprof.py;
+    default ``OTEL_PYTHON_MEMORY_PROMETHEUS_PPROF``, off): its lines name the program's code.
     """
 
     def __init__(
@@ -82,6 +92,7 @@ class MemoryExporter:
         port_span: int = 1,
         semconv: Optional[Iterable[str]] = None,
         summary: Optional[bool] = None,
+        page: Optional[bool] = None,
         pprof: Optional[bool] = None,
         environ: Mapping[str, str] = os.environ,
     ) -> None:
@@ -89,6 +100,11 @@ class MemoryExporter:
             flag_from_environment(environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PPROF, False)
             if pprof is None
             else require_bool("pprof", pprof)
+        )
+        self.page = (
+            flag_from_environment(environ, OTEL_PYTHON_MEMORY_PROMETHEUS_PAGE, False)
+            if page is None
+            else require_bool("page", page)
         )
         self.summary = (
             flag_from_environment(environ, OTEL_PYTHON_MEMORY_PROMETHEUS_SUMMARY, False)
@@ -228,14 +244,16 @@ class MemoryExporter:
         last = min(self.base_port + self.port_span - 1, 65535) if self.base_port else 0
         port = self.base_port
         profiler = self._profiler or get_memory_profiler()
-        routes: Dict[str, Tuple[str, Callable[[], bytes]]] = {}
-        if self.summary:
-            routes[SUMMARY_PATH] = ("application/json", lambda: summary_json(profiler))
+        pages: Dict[str, Page] = {}
+        if self.summary or self.page:
+            pages[SUMMARY_PATH] = Page("application/json", lambda: summary_json(profiler))
+        if self.page:
+            pages[PAGE_PATH] = page()
         if self.pprof:
-            routes[PPROF_PATH] = ("application/octet-stream", lambda: _heap_pprof(profiler))
+            pages[PPROF_PATH] = Page("application/octet-stream", lambda: _heap_pprof(profiler))
         while True:
             try:
-                return serve_metrics(self.host, port, self.registry, self._tls, routes=routes)
+                return serve_metrics(self.host, port, self.registry, self._tls, pages=pages)
             except OSError as error:
                 if port >= last:
                     ports = f"{self.base_port}-{last}" if last != self.base_port else str(port)

@@ -14,7 +14,7 @@ import time
 import weakref
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import _logs, trace
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
@@ -41,15 +41,16 @@ from ..environment_variables import (
 )
 from ..package import _instruments
 from ..version import __version__
-from . import processes
+from . import SCOPE, processes
 from .events import TelemetryEventSink
-from .exporter import DEFAULT_HOST, MemoryExporter
 from .metrics import MemoryMetrics, metrics_for
 from .semconv import SCHEMA_URL, require_semconv, semconv_from_environment
 from .spans import MemorySpanProcessor
 
+if TYPE_CHECKING:
+    from .exporter import MemoryExporter
+
 _logger = logging.getLogger(__name__)
-_SCOPE = "opentelemetry_instrumentation_memory"
 DEFAULT_STOP_TIMEOUT = 5.0
 
 
@@ -77,6 +78,8 @@ class MemoryInstrumentor(BaseInstrumentor):
 
     From the environment, workers of pre-fork and spawning servers each get that endpoint on a port
     of their own (see ``processes``): by default when the SDK's Prometheus reader serves this process.
+    In multiprocessing's resource tracker, which inherits auto-instrumentation but runs none of the
+    program's code, ``instrument()`` starts nothing.
     """
 
     _installation: _Installation | None = None
@@ -85,6 +88,9 @@ class MemoryInstrumentor(BaseInstrumentor):
         return _instruments
 
     def _instrument(self, **kwargs: Any) -> None:
+        if processes.resource_tracker():
+            _logger.debug("multiprocessing's resource tracker (pid %d) is not profiled", os.getpid())
+            return
         meter_provider = kwargs.pop("meter_provider", None) or get_meter_provider()
         tracer_provider = kwargs.pop("tracer_provider", None)
         logger_provider = kwargs.pop("logger_provider", None)
@@ -105,7 +111,9 @@ class MemoryInstrumentor(BaseInstrumentor):
             host = require_host("prometheus_host", host)
         if explicit_port is not None:
             if host is None:
-                host = host_from_environment(os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, DEFAULT_HOST)
+                host = host_from_environment(
+                    os.environ, OTEL_PYTHON_MEMORY_PROMETHEUS_HOST, processes.DEFAULT_HOST
+                )
             plan: processes.EndpointPlan | None = processes.EndpointPlan(
                 host, explicit_port, explicit_span or 1, here=True
             )
@@ -119,8 +127,8 @@ class MemoryInstrumentor(BaseInstrumentor):
         profiler.reset()
         metrics = metrics_for(meter_provider, __version__)
         sink = TelemetryEventSink(
-            trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL),
-            _logs.get_logger(_SCOPE, __version__, logger_provider=logger_provider, schema_url=SCHEMA_URL),
+            trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL),
+            _logs.get_logger(SCOPE, __version__, logger_provider=logger_provider, schema_url=SCHEMA_URL),
         )
         exporter = self._start_exporter(profiler, plan, semconv, explicit=explicit_port is not None)
         spans = (
@@ -176,6 +184,8 @@ class MemoryInstrumentor(BaseInstrumentor):
         environment, so auto-instrumentation never stops the host program."""
         if plan is None:
             return None
+        from .exporter import MemoryExporter  # prometheus_client loads only for an endpoint
+
         exporter = MemoryExporter(
             plan.host, plan.port, profiler=profiler, port_span=plan.span, semconv=semconv
         )

@@ -26,6 +26,7 @@ from ..core.profiler import MemoryProfiler
 from ..core.records import SEVERITIES, ContainerMemory, MemorySnapshot
 from ..core.sampling import fork
 from ..environment_variables import OTEL_PYTHON_MEMORY_SEMCONV
+from . import SCOPE
 from .bounds import bounded
 from .leak_metrics import LeakMetrics
 from .retention import forget_unreported
@@ -567,7 +568,7 @@ def metrics_for(meter_provider: MeterProvider, version: str) -> MemoryMetrics:
     with _by_provider_lock:
         metrics = _by_provider.get(meter_provider)
         if metrics is None:
-            meter = get_meter(__name__.rpartition(".")[0], version, meter_provider, schema_url=SCHEMA_URL)
+            meter = get_meter(SCOPE, version, meter_provider, schema_url=SCHEMA_URL)
             metrics = _by_provider[meter_provider] = MemoryMetrics(meter)
         return metrics
 

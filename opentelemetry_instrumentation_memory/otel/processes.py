@@ -20,7 +20,7 @@ import ipaddress
 import logging
 import os
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 
 from opentelemetry.environment_variables import OTEL_METRICS_EXPORTER
@@ -48,8 +48,10 @@ DEFAULT_PORT_SPAN = 16
 MAX_PORT_SPAN = 1024
 SDK_DEFAULT_PORT = 9464  # the SDK reader's own default, per the specification
 SDK_DEFAULT_HOST = "localhost"
+DEFAULT_HOST = "localhost"  # the package's own endpoint's
 _PROMETHEUS = "prometheus"
 _HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+_RESOURCE_TRACKER = "from multiprocessing.resource_tracker import main"
 
 
 def role(environ: Mapping[str, str] = os.environ) -> str:
@@ -166,6 +168,20 @@ def restore(previous: Mapping[str, str | None], environ: MutableMapping[str, str
             environ.pop(name, None)
         else:
             environ[name] = value
+
+
+def resource_tracker(argv: Sequence[str] = sys.orig_argv) -> bool:
+    """Whether this interpreter is multiprocessing's resource tracker, started as ``python [flags]
+    -c "from multiprocessing.resource_tracker import main;main(FD)"`` by the first process of a
+    program (uvicorn's supervisor, a spawning pool) to use a semaphore or shared memory. It inherits
+    the environment, and with it the auto-instrumentation, but runs none of the program's code and
+    lives as long as the program: the profiler's thread, memory and log records there are waste
+    (its log export failed on the tracker's closed files)."""
+    command = list(argv)
+    return any(
+        flag == "-c" and code.lstrip().startswith(_RESOURCE_TRACKER)
+        for flag, code in zip(command, command[1:])
+    )
 
 
 def _multiprocessing_helper() -> bool:

@@ -1,6 +1,6 @@
 """The HTTP(S) server behind ``MemoryExporter``: prometheus_client's WSGI app, on /metrics only
-(and, opted into, the JSON summary at /memory.json: otel/summary.py, and the live sampled heap as
-pprof at /debug/pprof/heap: core/diagnosis/pprof.py).
+(and, opted into, the JSON summary at /memory.json and the page at /memory: otel/summary.py,
+otel/page.py; the live sampled heap as pprof at /debug/pprof/heap: core/diagnosis/pprof.py).
 
 prometheus_client's own ``start_http_server`` answers every path, does the TLS handshake on the
 thread that accepts connections, and gives every connection a thread for as long as the client
@@ -26,7 +26,6 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
@@ -115,22 +114,35 @@ class TLSOptions:
 
 
 WSGIApp = Callable[[Dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-Routes = Mapping[str, Tuple[str, Callable[[], bytes]]]
-"""The opt-in paths beside /metrics: path -> (content type, what makes the body)."""
 
 
-_NO_ROUTES: Routes = MappingProxyType({})
+@dataclass(frozen=True)
+class Page:
+    """A path served beside /metrics: its content type, what makes its body (on each request) and
+    headers of its own."""
+
+    content_type: str
+    body: Callable[[], bytes]
+    headers: Tuple[Tuple[str, str], ...] = ()
 
 
-def _only_metrics(registry: CollectorRegistry, routes: Routes = _NO_ROUTES) -> WSGIApp:
-    """/metrics, and the opt-in ``routes``."""
+def _only_metrics(registry: CollectorRegistry, pages: Mapping[str, Page]) -> WSGIApp:
+    """/metrics, and the opt-in ``pages`` by path."""
     metrics = make_wsgi_app(registry)
 
     def app(environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        route = routes.get(environ.get("PATH_INFO", ""))
-        if route is not None:
-            body = route[1]()
-            start_response("200 OK", [("Content-Type", route[0]), ("Cache-Control", "no-store")])
+        page = pages.get(environ.get("PATH_INFO", ""))
+        if page is not None:
+            body = page.body()
+            start_response(
+                "200 OK",
+                [
+                    ("Content-Type", page.content_type),
+                    ("Cache-Control", "no-store"),
+                    ("X-Content-Type-Options", "nosniff"),
+                    *page.headers,
+                ],
+            )
             return [body]
         if environ.get("PATH_INFO") != METRICS_PATH:
             start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
@@ -408,11 +420,11 @@ def serve_metrics(
     registry: CollectorRegistry,
     tls: Optional[TLSOptions] = None,
     limits: ConnectionLimits = ConnectionLimits(),
-    routes: Routes = _NO_ROUTES,
+    pages: Optional[Mapping[str, Page]] = None,
 ) -> Tuple[MetricsServer, threading.Thread]:
-    """Serve ``registry`` at ``/metrics`` (and the opt-in ``routes``) on a daemon thread; returns
-    the server and its thread."""
-    server = MetricsServer((host, port), _only_metrics(registry, routes), limits, tls)
+    """Serve ``registry`` at ``/metrics`` (and the opt-in ``pages`` at their paths) on a daemon
+    thread; returns the server and its thread."""
+    server = MetricsServer((host, port), _only_metrics(registry, pages or {}), limits, tls)
     thread = threading.Thread(
         target=server.serve_forever, args=(POLL_SECONDS,), name="otel-memory-metrics-server", daemon=True
     )

@@ -26,6 +26,7 @@ from ..core.records import MB
 from ..core.sampling import fork
 from ..core.sampling.resident import ProcessMemory
 from ..version import __version__
+from . import SCOPE
 from .bounds import bounded
 from .semconv import SCHEMA_URL
 
@@ -45,7 +46,7 @@ def _key(span: ReadableSpan) -> _SpanKey | None:
 
 class MemorySpanProcessor(SpanProcessor):
     def __init__(self, meter_provider: MeterProvider | None = None, max_span_names: int = 50) -> None:
-        meter = get_meter(__name__.rpartition(".")[0], __version__, meter_provider, schema_url=SCHEMA_URL)
+        meter = get_meter(SCOPE, __version__, meter_provider, schema_url=SCHEMA_URL)
         self._histogram = meter.create_histogram(
             "fogcompute_memory_span_rss_delta_mb",
             unit="{MiB}",

@@ -2,7 +2,7 @@ import time
 
 from opentelemetry._logs import SeverityNumber
 
-from opentelemetry_instrumentation_memory import MemoryProfiler, get_memory_profiler
+from opentelemetry_instrumentation_memory import MemoryProfiler, __version__, get_memory_profiler
 from opentelemetry_instrumentation_memory.core.records import Alert, DetectionEvents
 from opentelemetry_instrumentation_memory.otel.events import (
     ALERT_EVENT,
@@ -10,6 +10,7 @@ from opentelemetry_instrumentation_memory.otel.events import (
     LEAK_EVENT,
     TelemetryEventSink,
 )
+from opentelemetry_instrumentation_memory.otel.semconv import SCHEMA_URL
 
 # Pages on any leak here: a few thousand small objects hold a sliver of the headroom, so rank low.
 FAST = dict(snapshot_interval=3600.0, leak_window=16, leak_min_snapshots=12, leak_alert_severity="low")
@@ -148,3 +149,32 @@ def test_a_late_delivered_event_keeps_its_own_time(telemetry):
     (data,) = telemetry.logs.get_finished_logs()
     assert data.log_record.timestamp == round(an_hour_ago * 1e9)
     assert data.log_record.observed_timestamp == data.log_record.timestamp
+
+
+def test_metrics_log_records_and_spans_come_from_one_instrumentation_scope(instrumentor, telemetry):
+    instrumentor.instrument(**FAST, span_memory=True, **telemetry.providers())
+    profiler = get_memory_profiler()
+    kept = []
+    for _ in range(16):
+        kept.extend(Hoarded() for _ in range(300))
+        profiler.snapshot()
+    assert profiler.flush_callbacks()
+    with telemetry.tracer_provider.get_tracer("a service").start_as_current_span("request"):
+        pass  # one span for MemorySpanProcessor's histogram
+    data = telemetry.metric_reader.get_metrics_data()
+    metric_scopes = {
+        scope_metrics.scope
+        for resource_metrics in data.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+    }
+    span_scopes = {
+        span.instrumentation_scope
+        for span in telemetry.spans.get_finished_spans()
+        if span.name == DETECTION_SPAN
+    }
+    log_scopes = {data.instrumentation_scope for data in telemetry.logs.get_finished_logs()}
+    assert len(kept) == 16 * 300 and span_scopes and log_scopes
+    scopes = {(s.name, s.version, s.schema_url) for s in metric_scopes | span_scopes | log_scopes}
+    assert scopes == {("opentelemetry_instrumentation_memory", __version__, SCHEMA_URL)}
+    names = {m.name for s in data.resource_metrics for sm in s.scope_metrics for m in sm.metrics}
+    assert {"fogcompute_memory_heap_used_mb", "fogcompute_memory_span_rss_delta_mb"} <= names

@@ -241,7 +241,9 @@ def test_a_healthy_gunicorn_service_raises_no_in_process_alert(tmp_path):
     finally:
         stderr = _stop(server)
     processes = {int(p.stem.split("-")[1]): json.loads(p.read_text()) for p in records.glob("process-*.json")}
-    alerts, leaks, tracing = (_records(records, kind) for kind in ("alerts", "leaks", "tracing"))
+    alerts, leaks, tracing, pending = (
+        _records(records, kind) for kind in ("alerts", "leaks", "tracing", "pending")
+    )
     report = _report(processes, alerts, leaks, tracing, scraped, load)
     (tmp_path / "report.txt").write_text(report)
     print(report)
@@ -274,3 +276,6 @@ def test_a_healthy_gunicorn_service_raises_no_in_process_alert(tmp_path):
         if alert["state"] == "firing"
     ]
     assert fired == [], f"in-process alerts fired on a healthy service:\n{report}"
+    # Nor was any alert's condition ever holding (pending): its duration hid nothing.
+    held = [(pid, line["uptime"], line["held"]) for pid, lines in sorted(pending.items()) for line in lines]
+    assert held == [], f"alerts pending on a healthy service: {held[:20]}\n{report}"

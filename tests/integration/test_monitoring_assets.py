@@ -61,8 +61,10 @@ def test_rules_match_the_spec_table():
     assert set(rules) == set(SPEC_TABLE) | {"MemoryOOMPredicted"}
     oom = rules["MemoryOOMPredicted"]
     assert oom["for"] == "10m" and oom["labels"] == {"severity": "critical"}
-    assert oom["expr"].endswith('< on (job, instance) min by (job, instance) '
-                                '(fogcompute_memory_alert_threshold{setting="oom_horizon_seconds"})')
+    assert oom["expr"].endswith(
+        "< on (job, instance) min by (job, instance) "
+        '(fogcompute_memory_alert_threshold{setting="oom_horizon_seconds"})'
+    )
     for alert, (setting, threshold, duration, severity) in SPEC_TABLE.items():
         rule = rules[alert]
         if setting is None:

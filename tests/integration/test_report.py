@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from opentelemetry_instrumentation_memory import MemoryExporter, MemoryProfiler
 from opentelemetry_instrumentation_memory.__main__ import main
+from opentelemetry_instrumentation_memory.otel.summary import MAX_POINTS, MAX_SNAPSHOTS, summary
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -128,7 +129,7 @@ def test_the_summary_carries_only_what_the_series_carry(service):
             break
         assert time.monotonic() < deadline, (summary, series)
         time.sleep(0.3)
-    assert set(summary) == {"version", "pid", "memory", "leaks"}
+    assert set(summary) == {"version", "pid", "memory", "leaks", "history"}
     assert set(summary["memory"]) == {
         "timestamp",
         "heap_used_mb",
@@ -176,3 +177,19 @@ def test_a_url_that_is_not_http_is_refused_naming_it(capsys):
         main(["report", "ftp://example.org"])
     assert raised.value.code == 2
     assert "url must be an http(s) address" in capsys.readouterr().err
+
+
+def test_the_summarys_history_is_the_rings_last_snapshots_thinned_to_the_latest():
+    profiler = MemoryProfiler(history_size=MAX_SNAPSHOTS + 203)
+    assert summary(profiler)["history"] == {"timestamp": [], "heap_used_mb": [], "heap_size_mb": []}
+    taken = [profiler.snapshot(census=False).timestamp for _ in range(MAX_SNAPSHOTS + 203)]
+    history = summary(profiler)["history"]
+    assert set(history) == {"timestamp", "heap_used_mb", "heap_size_mb"}
+    assert len({len(column) for column in history.values()}) == 1
+    assert MAX_POINTS // 2 <= len(history["timestamp"]) <= MAX_POINTS
+    assert history["timestamp"] == sorted(history["timestamp"])
+    assert history["timestamp"][0] >= round(taken[203], 3)  # the last MAX_SNAPSHOTS only
+    latest = profiler.latest_snapshot
+    assert history["timestamp"][-1] == pytest.approx(latest.timestamp, abs=1e-3)
+    assert history["heap_used_mb"][-1] == pytest.approx(latest.heap_used_mb, abs=1e-3)
+    assert history["heap_size_mb"][-1] == pytest.approx(latest.heap_size_mb, abs=1e-3)

@@ -13,10 +13,12 @@ import time
 import urllib.parse
 import urllib.request
 
+import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from opentelemetry_instrumentation_memory.otel.events import LEAK_EVENT
+from opentelemetry_instrumentation_memory.otel.processes import resource_tracker
 
 from .conftest import free_port
 from .otlp_receiver import HttpReceiver
@@ -244,6 +246,11 @@ def test_uvicorn_spawned_workers_do_not_fight_over_the_port_and_each_is_visible(
         assert len(kept) == WORKERS, (kept, server.poll())
         workers = scrape_workers(range(sdk_port + 1, sdk_port + 1 + 16), kept, deadline)
         supervisor = scrape(sdk_port)
+        trackers = [
+            (child.num_threads(), child.cmdline())
+            for child in psutil.Process(server.pid).children(recursive=True)
+            if resource_tracker(child.cmdline())
+        ]
     finally:
         stderr = stop(server)
     assert "Failed to auto initialize" not in stderr, stderr[-3000:]
@@ -254,6 +261,9 @@ def test_uvicorn_spawned_workers_do_not_fight_over_the_port_and_each_is_visible(
         assert count >= kept[pid]
     assert len({labels["service_instance_id"] for labels, _, _ in workers.values()}) == WORKERS
     assert supervisor is not None and leaky_count(supervisor) == 0
+    # multiprocessing's resource tracker, which the supervisor starts, inherits auto-instrumentation
+    # but is never profiled: its one thread, not the profiler's loop besides.
+    assert trackers and all(threads == 1 for threads, _ in trackers), trackers
     assert target(supervisor)["service_instance_id"] not in {
         labels["service_instance_id"] for labels, _, _ in workers.values()
     }

@@ -105,18 +105,25 @@ class MemoryAnalysis:
             active += self._observe_containers(snapshot.timestamp, containers or {}, headroom)
             active += self._observe_resident(snapshot, headroom, explained=bool(active))
             new_leaks = self._remember_leaks(active)
-            window = self.config.growth_rate_window
-            self.time_to_limit = seconds_to_limit(
-                self.history.column("timestamp", window),
-                self.history.column("heap_used_mb", window),
-                snapshot.heap_size_mb,
-            )
+            self.time_to_limit = self._forecast(snapshot)
         else:  # the cheap path: object counts are the last census's, only the heap moved
             assert self.latest_drift is not None
             self.latest_drift = self._baseline.heap_drift(host, self.latest_drift)
             new_leaks = []
         self.signals = self._read_signals(snapshot, host)
         return new_leaks, self.alerts.evaluate(self.signals, self.config, snapshot.timestamp)
+
+    def _forecast(self, snapshot: MemorySnapshot) -> Optional[float]:
+        """Seconds to the limit at the trend of the snapshots taken after the warm-up: a startup ramp
+        extrapolated reaches any limit within hours."""
+        if not self.warmed_up or self._started is None:
+            return None
+        window = self.config.growth_rate_window
+        times = self.history.column("timestamp", window)
+        used = self.history.column("heap_used_mb", window)
+        settled = self._started + self.config.warmup_seconds
+        first = next((index for index, t in enumerate(times) if t >= settled), len(times))
+        return seconds_to_limit(times[first:], used[first:], snapshot.heap_size_mb)
 
     def book_own_memory(self, added_bytes: int) -> None:
         """Count ``added_bytes`` of resident memory as the monitor's own, from now on."""

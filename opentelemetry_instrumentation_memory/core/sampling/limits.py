@@ -72,9 +72,7 @@ def _cgroup_paths(root: str, read: Reader = _read) -> Tuple[Optional[str], Optio
     return v2, v1
 
 
-def _mounts(
-    root: str, filesystem: str, option: Optional[str], read: Reader = _read
-) -> List[Tuple[str, str]]:
+def _mounts(root: str, filesystem: str, option: Optional[str], read: Reader = _read) -> List[Tuple[str, str]]:
     """(cgroup root inside the mount, mount point) for mounts of ``filesystem`` carrying ``option``."""
     found = []
     for line in (read(os.path.join(root, "proc/self/mountinfo")) or "").splitlines():

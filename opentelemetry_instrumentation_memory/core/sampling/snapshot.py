@@ -155,7 +155,7 @@ class SnapshotTaker:
         if counted is not None:
             top, total, counts = counted
         elif previous is not None:
-            top, total = previous[0].top_objects, previous[0].total_objects
+            top, total = previous[0].top_objects[:top_n], previous[0].total_objects  # top_n may shrink
             counts = previous[1]
         else:  # the census failed: the last one that succeeded, if any
             top, total, counts = self._last_census or ((), 0, {})

@@ -32,6 +32,8 @@ from typing import Dict
 
 from flask import Flask, jsonify
 
+from opentelemetry_instrumentation_memory import get_memory_profiler
+
 PROFILE_CACHE_SIZE = 256
 PROFILE_KEYS = 2048  # the lru_cache is asked for eight times as many keys as it keeps
 RENDERING_CAP = 500
@@ -90,6 +92,15 @@ def _run_batch() -> None:
     del rows
 
 
+def _note_pending_alerts() -> None:
+    """Alerts whose condition holds (pending, or firing): what ``for:`` would hide from callbacks."""
+    held = {name: state for name, state in get_memory_profiler().alert_states.items() if state}
+    if RECORDS and held:
+        line = json.dumps({"pid": os.getpid(), "uptime": time.monotonic() - STARTED, "held": held})
+        with open(os.path.join(RECORDS, f"pending-{os.getpid()}.jsonl"), "a") as out:
+            out.write(line + "\n")
+
+
 def _note_tracing() -> None:
     if RECORDS and tracemalloc.is_tracing():
         line = json.dumps({"pid": os.getpid(), "time": time.time(), "uptime": time.monotonic() - STARTED})
@@ -110,6 +121,7 @@ def _scheduler() -> None:
             next_batch = now + BATCH_SECONDS
             _run_batch()
         _note_tracing()
+        _note_pending_alerts()
 
 
 threading.Thread(target=_scheduler, name="healthy-app-scheduler", daemon=True).start()
