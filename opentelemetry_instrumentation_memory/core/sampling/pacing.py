@@ -60,33 +60,37 @@ def _heap_without_tuples() -> Iterator[object]:
     return chain(chain.from_iterable(starmap(compress, zip(listings, keep))), map(len, for_length), emptied)
 
 
-def _listing_without_tuples() -> Tuple[List[object], int]:
-    """Every gc-tracked object but tuples, and how many tuples there were. A tuple may be under
-    construction (``tuple(generator)`` fills it, then resizes it, and the resize raises
-    ``SystemError`` in the host if anyone else holds a reference to it): the heap is listed,
-    filtered and the full listing emptied within the one C call of ``list.extend``; no bytecode runs
-    while the full listing holds anything."""
-    objects: List[object] = []
+def _listing_without_tuples(objects: List[object]) -> int:
+    """Fills ``objects`` with every gc-tracked object but tuples; returns how many tuples there
+    were. A tuple may be under construction (``tuple(generator)`` fills it, then resizes it, and the
+    resize raises ``SystemError`` in the host if anyone else holds a reference to it): the heap is
+    listed, filtered and the full listing emptied within the one C call of ``list.extend``; no
+    bytecode runs while the full listing holds anything."""
     objects.extend(_heap_without_tuples())
     listed = cast(int, objects.pop())
     # The list being filled was listed too: taken out by identity (it is among the youngest objects,
     # which the collector lists first, so the search ends early).
     del objects[next(compress(count(), map(is_, objects, repeat(objects))))]
-    return objects, listed - len(objects) - 1
+    return listed - len(objects) - 1
 
 
 @contextlib.contextmanager
 def listed_heap(tuples: Optional[List[int]] = None) -> Iterator[Tuple[List[object], float]]:
     """Every gc-tracked object but tuples (``_listing_without_tuples``; ``tuples`` receives how many
     there were), and the seconds listing them held the GIL; the references are dropped when the
-    block ends."""
+    block ends.
+
+    The listing is registered before it is filled: a thread waiting to fork gets the GIL at the
+    first check after the long fill, before any later line could register it, and the child would
+    keep the whole heap."""
     started = time.perf_counter()
-    objects, tuple_count = _listing_without_tuples()
-    held = time.perf_counter() - started
-    if tuples is not None:
-        tuples.append(tuple_count)
+    objects: List[object] = []
     _listings[id(objects)] = objects
     try:
+        tuple_count = _listing_without_tuples(objects)
+        held = time.perf_counter() - started
+        if tuples is not None:
+            tuples.append(tuple_count)
         yield objects, held
     finally:
         _listings.pop(id(objects), None)
