@@ -316,7 +316,8 @@ def test_a_collector_down_or_hanging_never_blocks_the_host_and_export_resumes(
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and not (
                 receiver.received.metric_names() and receiver.received.log_records()
-            ):
+            ):  # alerts keep firing and resolving: records the exporter gave up on are not awaited
+                profiler.heap_warning_percent = 0.0 if profiler.heap_warning_percent else 80.0
                 profiler.snapshot()
                 time.sleep(0.1)
             assert "fogcompute_memory_heap_used_mb" in receiver.received.metric_names()
