@@ -32,6 +32,7 @@ from .sampling import fork
 from .sampling.gcpauses import GCPauses
 from .sampling.limits import effective_memory_limit
 from .sampling.pacing import holding
+from .sampling.sizes import owned_parts
 from .sampling.snapshot import SnapshotTaker
 from .schedule import CensusCadence, run_every
 from .validation import require_number
@@ -253,6 +254,8 @@ class MemoryProfiler(SeedCompatibility):
         root = config.leak_site_path_root or os.getcwd()
         with holding() as hold:  # a child forked meanwhile keeps none of these objects
             located = self._examiner.locate(due, _HEAP_LOCATE, hold)
+            for objects in located.values():  # their payloads too: the sampler sees large blocks
+                owned_parts(objects, 2 * _HEAP_LOCATE)
             sites = {
                 key: self._heap.sites_of(located[key], _SITE_COUNT, root)
                 if key in located

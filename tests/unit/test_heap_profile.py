@@ -40,7 +40,20 @@ def leak_bytes(step):
         CACHE[f"{step}:{i}"] = bytes(3000)  # the bytes' line
 
 
+class Record:
+    """Small itself; its payload, allocated on the same line, holds the bytes."""
+
+    def __init__(self, payload):
+        self.payload = payload
+
+
+def leak_records(step):
+    for _ in range(50):
+        KEPT.append(Record(bytes(80_000)))  # the records' line
+
+
 OBJECTS_LINE = leak_objects.__code__.co_firstlineno + 2
+RECORDS_LINE = leak_records.__code__.co_firstlineno + 2
 BYTES_LINE = leak_bytes.__code__.co_firstlineno + 2
 
 
@@ -70,16 +83,18 @@ def censuses_until_sited(profiler, step, key, limit=60):
 
 @needs_extension
 @pytest.mark.parametrize(
-    "step, key, line",
+    "step, key, line, interval",
     [
-        (leak_objects, f"{__name__}.Orphan", OBJECTS_LINE),
-        (leak_bytes, f"{__name__}.CACHE", BYTES_LINE),
+        (leak_objects, f"{__name__}.Orphan", OBJECTS_LINE, 16 * 1024),
+        (leak_bytes, f"{__name__}.CACHE", BYTES_LINE, 16 * 1024),
+        # At the default rate the small records themselves are rarely sampled: their payloads are.
+        (leak_records, f"{__name__}.Record", RECORDS_LINE, 512 * 1024),
     ],
-    ids=["objects", "bytes-in-a-module-dict"],
+    ids=["objects", "bytes-in-a-module-dict", "records-holding-payloads"],
 )
-def test_a_leak_gets_its_line_within_one_census_of_the_verdict(no_tracemalloc, step, key, line):
+def test_a_leak_gets_its_line_within_one_census_of_the_verdict(no_tracemalloc, step, key, line, interval):
     seen = []
-    profiler = MemoryProfiler(heap_sampling_interval=16 * 1024, **MANUAL)
+    profiler = MemoryProfiler(heap_sampling_interval=interval, **MANUAL)
     profiler.register_leak_callback(seen.append)
     profiler.start()
     try:
