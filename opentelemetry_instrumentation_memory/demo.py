@@ -66,7 +66,8 @@ def _print_snapshot(snapshot: MemorySnapshot) -> None:
 
 
 def _print_leak(leak: Leak) -> None:
-    what = f"{leak.container} ({leak.object_type})" if leak.kind == "container" else leak.object_type
+    entries = f" of {leak.entry_type}" if leak.entry_type else ""
+    what = f"{leak.container} ({leak.object_type}{entries})" if leak.kind == "container" else leak.object_type
     if leak.sites:
         print(f"LEAK      {what} grows most at {leak.sites[0]}")
         for frame in leak.sites[0].traceback[-3:]:
@@ -151,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
         top = leak["sites"][0] if leak["sites"] else None
         where = f" at {top['file']}:{top['line']}" if top else ""
         name = leak["container"] or leak["object_type"]
-        print(f"  {leak['kind']:9} {name}: +{leak['growth_count']}{where}")
+        entries = f" of {leak['entry_type']}" if leak["entry_type"] else ""
+        print(f"  {leak['kind']:9} {name}{entries}: +{leak['growth_count']}{where}")
     held = {name: state for name, state in profiler.alert_states.items() if state}
     shown = [f"{name} {'firing' if state == ACTIVE else 'pending'}" for name, state in held.items()]
     print("alerts: " + (", ".join(shown) or "none pending") + " (each fires once held for its rule's for:)")

@@ -87,6 +87,7 @@ def _leak_lines(leak: Dict[str, Any]) -> List[str]:
         f"  [{leak.get('severity', '?')}] {leak.get('kind', '?')} {leak.get('leak', '?')}",
         f"      owner path  {leak.get('leak') if container else owner}",
         f"      object type {leak.get('object_type') or '?'}",
+        *([f"      entries of  {leak['entry_type']}"] if leak.get("entry_type") else []),
         f"      growth      {leak.get('growth_per_hour', 0):+,.0f} {unit}/h, "
         f"{leak.get('retained_mb', 0):,.1f} MB retained",
         f"      held by     {owner}",

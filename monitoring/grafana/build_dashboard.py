@@ -36,6 +36,7 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 OUTPUT = Path(__file__).parent / "dashboards" / "memory-profiling.json"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 SELECTOR = 'job=~"$job", instance=~"$instance"'
+INFO_LABELS = "object_type, entry_type, severity, owner, site"  # fogcompute_memory_leak_info's
 HEAP = f"fogcompute_memory_heap_used_mb{{{SELECTOR}}}"
 PSS = f"fogcompute_memory_process_pss_bytes{{{SELECTOR}}}"
 
@@ -248,12 +249,19 @@ def build() -> Dashboard:
             .title("Active leaks: what, who holds it, where it grows")
             .description(
                 "One row per active leak (at most 20): kind (type, container, unattributed), the type "
-                "or the container's owner path, its dominant holder, its top allocation site, severity, "
-                "and the memory it holds. docs/DIAGNOSIS.md explains each column."
+                "or the container's owner path, its entry type, its dominant holder, its top allocation "
+                "site, severity (from the leak's info series), and the memory it holds. "
+                "docs/DIAGNOSIS.md explains each column."
             )
             .datasource(DATASOURCE)
             .with_target(
-                _query(f"sort_desc(fogcompute_memory_leak_retained_mb{{{SELECTOR}}})", "{{leak}}", "A")
+                _query(
+                    f"sort_desc(fogcompute_memory_leak_retained_mb{{{SELECTOR}}}"
+                    f" * on (job, instance, kind, leak) group_left ({INFO_LABELS})"
+                    f" fogcompute_memory_leak_info{{{SELECTOR}}})",
+                    "{{leak}}",
+                    "A",
+                )
                 .instant()
                 .format(PromQueryFormat.TABLE)
             )

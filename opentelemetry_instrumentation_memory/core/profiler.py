@@ -471,6 +471,8 @@ class MemoryProfiler(SeedCompatibility):
         except Exception as error:  # the leaks are still reported, without their holders
             self._loop_log.error("holders", error, "leak holder search failed")
         if snapshot.census:
+            new_leaks = self._analysis.fold(new_leaks)
+        if snapshot.census:
             try:
                 new_leaks = self._heap_sites(new_leaks)
             except Exception as error:  # the leaks are still reported, without their sites

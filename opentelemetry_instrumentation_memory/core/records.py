@@ -151,7 +151,8 @@ class Leak(_SeedMapping):
     container of type ``object_type`` at the owner path ``container`` grows in length; counts are
     entries) or ``"unattributed"`` (resident memory grows and nothing above explains it).
     ``retained_by`` names the dominant holders of a sample of the leaking objects, with the share of
-    the sample each holds.
+    the sample each holds. ``entry_type`` is set on a container leak that holds (nearly) all of a
+    leaking type's objects: one bug, reported once, as the container's leak of that type.
 
     ``severity`` ranks the leak by the time it alone would take to fill the headroom to the memory
     limit, from ``retained_bytes_per_hour``: the object rate times ``bytes_per_object``, estimated
@@ -173,6 +174,7 @@ class Leak(_SeedMapping):
     kind: str = "type"
     container: str = ""
     retained_by: tuple[tuple[str, float], ...] = ()
+    entry_type: str = ""
 
     @property
     def key(self) -> str:

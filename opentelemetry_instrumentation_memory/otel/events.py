@@ -54,6 +54,8 @@ def leak_attributes(leak: Leak) -> Attributes:
     }
     if leak.container:
         attributes["fogcompute.memory.leak.container"] = bounded(leak.container)
+    if leak.entry_type:
+        attributes["fogcompute.memory.leak.entry_type"] = bounded(leak.entry_type)
     if leak.retained_by:
         attributes["fogcompute.memory.leak.retained_by"] = bounded_items(
             [with_tail(holder, f" ({share:.0%})") for holder, share in leak.retained_by]
@@ -87,7 +89,9 @@ def alert_attributes(alert: Alert) -> Attributes:
 def _leak_message(leak: Leak) -> str:
     """At most ``MAX_BODY`` characters, each name in it at most ``MAX_VALUE``."""
     if leak.kind == "container":
-        what = f"{bounded(leak.container)} ({bounded(leak.object_type)}) grew by {leak.growth_count} entries"
+        of = f" of {bounded(leak.entry_type)}" if leak.entry_type else ""
+        what = f"{bounded(leak.container)} ({bounded(leak.object_type)}{of})"
+        what += f" grew by {leak.growth_count} entries"
     elif leak.kind == "unattributed":
         what = f"resident memory grew by {leak.growth_count} KiB, and no type or container explains it"
     else:

@@ -2,7 +2,7 @@
 and the page read.
 
 It carries what the metrics already carry and nothing more: the memory figures and the time to the
-limit as numbers, and each active leak with exactly its series' labels (``leak_metrics.leak_labels``:
+limit as numbers, and each active leak with exactly its info series' labels (``leak_metrics.leak_labels``:
 bounded, owner paths naming dict keys by digest unless literal keys were asked for), its growth per
 hour and retained MB; the same leaks, in the same order, as the per-leak series. ``history`` is the
 heap and its limit over the profiler's history ring, its last ``MAX_SNAPSHOTS`` (what

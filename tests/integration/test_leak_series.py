@@ -38,10 +38,19 @@ def test_each_active_leak_is_a_series_labelled_with_its_kind_owner_and_growth():
             profiler.snapshot()
         families = scrape(exporter.url)
         growth = {s.labels["leak"]: s for s in families["fogcompute_memory_leak_growth_per_hour"]}
-        ticket, history = growth[f"{__name__}.Ticket"], growth[f"{__name__}.HISTORY"]
-        assert ticket.labels["kind"] == "type" and ticket.labels["owner"] == f"{__name__}.KEPT"
+        assert all(set(s.labels) == {"kind", "leak"} for s in growth.values())  # one identity for life
+        assert growth[f"{__name__}.HISTORY"].value > 0
+        info = {s.labels["leak"]: s for s in families["fogcompute_memory_leak_info"]}
+        assert set(info) == set(growth) and all(s.value == 1 for s in info.values())
+        kept, history = info[f"{__name__}.KEPT"], info[f"{__name__}.HISTORY"]
+        # One bug, one series: the Tickets all sit in KEPT, which is their leak.
+        assert f"{__name__}.Ticket" not in info
+        assert kept.labels["kind"] == "container" and kept.labels["object_type"] == "list"
+        assert (
+            kept.labels["entry_type"] == f"{__name__}.Ticket" and kept.labels["owner"] == f"{__name__}.KEPT"
+        )
         assert history.labels["kind"] == "container" and history.labels["object_type"] == "dict"
-        assert history.labels["owner"] == f"{__name__}.HISTORY" and history.value > 0
+        assert history.labels["owner"] == f"{__name__}.HISTORY"
         retained = {s.labels["leak"]: s.value for s in families["fogcompute_memory_leak_retained_mb"]}
         assert retained[f"{__name__}.HISTORY"] > 0.5  # 4,800 entries of about 150 bytes
         KEPT.clear()
@@ -50,6 +59,6 @@ def test_each_active_leak_is_a_series_labelled_with_its_kind_owner_and_growth():
         profiler.snapshot()
         after = scrape(exporter.url).get("fogcompute_memory_leak_growth_per_hour", [])
         remaining = {s.labels["leak"] for s in after}
-        assert f"{__name__}.Ticket" not in remaining and f"{__name__}.HISTORY" not in remaining
+        assert f"{__name__}.KEPT" not in remaining and f"{__name__}.HISTORY" not in remaining
     finally:
         exporter.close()

@@ -85,10 +85,11 @@ def censuses_until_sited(profiler, step, key, limit=60):
 @pytest.mark.parametrize(
     "step, key, line, interval",
     [
-        (leak_objects, f"{__name__}.Orphan", OBJECTS_LINE, 16 * 1024),
+        # The objects all sit in KEPT: one leak, KEPT's.
+        (leak_objects, f"{__name__}.KEPT", OBJECTS_LINE, 16 * 1024),
         (leak_bytes, f"{__name__}.CACHE", BYTES_LINE, 16 * 1024),
         # At the default rate the small records themselves are rarely sampled: their payloads are.
-        (leak_records, f"{__name__}.Record", RECORDS_LINE, 512 * 1024),
+        (leak_records, f"{__name__}.KEPT", RECORDS_LINE, 512 * 1024),
     ],
     ids=["objects", "bytes-in-a-module-dict", "records-holding-payloads"],
 )
@@ -197,7 +198,7 @@ def test_without_the_extension_the_tracemalloc_fallback_names_the_line(caplog):
     profiler._heap = HeapProfile(AllocationSampler(extension=None))
 
     def orphan_leak():
-        return next((leak for leak in profiler.detected_leaks if leak.key == f"{__name__}.Orphan"), None)
+        return next((leak for leak in profiler.detected_leaks if leak.key == f"{__name__}.KEPT"), None)
 
     try:
         run_beside(profiler, trickle, lambda: (orphan_leak() or SITELESS).sites)

@@ -14,6 +14,7 @@ from ..config import ProfilerConfig
 from ..records import SEVERITIES, Alert, AllocationSite, BaselineDrift, Leak, MemorySnapshot
 from .alerts import AlertEngine
 from .baseline import Baseline
+from .folding import as_entries, holding_container, one_per_bug
 from .forecast import seconds_to_limit
 from .history import SnapshotHistory
 from .leaks import LeakDetector, ObjectSizes
@@ -68,6 +69,8 @@ class MemoryAnalysis:
         self.own_mb = 0.0
         self._latest_host: Optional[MemorySnapshot] = None
         self.detected: "OrderedDict[str, Leak]" = OrderedDict()
+        # Type leaks folded into the leaking container holding their objects: type -> container key.
+        self.folded: Dict[str, str] = {}
         self.leak_detections: Dict[str, int] = {}
         self.total_snapshots = 0
         self.latest: Optional[MemorySnapshot] = None
@@ -199,7 +202,34 @@ class MemoryAnalysis:
         ]
         if self._unattributed is not None:
             active.append(self._unattributed)
-        return [self.detected.get(leak.key, leak) for leak in active]
+        reported = one_per_bug(active, self.folded, self.container_types)
+        return [self.detected.get(leak.key, leak) for leak in reported]
+
+    def fold(self, new_leaks: List[Leak]) -> List[Leak]:
+        """Fold each new type leak whose objects a watched container holds into that container's
+        record (``folding.py``), once its holders are known; returns ``new_leaks`` with the folded
+        types as their containers' leaks, each reported once per episode."""
+        reported: Dict[str, Leak] = {}
+        leaking = {leak.key for leak in self.container_detector.active_leaks}
+        for leak in new_leaks:
+            into = holding_container(leak, self.container_types)
+            if into is None:
+                reported.setdefault(leak.key, leak)
+                continue
+            worst = self._episode_severity.get(into)
+            self.forget([leak.key], dismiss=False)
+            self.folded[leak.key] = into
+            known = self.detected.get(into)
+            if known is not None and known.kind == "container" and into in leaking:
+                record = replace(known, entry_type=leak.object_type, sites=known.sites or leak.sites)
+            else:
+                record = as_entries(leak, into, self.container_types[into])
+            self.detected[into] = record
+            if worst is None or SEVERITIES.index(record.severity) > SEVERITIES.index(worst):
+                self._episode_severity[into] = record.severity
+                self.leak_detections[record.severity] = self.leak_detections.get(record.severity, 0) + 1
+                reported[into] = record
+        return [self.detected.get(key, leak) for key, leak in reported.items()]
 
     @property
     def paging_leaks(self) -> List[Leak]:
@@ -224,14 +254,16 @@ class MemoryAnalysis:
         """Give the records of these leaks (by key) the holders of their objects."""
         return self._update(holders, lambda leak, found: replace(leak, retained_by=found))
 
-    def forget(self, keys: Sequence[str]) -> None:
-        """Drop the records of these leaks, and their counts: bounded structures hold them."""
+    def forget(self, keys: Sequence[str], dismiss: bool = True) -> None:
+        """Drop the records of these leaks, and their counts; ``dismiss``: and stop detecting them
+        (bounded structures hold them)."""
         for key in keys:
             leak = self.detected.pop(key, None)
             if leak is not None and self.leak_detections.get(leak.severity):
                 self.leak_detections[leak.severity] -= 1
             self._episode_severity.pop(key, None)
-        self.detector.dismiss(keys)
+        if dismiss:
+            self.detector.dismiss(keys)
 
     def _update(self, found: Mapping[str, object], change: "Callable[[Leak, Any], Leak]") -> List[Leak]:
         updated = []
@@ -244,6 +276,7 @@ class MemoryAnalysis:
 
     def clear_leaks(self) -> None:
         self.detected.clear()
+        self.folded.clear()
         self._episode_severity.clear()
         self.detector.clear()
         self.container_detector.clear()
@@ -268,10 +301,17 @@ class MemoryAnalysis:
         """
         news = []
         before, self._episode_severity = self._episode_severity, {}
-        for leak in active:
+        types = {leak.key for leak in active if leak.kind == "type"}
+        self.folded = {key: into for key, into in self.folded.items() if key in types}
+        for leak in one_per_bug(active, self.folded, self.container_types):
             known = self.detected.get(leak.key)
             if known is not None:
-                leak = replace(leak, sites=leak.sites or known.sites, retained_by=known.retained_by)
+                leak = replace(
+                    leak,
+                    sites=leak.sites or known.sites,
+                    retained_by=known.retained_by,
+                    entry_type=known.entry_type,
+                )
             worst = before.get(leak.key)
             if worst is None or SEVERITIES.index(leak.severity) > SEVERITIES.index(worst):
                 news.append(leak)

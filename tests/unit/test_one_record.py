@@ -1,0 +1,80 @@
+"""One bug, one record: a type whose new objects all sit in one growing container is reported once,
+as that container's leak of that type, from the first verdict, its bytes counted once."""
+
+import time
+
+from opentelemetry_instrumentation_memory import MemoryProfiler
+from tests.unit.running import FAST_LEAKS, run_beside
+
+
+class Order:
+    def __init__(self, number):
+        self.number = number
+        self.lines = [number] * 20  # a list per entry: a consequence of the leak, not a leak of its own
+
+
+class Spread:
+    """Kept by ten lists in turn: no container holds most of them."""
+
+
+ORDERS = []
+SHELVES = [[] for _ in range(10)]
+
+
+def leak_orders(stop):
+    number = 0
+    while not stop.is_set():
+        for _ in range(20):
+            ORDERS.append(Order(number))  # the leaking line
+            number += 1
+        time.sleep(0.002)
+
+
+def leak_spread(stop):
+    number = 0
+    while not stop.is_set():
+        for _ in range(20):
+            SHELVES[number % 10].append(Spread())
+            number += 1
+        time.sleep(0.002)
+
+
+def test_a_type_kept_by_one_list_is_that_lists_leak_reported_once():
+    seen = []
+    profiler = MemoryProfiler(leak_site_capture=False, heap_sampling=False, **FAST_LEAKS)
+    profiler.register_leak_callback(seen.append)
+    orders = f"{__name__}.ORDERS"
+    try:
+        run_beside(profiler, leak_orders, lambda: any(leak.key == orders for leak in profiler.active_leaks))
+        profiler.snapshot()
+        profiler.flush_callbacks()
+        active = {leak.key: leak for leak in profiler.active_leaks}
+        detected = {leak["container"] or leak["object_type"] for leak in profiler.get_detected_leaks()}
+    finally:
+        ORDERS.clear()
+    record = active[orders]
+    assert record.kind == "container" and record.object_type == "list"
+    assert record.entry_type == f"{__name__}.Order"
+    assert f"{__name__}.Order" not in active and f"{__name__}.Order" not in detected
+    assert all(leak.key != f"{__name__}.Order" for leak in seen), "the type was reported on its own"
+    assert [leak.key for leak in seen].count(orders) >= 1
+    # Each order's bytes once: the record's bytes per entry include the order's own list.
+    assert record.bytes_per_object > 20 * 8
+
+
+def test_a_type_spread_over_many_holders_stays_a_type_leak():
+    profiler = MemoryProfiler(leak_site_capture=False, heap_sampling=False, **FAST_LEAKS)
+    spread = f"{__name__}.Spread"
+    try:
+        run_beside(
+            profiler,
+            leak_spread,
+            lambda: any(leak.key == spread and leak.retained_by for leak in profiler.active_leaks),
+        )
+        active = {leak.key: leak for leak in profiler.active_leaks}
+    finally:
+        for shelf in SHELVES:
+            shelf.clear()
+    assert active[spread].kind == "type" and active[spread].entry_type == ""
+    # Held by ten lists, none of them a container watched by its owner path: no container's leak.
+    assert active[spread].retained_by[0][0] == "<list>", active[spread].retained_by
