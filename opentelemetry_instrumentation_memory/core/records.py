@@ -152,7 +152,8 @@ class Leak(_SeedMapping):
     entries) or ``"unattributed"`` (resident memory grows and nothing above explains it).
     ``retained_by`` names the dominant holders of a sample of the leaking objects, with the share of
     the sample each holds. ``entry_type`` is set on a container leak that holds (nearly) all of a
-    leaking type's objects: one bug, reported once, as the container's leak of that type.
+    leaking type's objects: one bug, reported once, as the container's leak of that type (of each
+    such type, comma-separated).
 
     ``severity`` ranks the leak by the time it alone would take to fill the headroom to the memory
     limit, from ``retained_bytes_per_hour``: the object rate times ``bytes_per_object``, estimated

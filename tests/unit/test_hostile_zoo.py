@@ -16,10 +16,11 @@ def _found(profiler):
 
 
 def _diagnosed(found):
+    # Its holders found: named on its record, or it is reported as the leak of a list holding it.
     leaked = found.get(f"{ZOO}.Leaked")
+    folded = any(f"{ZOO}.Leaked" in leak.entry_type.split(", ") for leak in found.values())
     return (
-        leaked is not None
-        and leaked.retained_by
+        ((leaked is not None and leaked.retained_by) or folded)
         and f"{ZOO}.HOSTILE_LIST" in found
         and f"{ZOO}.HOLDER.kept" in found
         and any(key.startswith(f"{ZOO}.KEYED[") for key in found)

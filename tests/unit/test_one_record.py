@@ -17,7 +17,16 @@ class Spread:
     """Kept by ten lists in turn: no container holds most of them."""
 
 
+class Apple:
+    pass
+
+
+class Pear:
+    pass
+
+
 ORDERS = []
+BASKET = []
 SHELVES = [[] for _ in range(10)]
 
 
@@ -78,3 +87,28 @@ def test_a_type_spread_over_many_holders_stays_a_type_leak():
     assert active[spread].kind == "type" and active[spread].entry_type == ""
     # Held by ten lists, none of them a container watched by its owner path: no container's leak.
     assert active[spread].retained_by[0][0] == "<list>", active[spread].retained_by
+
+
+def leak_fruit(stop):
+    while not stop.is_set():
+        for _ in range(20):
+            BASKET.append(Apple())
+            BASKET.append(Pear())
+        time.sleep(0.002)
+
+
+def test_a_list_holding_two_leaking_types_is_one_leak_naming_both():
+    profiler = MemoryProfiler(leak_site_capture=False, heap_sampling=False, **FAST_LEAKS)
+    basket = f"{__name__}.BASKET"
+
+    def both_folded():
+        record = next((leak for leak in profiler.active_leaks if leak.key == basket), None)
+        return record is not None and record.entry_type.count(", ") == 1
+
+    try:
+        run_beside(profiler, leak_fruit, both_folded)
+        active = {leak.key: leak for leak in profiler.active_leaks}
+    finally:
+        BASKET.clear()
+    assert active[basket].entry_type == f"{__name__}.Apple, {__name__}.Pear"
+    assert f"{__name__}.Apple" not in active and f"{__name__}.Pear" not in active

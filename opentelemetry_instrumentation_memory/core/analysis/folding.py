@@ -1,7 +1,8 @@
 """One bug, one record. A leaking type whose objects (nearly) all sit in one watched container is
 that container's leak: reported once, as the container's, naming the type as its entries'
-(``entry_type``), from the type's verdict on (the container's own counts may take longer to
-convince), and its bytes are counted once."""
+(``entry_type``; several, comma-separated, when it holds several leaking types), from the type's
+verdict on (the container's own counts may take longer to convince), and its bytes are counted
+once."""
 
 from __future__ import annotations
 
@@ -32,6 +33,12 @@ def as_entries(leak: Leak, container: str, container_type: str) -> Leak:
         entry_type=leak.object_type,
         retained_by=(),
     )
+
+
+def with_entry_type(entry_types: str, added: str) -> str:
+    """A container holding several leaking types' objects names each of them, once, in order."""
+    names = [name for name in entry_types.split(", ") if name]
+    return ", ".join(sorted({*names, added}))
 
 
 def one_per_bug(active: Iterable[Leak], folded: Mapping[str, str], watched: Mapping[str, str]) -> List[Leak]:

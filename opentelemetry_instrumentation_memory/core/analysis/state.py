@@ -14,7 +14,7 @@ from ..config import ProfilerConfig
 from ..records import SEVERITIES, Alert, AllocationSite, BaselineDrift, Leak, MemorySnapshot
 from .alerts import AlertEngine
 from .baseline import Baseline
-from .folding import as_entries, holding_container, one_per_bug
+from .folding import as_entries, holding_container, one_per_bug, with_entry_type
 from .forecast import seconds_to_limit
 from .history import SnapshotHistory
 from .leaks import LeakDetector, ObjectSizes
@@ -218,10 +218,13 @@ class MemoryAnalysis:
                 continue
             worst = self._episode_severity.get(into)
             self.forget([leak.key], dismiss=False)
-            self.folded[leak.key] = into
             known = self.detected.get(into)
-            if known is not None and known.kind == "container" and into in leaking:
-                record = replace(known, entry_type=leak.object_type, sites=known.sites or leak.sites)
+            # The container's record this episode: its own, or made for a type folded into it before.
+            current = into in leaking or into in self.folded.values()
+            self.folded[leak.key] = into
+            if known is not None and known.kind == "container" and current:
+                entry_type = with_entry_type(known.entry_type, leak.object_type)
+                record = replace(known, entry_type=entry_type, sites=known.sites or leak.sites)
             else:
                 record = as_entries(leak, into, self.container_types[into])
             self.detected[into] = record
