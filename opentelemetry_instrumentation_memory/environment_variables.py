@@ -296,8 +296,7 @@ OTEL_PYTHON_MEMORY_LEAK_SITE_COOLDOWN_SECONDS = "OTEL_PYTHON_MEMORY_LEAK_SITE_CO
 """
 .. envvar:: OTEL_PYTHON_MEMORY_LEAK_SITE_COOLDOWN_SECONDS
 
-The least time between two captures for the same leak, in seconds (a leak a capture could not place
-waits this long; a new leak waits four capture windows at most).
+The least time between two captures, in seconds: repeated leaks do not keep tracemalloc on.
 
 Sets ``leak_site_cooldown_seconds``: a number at least 0 (default ``600``).
 """

@@ -268,7 +268,7 @@ class MemoryProfiler(SeedCompatibility):
     def _awaiting_sites(self) -> List[str]:
         """Active leaks without sites that are worth a capture: above low, or still growing a
         quarter window after they were found (a cache filling when found has plateaued by then,
-        and would spend a capture)."""
+        and would spend the capture and its cool-down)."""
         confirm = (self._config.leak_window // 4) * self.census_interval
         return [
             leak.key
@@ -498,8 +498,8 @@ class MemoryProfiler(SeedCompatibility):
         unsited = self._awaiting_sites()
         self._run_pending()
         if unsited and config.leak_site_capture and not self._heap.running:
-            # Without heap sampling: every active leak still without its sites (one capture at a
-            # time; each leak's own cool-down).
+            # Without heap sampling: every active leak still without its sites, at most one capture
+            # per cool-down.
             self._sites.trigger(unsited)
         return snapshot
 

@@ -279,8 +279,7 @@ SETTINGS: Tuple[Setting, ...] = (
         "leak_site_cooldown_seconds",
         float,
         600.0,
-        doc="The least time between two captures for the same leak, in seconds (a leak a capture could "
-        "not place waits this long; a new leak waits four capture windows at most).",
+        doc="The least time between two captures, in seconds: repeated leaks do not keep tracemalloc on.",
     ),
     Setting(
         "leak_site_path_root",

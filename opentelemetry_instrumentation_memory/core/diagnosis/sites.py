@@ -5,12 +5,8 @@ turns it on (unless it already runs) for ``window`` seconds. Before turning it o
 where each leak's own objects that appeared meanwhile were allocated
 (``tracemalloc.get_object_traceback``): instances of a leaking type, the newest entries of a leaking
 container. Each leak gets only its own sites; a leak none of whose objects can be located (growth
-nobody explains) gets the lines whose allocations grew most over the window.
-
-Captures are per leak: a leak found after a capture's window closed gets its own capture once
-``_GAP_WINDOWS`` windows have passed (tracemalloc is on a fifth of the time at most, however many
-leaks appear), and a leak a capture could not place is tried again after ``cooldown``. One leak
-never waits out the cool-down of another's capture.
+nobody explains) gets the lines whose allocations grew most over the window. No new capture starts
+before ``cooldown`` has passed, however many leaks are found meanwhile.
 
 A child forked during a capture has no capture thread to turn tracemalloc off again: it does so
 itself, at fork, restoring the state tracemalloc had before the capture.
@@ -34,8 +30,6 @@ from ..sampling.readonly import own_size, type_flags
 from ..sampling.resident import ProcessMemory
 
 _logger = logging.getLogger(__name__)
-# Windows between the end of one capture and the start of the next.
-_GAP_WINDOWS = 4
 _PACKAGE_DIRECTORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _IGNORED = (
     tracemalloc.Filter(False, tracemalloc.__file__),
@@ -230,7 +224,6 @@ class SiteCapture:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._next_allowed = 0.0
-        self._captured_at: Dict[str, float] = {}  # leak key -> start of the last capture for it
         self._stop = threading.Event()
 
     @property
@@ -238,20 +231,12 @@ class SiteCapture:
         return self._thread is not None and self._thread.is_alive()
 
     def trigger(self, keys: Sequence[str]) -> bool:
-        """Start a capture for these leaks (by key); False while one runs, within the gap after the
-        last, or when each of them had a capture less than ``cooldown`` ago."""
+        """Start a capture for these leaks (by key); False while one runs or during the cool-down."""
         with self._lock:
             now = time.monotonic()
             if self.active or now < self._next_allowed:
                 return False
-            # Bounded by the leaks tried within one cool-down.
-            self._captured_at = {
-                key: at for key, at in self._captured_at.items() if now - at < self._cooldown
-            }
-            if all(key in self._captured_at for key in keys):
-                return False
-            self._captured_at.update(dict.fromkeys(keys, now))
-            self._next_allowed = now + self._window * (1 + _GAP_WINDOWS)
+            self._next_allowed = now + self._window + self._cooldown
             self._stop.clear()
             self._thread = threading.Thread(
                 target=self._capture, args=(tuple(keys),), name="otel-memory-sites", daemon=True
