@@ -71,8 +71,10 @@ def test_the_readmes_settings_without_a_collector(tmp_path):
         stdout, stderr = app.communicate(timeout=60)
     finally:
         app.kill()
-    assert "] type __main__.Leaky" in report, report
+    # One record: the list the Leaky objects sit in, as its leak of them.
+    assert "] container __main__.kept" in report and "entries of  __main__.Leaky" in report, report
     assert page[0] == 200 and "<svg" in page[1]
     assert metrics[0] == 200 and "fogcompute_memory_heap_used_mb" in metrics[1]
-    assert "memory leak: __main__.Leaky" in stdout and '"fogcompute.memory.leak.kind": "type"' in stdout
+    assert "memory leak: __main__.kept (list of __main__.Leaky)" in stdout, stdout[-3000:]
+    assert '"fogcompute.memory.leak.entry_type": "__main__.Leaky"' in stdout
     assert "Failed to export" not in stderr and "4317" not in stderr, stderr[-3000:]

@@ -200,10 +200,12 @@ def test_gunicorn_sync_workers_each_serve_their_own_figures_and_identity(tmp_pat
                         for record in scope.log_records:
                             if record.event_name == LEAK_EVENT:
                                 types = leaks.setdefault(attributes["service.instance.id"], set())
-                                types.update(
-                                    kv.value.string_value
+                                types.update(  # its type, or the types of a container's entries
+                                    name
                                     for kv in record.attributes
-                                    if kv.key == "fogcompute.memory.object_type"
+                                    if kv.key
+                                    in ("fogcompute.memory.object_type", "fogcompute.memory.leak.entry_type")
+                                    for name in kv.value.string_value.split(", ")
                                 )
     finally:
         stderr = stop(server)

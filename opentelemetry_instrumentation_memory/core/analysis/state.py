@@ -208,7 +208,8 @@ class MemoryAnalysis:
     def fold(self, new_leaks: List[Leak]) -> List[Leak]:
         """Fold each new type leak whose objects a watched container holds into that container's
         record (``folding.py``), once its holders are known; returns ``new_leaks`` with the folded
-        types as their containers' leaks, each reported once per episode."""
+        types as their containers' leaks, each reported once per episode, and again when a type
+        is folded into a container already reported."""
         reported: Dict[str, Leak] = {}
         leaking = {leak.key for leak in self.container_detector.active_leaks}
         for leak in new_leaks:
@@ -232,6 +233,8 @@ class MemoryAnalysis:
                 self._episode_severity[into] = record.severity
                 self.leak_detections[record.severity] = self.leak_detections.get(record.severity, 0) + 1
                 reported[into] = record
+            elif known is None or known.entry_type != record.entry_type:
+                reported[into] = record  # reported before: again, now that its entries are known
         return [self.detected.get(key, leak) for key, leak in reported.items()]
 
     @property
