@@ -1,6 +1,7 @@
 """The monitor never alerts on itself: what a leak-site capture leaves resident is booked as the
 monitor's own and left out of drift and growth."""
 
+import sys
 import threading
 
 import pytest
@@ -28,7 +29,9 @@ def test_a_capture_books_what_its_tracing_left_resident():
     while not done.wait(0.01):  # the host allocates while the window is open: every block traced
         kept.append([object() for _ in range(200)])
         del kept[:-2000]
-    assert len(booked) == 1 and 0 < booked[0] < 512 << 20
+    assert len(booked) == 1 and 0 <= booked[0] < 512 << 20
+    if sys.version_info >= (3, 11):  # on 3.10 the window left nothing resident here: 0 is booked
+        assert booked[0] > 0
 
 
 def test_drift_and_growth_leave_out_the_monitors_own_memory():
