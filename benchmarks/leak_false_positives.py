@@ -1,7 +1,7 @@
 """Measures the leak detector's false positives and detection delay on synthetic populations.
 
     python benchmarks/leak_false_positives.py [--population stationary|caches|leaks]
-        [--types 700] [--snapshots 500] [--seeds 8] [--max-noise 0.2]
+        [--types 700] [--snapshots 500] [--seeds 8] [--max-noise 0.2] [--compare REV]
 
 ``stationary``: every type follows one stationary shape (noise, Poisson counts, oscillation,
 sawtooth batches, a one-off step, a warm-up that plateaus, slow decay, heavy-tailed noise, constant)
@@ -17,15 +17,21 @@ cache is full. Reports episodes, those above low, and snapshots active after the
 at a random snapshot among stationary types; reports the detection delay in snapshots.
 
 The detector runs with its defaults: 200 bytes per object and 1 GiB of headroom for severity.
+``--compare REV`` runs the detector of that git revision (``core/analysis/leaks.py`` as it was there)
+on the same populations too, in the same run, and prints both: before and after a change.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import random
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
 from opentelemetry_instrumentation_memory import LeakDetector
@@ -36,7 +42,24 @@ SHAPES = ("noise", "poisson", "oscillation", "sawtooth", "step", "warm_up", "dec
 CACHE_FILLS = ("linear", "decelerating")
 CACHE_WARM_UPS = ((5, 24), (25, 48), (49, 96), (97, 200))  # bands of snapshots to fill, for the report
 LEAK_SHAPES = ("linear", "noisy", "from_zero", "rising_sawtooth", "accelerating")
-INTERVAL_SECONDS = 60.0
+INTERVAL_SECONDS = 60.0  # the default snapshot interval: a census a minute
+DETECTOR_MODULE = "opentelemetry_instrumentation_memory/core/analysis/leaks.py"
+
+
+def detector_at(revision: str) -> type:
+    """The ``LeakDetector`` class of a git revision, imported beside today's modules it uses."""
+    root = Path(__file__).resolve().parent.parent
+    source = subprocess.run(
+        ["git", "show", f"{revision}:{DETECTOR_MODULE}"], cwd=root, check=True, capture_output=True, text=True
+    ).stdout
+    name = f"opentelemetry_instrumentation_memory.core.analysis._leaks_at_{revision.replace('-', '_')}"
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "opentelemetry_instrumentation_memory.core.analysis"
+    sys.modules[name] = module
+    exec(compile(source, f"{revision}:{DETECTOR_MODULE}", "exec"), module.__dict__)
+    return module.LeakDetector
 
 
 def make_type(rng: random.Random, max_noise: float) -> Tuple[str, Count]:
@@ -131,39 +154,43 @@ class Episodes:
                 spans.append([i, i, leak.severity])
 
 
-def simulate(counts: List[Count], snapshots: int, rng: random.Random) -> Tuple[Episodes, float]:
-    detector = LeakDetector()
+def simulate(
+    counts: List[Count], snapshots: int, rng: random.Random, detector: type
+) -> Tuple[Episodes, float]:
+    leaks_of = detector()
     episodes = Episodes()
     elapsed = 0.0
     for i in range(snapshots):
         census = {f"T{j}": count(i, rng) for j, count in enumerate(counts)}
         started = time.perf_counter()
-        leaks = detector.observe(i * INTERVAL_SECONDS, census)
+        leaks = leaks_of.observe(i * INTERVAL_SECONDS, census)
         elapsed += time.perf_counter() - started
         episodes.observe(i, leaks)
     return episodes, elapsed / snapshots
 
 
-def run_stationary(args: argparse.Namespace) -> None:
+def run_stationary(args: argparse.Namespace, label: str, detector: type) -> None:
     total = 0
     for seed in range(1, args.seeds + 1):
         rng = random.Random(seed)
         population = [make_type(rng, args.max_noise) for _ in range(args.types)]
-        episodes, per_pass = simulate([count for _, count in population], args.snapshots, rng)
+        episodes, per_pass = simulate([count for _, count in population], args.snapshots, rng, detector)
         found = {name: (population[int(name[1:])][0], spans[0][0]) for name, spans in episodes.spans.items()}
         total += sum(len(spans) for spans in episodes.spans.values())
-        print(f"seed {seed}: {len(found)} false positive type(s) {found}  pass {per_pass * 1e3:.2f} ms")
+        print(
+            f"{label} seed {seed}: {len(found)} false positive type(s) {found}  pass {per_pass * 1e3:.2f} ms"
+        )
     decisions = args.types * args.snapshots * args.seeds
-    print(f"{total} false-positive episodes in {decisions:,} type-snapshot decisions")
+    print(f"{label}: {total} false-positive episodes in {decisions:,} type-snapshot decisions")
 
 
-def run_caches(args: argparse.Namespace) -> None:
+def run_caches(args: argparse.Namespace, label: str, detector: type) -> None:
     bands = {band: {"caches": 0, "episodes": 0, "above_low": 0, "after": []} for band in CACHE_WARM_UPS}
     above_low_by_cap: Dict[str, int] = {}
     for seed in range(1, args.seeds + 1):
         rng = random.Random(seed)
         population = [make_cache(rng, args.max_noise) for _ in range(args.types)]
-        episodes, per_pass = simulate([count for _, count, _ in population], args.snapshots, rng)
+        episodes, per_pass = simulate([count for _, count, _ in population], args.snapshots, rng, detector)
         for j, (description, _, full_at) in enumerate(population):
             warm_up = int(description.split()[1])
             band = bands[next(b for b in CACHE_WARM_UPS if b[0] <= warm_up <= b[1])]
@@ -175,16 +202,19 @@ def run_caches(args: argparse.Namespace) -> None:
                 if worst != "low":
                     key = f"{description.split()[2]} entries, {worst}"
                     above_low_by_cap[key] = above_low_by_cap.get(key, 0) + 1
-        print(f"seed {seed}: pass {per_pass * 1e3:.2f} ms")
-    print("warm-up (snapshots) | caches | episodes | above low | active after the plateau: median / max")
+        print(f"{label} seed {seed}: pass {per_pass * 1e3:.2f} ms")
+    print(
+        f"{label}: warm-up (snapshots) | caches | episodes | above low | "
+        "active after the plateau: median / max"
+    )
     for (low, high), band in bands.items():
         after = band["after"]
         spread = f"{statistics.median(after):.0f} / {max(after)}" if after else "-"
         print(f"{low}-{high} | {band['caches']} | {band['episodes']} | {band['above_low']} | {spread}")
-    print(f"above low, by cache size and severity: {above_low_by_cap}")
+    print(f"{label}: above low, by cache size and severity: {above_low_by_cap}")
 
 
-def run_leaks(args: argparse.Namespace) -> None:
+def run_leaks(args: argparse.Namespace, label: str, detector: type) -> None:
     kinds = [(shape, onset) for shape in LEAK_SHAPES for onset in ("first census", "after a flat window")]
     delays: Dict[Tuple[str, str], List[int]] = {kind: [] for kind in kinds}
     missed: Dict[Tuple[str, str], int] = {kind: 0 for kind in kinds}
@@ -193,7 +223,7 @@ def run_leaks(args: argparse.Namespace) -> None:
         leaks = [make_leak(rng, args.max_noise) for _ in range(args.types // 10)]
         stationary = [make_type(rng, args.max_noise)[1] for _ in range(args.types - len(leaks))]
         snapshots = min(args.snapshots, 150 + 3 * LeakDetector().window)  # every leak can be found
-        episodes, _ = simulate([count for _, count, _ in leaks] + stationary, snapshots, rng)
+        episodes, _ = simulate([count for _, count, _ in leaks] + stationary, snapshots, rng, detector)
         for j, (shape, _, start) in enumerate(leaks):
             kind = (shape, "first census" if start == 0 else "after a flat window")
             spans = episodes.spans.get(f"T{j}")
@@ -201,10 +231,21 @@ def run_leaks(args: argparse.Namespace) -> None:
                 delays[kind].append(spans[0][0] - start + 1)  # the snapshots it took, its first included
             else:
                 missed[kind] += 1
-    print("leak | it starts | leaks | missed | snapshots to detection: min / median / max")
+    minutes = INTERVAL_SECONDS / 60.0
+    print(
+        f"{label}: leak | it starts | leaks | missed | "
+        "censuses to detection: min / median / max | median minutes"
+    )
     for kind, found in delays.items():
         spread = f"{min(found)} / {statistics.median(found):.0f} / {max(found)}" if found else "-"
-        print(f"{kind[0]} | {kind[1]} | {len(found) + missed[kind]} | {missed[kind]} | {spread}")
+        late = f"{statistics.median(found) * minutes:.0f}" if found else "-"
+        print(f"{kind[0]} | {kind[1]} | {len(found) + missed[kind]} | {missed[kind]} | {spread} | {late}")
+    every = [delay for found in delays.values() for delay in found]
+    shapes = [statistics.median(found) for found in delays.values() if found]
+    print(
+        f"{label}: median over every leak {statistics.median(every):.0f} censuses, "
+        f"median of the shapes' medians {statistics.median(shapes):.0f}"
+    )
 
 
 def main() -> None:
@@ -214,8 +255,12 @@ def main() -> None:
     parser.add_argument("--snapshots", type=int, default=500)
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--max-noise", type=float, default=0.2, help="noise sd as a share of the level")
+    parser.add_argument("--compare", metavar="REV", help="also run the detector of this git revision")
     args = parser.parse_args()
-    {"stationary": run_stationary, "caches": run_caches, "leaks": run_leaks}[args.population](args)
+    run = {"stationary": run_stationary, "caches": run_caches, "leaks": run_leaks}[args.population]
+    if args.compare:
+        run(args, f"before ({args.compare})", detector_at(args.compare))
+    run(args, "after" if args.compare else "now", LeakDetector)
 
 
 if __name__ == "__main__":

@@ -214,10 +214,11 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting(
         "leak_min_snapshots",
         int,
-        24,
+        14,
         minimum=8,
         at_most="leak_window",
-        doc="Snapshots before a type can first be judged a leak.",
+        doc="Snapshots before a type can first be judged a leak; growth in a type watched longer is "
+        "judged as soon as it stands out (docs/LEAK_DETECTION.md).",
     ),
     Setting(
         "leak_min_growth",

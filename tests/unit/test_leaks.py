@@ -1,4 +1,5 @@
 import gc
+import math
 import random
 
 import pytest
@@ -39,12 +40,52 @@ def test_persistent_growth_is_found_and_stays_found(name, seed):
     assert all(active[i] for i in range(first, SNAPSHOTS))
 
 
+def flat_then_growing(rate, noise, seed, flat=60, total=120):
+    rng = random.Random(seed)
+    return [round(20_000 + rate * max(0, i - flat) + rng.gauss(0, noise)) for i in range(total)]
+
+
+def delay(values, flat=60):
+    first, _ = run(values)
+    return None if first is None else first - flat + 1
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_material_clean_leak_in_a_watched_type_is_found_within_eight_censuses(seed):
+    """895 objects of 200 bytes a minute add 1 % of a 1 GiB headroom an hour."""
+    found = delay(flat_then_growing(895, 20, seed))
+    assert found is not None and found <= 8
+
+
+def test_the_evidence_needed_grows_with_the_noise():
+    delays = [delay(flat_then_growing(100, noise, seed=1)) for noise in (0, 50, 150, 300)]
+    assert all(found is not None for found in delays), delays
+    assert delays == sorted(delays) and delays[0] < delays[-1], delays
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("tau", (10, 20, 40))
+def test_a_warm_up_found_early_never_ranks_above_low_and_ends(tau, seed):
+    """A cache filling after a flat window (40 MB at 2 kB an entry: material): over its first
+    censuses it is a leak's line, and may be reported; it ranks above low only once the span since
+    it was found shows no bend towards a plateau, which a warm-up's always does."""
+    rng = random.Random(seed)
+    detector = LeakDetector()
+    severities = set()
+    for i in range(50 + 8 * tau + 48):
+        value = round(5_000 + 20_000 * (1 - math.exp(-max(0, i - 50) / tau)) + rng.gauss(0, 30))
+        leaks = detector.observe(i * 60.0, {"T": value}, object_sizes=lambda names: {"T": 2_000.0})
+        severities |= {leak.severity for leak in leaks}
+    assert severities <= {"low"}
+    assert detector.active_leaks == []
+
+
 def test_decisions_depend_on_shape_not_on_wall_clock_span():
     values = series(LEAKS["linear_slow"], 60)
     for interval in (0.001, 1.0, 3600.0):
         detector = LeakDetector()
         found = [bool(detector.observe(i * interval, {"T": v})) for i, v in enumerate(values)]
-        assert found.index(True) == 23
+        assert found.index(True) == detector.min_snapshots - 1
 
 
 def test_rate_is_per_hour_from_the_timestamps():
@@ -54,7 +95,7 @@ def test_rate_is_per_hour_from_the_timestamps():
     (leak,) = leaks
     assert leak.growth_rate_per_hour == pytest.approx(5 * 360, rel=1e-6)
     assert leak.current_count == 1_000 + 5 * 29
-    assert leak.first_detected == 230.0 and leak.last_detected == 290.0
+    assert leak.first_detected == 130.0 and leak.last_detected == 290.0
 
 
 def test_leak_record_fields_and_dict():
@@ -111,7 +152,7 @@ def test_severity_is_the_time_to_fill_the_headroom(bytes_per_object, headroom_gi
 def test_a_new_leak_ranks_low_until_it_keeps_growing():
     detector = LeakDetector()
     severities = []
-    for i in range(40):
+    for i in range(60):
         leaks = detector.observe(i * 60.0, {"T": 1_000 + 40_000 * i}, headroom_bytes=2**30)
         severities.append(leaks[0].severity if leaks else None)
     first = next(i for i, s in enumerate(severities) if s)

@@ -17,6 +17,7 @@ from ..records import SEVERITIES, Leak
 from ..validation import require_int, require_number
 from .ring import tail
 from .severity import growth_percent, impact_severity
+from .shapes import ascending, decelerates, keeps_pace, one_step, persistent_rise, plateaued
 from .stats import mad, median, slope, steps
 
 __all__ = ["Leak", "LeakDetector", "ObjectSizes"]
@@ -34,8 +35,8 @@ DEFAULT_HEADROOM_BYTES = float(1 << 30)
 _MATERIAL_SHARE_OF_HEADROOM = 0.01
 
 _SEGMENTS = 4
+_RECENT_SPANS = (8, 12, 16, 24, 32)  # shortest first: the first that shows a leak decides
 _MAD_TO_SIGMA = 1.4826
-_MIN_LAST_TO_FIRST_STEP = 0.7
 _SMOOTHNESS = 4.0  # level spread over step noise above which a series is smooth enough to read floors
 _MIN_STEP_ERRORS = 2.0  # every step, not only the whole rise, must stand out of the noise
 _MIN_NOISE = 1.0  # counts are integers: below one object the noise estimate means nothing
@@ -49,57 +50,7 @@ class _Assessment:
     start_level: float
     rise: float
     smooth: bool = False
-
-
-def _ascending(levels: List[float]) -> bool:
-    return all(earlier < later for earlier, later in zip(levels, levels[1:]))
-
-
-def _is_persistent_rise(levels: List[float], balance: float) -> bool:
-    """Every segment above the previous one, and no step a small share of the whole rise.
-
-    A one-off step or a warm-up that has levelled off concentrates the rise in one or two steps; a
-    warm-up still filling decelerates, so its last step is a fraction of its first.
-    """
-    rises = steps(levels)
-    total = levels[-1] - levels[0]
-    return (
-        _ascending(levels)
-        and min(rises) >= balance * total / len(rises)
-        and rises[-1] >= _MIN_LAST_TO_FIRST_STEP * rises[0]
-    )
-
-
-def _is_one_step(values: List[float]) -> bool:
-    """True when one jump between two flat levels fits the window at least as well as a line.
-
-    Prefix sums make the best split O(n); a line through a real leak leaves far less error than
-    any single step does.
-    """
-    n = len(values)
-    mean_i = (n - 1) / 2.0
-    mean_v = math.fsum(values) / n
-    spread_i = math.fsum((i - mean_i) ** 2 for i in range(n))
-    covariance = math.fsum((i - mean_i) * (v - mean_v) for i, v in enumerate(values))
-    total = math.fsum((v - mean_v) ** 2 for v in values)
-    line_error = total - covariance * covariance / spread_i
-    prefix = 0.0
-    best_step_error = total
-    for split in range(1, n):
-        prefix += values[split - 1]
-        suffix = mean_v * n - prefix
-        # Error of two flat levels = total minus the variance explained by the split.
-        explained = prefix * prefix / split + suffix * suffix / (n - split) - mean_v * mean_v * n
-        best_step_error = min(best_step_error, total - explained)
-    return best_step_error <= line_error
-
-
-def _plateaued(values: List[float]) -> bool:
-    """No new high in the last quarter of the window (at least 8 snapshots): a smooth series that
-    stopped growing, a cache that reached its bound. Read only on smooth series, where noise cannot
-    hide a real leak's new highs."""
-    recent = max(8, len(values) // 4)
-    return len(values) > recent and max(values[-recent:]) <= max(values[:-recent])
+    by_floors: bool = False  # read as segment minima: a sawtooth whose floor rises
 
 
 class LeakDetector:
@@ -116,7 +67,7 @@ class LeakDetector:
     def __init__(
         self,
         window: int = 48,
-        min_snapshots: int = 24,
+        min_snapshots: int = 14,
         min_growth: int = 50,
         significance: float = 4.0,
         balance: float = 0.25,
@@ -144,7 +95,8 @@ class LeakDetector:
         # type name -> [ring of counts, index of its first observation, last observation seen > 0]
         self._series: Dict[str, list] = {}
         self._active: Dict[str, Leak] = {}
-        self._onsets: Dict[str, Tuple[int, float]] = {}  # observation and level where a leak started
+        # observation and level where a leak started, and the observation its span began at
+        self._onsets: Dict[str, Tuple[int, float, int]] = {}
         self.types_dropped = 0
 
     @property
@@ -204,20 +156,78 @@ class LeakDetector:
         return list(self._active.values())
 
     def _trend(self, name: str) -> Optional[tuple]:
-        """(name, window, assessment, objects per hour) of a type that leaks now; ends one that stopped."""
-        values = self._window(name)
-        previous = self._active.get(name)
-        assessment = self._assess(values, active=previous is not None)
-        if assessment is None or (previous is None and not assessment.growing):
-            return None
-        stopped = not (assessment.growing or assessment.still_growing)
-        if stopped or (assessment.smooth and _plateaued(values)):
-            if previous is not None:
+        """(name, span, assessment, objects per hour) of a type that leaks now; ends one that stopped.
+
+        An active leak is judged on what it has done since its growth was first seen (so a leak
+        found early is not judged against the flat counts before it), up to the window.
+        """
+        if name in self._active:
+            values = self._since_onset(name)
+            assessment = self._assess(values, active=True)
+            assert assessment is not None
+            if not (assessment.growing or assessment.still_growing) or (
+                assessment.smooth and plateaued(values)
+            ):
                 del self._active[name]
                 self._onsets.pop(name, None)
+                return None
+        else:
+            found = self._first_evidence(name)
+            if found is None:
+                return None
+            values, assessment = found
+        # The rate over the whole window, as before early decisions: a cache filling fast is
+        # not ranked by its fill rate alone.
+        window = self._window(name)
+        times = tail(self._times, self._observations, len(window))
+        return name, values, assessment, slope(times, window) * 3600.0
+
+    def _first_evidence(self, name: str) -> Optional[Tuple[List[float], _Assessment]]:
+        """The shortest recent span that shows a leak, and its reading; None while none does.
+
+        A type watched long enough is read over recent spans of 8, 12, 16, 24 and 32 counts as well
+        as its whole window: a short span counts only when its second half lies above every count
+        before it (at least ``min_snapshots`` of them, and half the span), so a batch cycle or an
+        oscillation, which returns to levels it has had, never counts, and only while the whole
+        window does not bend towards a plateau (a warm-up's new highs). A young type is read over
+        its whole history once it has ``min_snapshots`` counts.
+        """
+        values = self._window(name)
+        n = len(values)
+        bends: Optional[bool] = None
+        for length in _RECENT_SPANS:
+            before = n - length
+            if before < max(self.min_snapshots, length // 2):
+                break
+            recent = values[before:]
+            if recent[-1] - recent[0] < self.min_growth or min(recent[length // 2 :]) <= max(values[:before]):
+                continue
+            if bends is None:
+                bends = decelerates(values)
+            if bends:
+                break
+            assessment = self._starts(recent)
+            if assessment is not None:
+                return recent, assessment
+        assessment = self._starts(values) if n >= self.min_snapshots else None
+        return None if assessment is None else (values, assessment)
+
+    def _starts(self, values: List[float]) -> Optional[_Assessment]:
+        """The reading of ``values`` if they can start a leak: growing, not a cache at its cap, not
+        bending towards a plateau; over less than a window, rising as fast late as early (read on
+        the counts: a sawtooth's floors have passed stricter tests)."""
+        assessment = self._assess(values, active=False)
+        if assessment is None or not assessment.growing or (assessment.smooth and plateaued(values)):
             return None
-        times = tail(self._times, self._observations, len(values))
-        return name, values, assessment, slope(times, values) * 3600.0
+        early = len(values) < self.window and not assessment.by_floors
+        if decelerates(values) or (early and not keeps_pace(values)):
+            return None
+        return assessment
+
+    def _since_onset(self, name: str) -> List[float]:
+        """An active leak's counts since the span it was found on began, at most a window."""
+        _, _, span_start = self._onsets[name]
+        return self._window(name)[-max(_SEGMENTS * 2, self._observations - span_start) :]
 
     def _record(
         self,
@@ -230,11 +240,20 @@ class LeakDetector:
         bytes_per_object: Optional[float],
     ) -> None:
         previous = self._active.get(name)
-        onset, onset_level = self._onsets.setdefault(name, (self._observations, assessment.start_level))
+        onset, onset_level, span_start = self._onsets.setdefault(
+            name, (self._observations, assessment.start_level, self._observations - len(values))
+        )
         size = DEFAULT_OBJECT_BYTES if bytes_per_object is None else bytes_per_object
         if bytes_per_object is None and previous is not None and previous.bytes_per_object:
             size = previous.bytes_per_object
-        confirmed = self._observations - onset >= self.window // 4
+        # Found early, a leak is a suspicion: it ranks above low once it has grown for a quarter
+        # window more, for a whole window in all (a cache filling linearly is full by then), and
+        # its span does not bend towards a plateau (a cache filling slowly).
+        confirmed = (
+            self._observations - onset >= self.window // 4
+            and self._observations - span_start >= self.window
+            and not decelerates(values)
+        )
         material = (values[-1] - onset_level) * size >= _MATERIAL_SHARE_OF_HEADROOM * headroom_bytes
         severity = impact_severity(rate * size, headroom_bytes) if confirmed and material else SEVERITIES[0]
         start = assessment.start_level
@@ -265,7 +284,7 @@ class LeakDetector:
         segments = [sorted(values[bounds[i] : bounds[i + 1]]) for i in range(_SEGMENTS)]
         medians = [median(segment) for segment in segments]
         floors = [segment[0] for segment in segments]
-        if not active and not (_ascending(medians) or _ascending(floors)):
+        if not active and not (ascending(medians) or ascending(floors)):
             return None  # stationary counts end here 23 times in 24, before any noise estimate
         spread = median(sorted(abs(v - m) for s, m in zip(segments, medians) for v in s))
         level_noise = max(_MIN_NOISE, _MAD_TO_SIGMA * spread)
@@ -274,8 +293,8 @@ class LeakDetector:
         median_step_error = max(level_noise, step_noise) * math.sqrt(math.pi / (n // _SEGMENTS))
         floor_step_error = math.sqrt(2.0) * step_noise
         if level_noise >= _SMOOTHNESS * step_noise and self._rises(floors, floor_step_error):
-            return _Assessment(True, True, floors[0], floors[-1] - floors[0], smooth=True)
-        growing = self._rises(medians, median_step_error) and not _is_one_step(values)
+            return _Assessment(True, True, floors[0], floors[-1] - floors[0], smooth=True, by_floors=True)
+        growing = self._rises(medians, median_step_error) and not one_step(values)
         least_recent_growth = self.min_growth / 3.0
         still_growing = (
             medians[3] > medians[2] and medians[3] - medians[1] >= max(least_recent_growth, level_noise)
@@ -286,7 +305,7 @@ class LeakDetector:
     def _rises(self, levels: List[float], step_error: float) -> bool:
         rise = levels[-1] - levels[0]
         return (
-            _is_persistent_rise(levels, self.balance)
+            persistent_rise(levels, self.balance)
             and min(steps(levels)) >= _MIN_STEP_ERRORS * step_error
             and rise >= self.min_growth
             and rise >= self.significance * step_error
