@@ -221,7 +221,7 @@ OTEL_PYTHON_MEMORY_LEAK_MIN_SNAPSHOTS = "OTEL_PYTHON_MEMORY_LEAK_MIN_SNAPSHOTS"
 Snapshots before a type can first be judged a leak; growth in a type watched longer is judged as
 soon as it stands out (docs/LEAK_DETECTION.md).
 
-Sets ``leak_min_snapshots``: an integer at least 8, at most ``leak_window`` (default ``14``).
+Sets ``leak_min_snapshots``: an integer at least 8, at most ``leak_window`` (default ``12``).
 """
 
 OTEL_PYTHON_MEMORY_LEAK_MIN_GROWTH = "OTEL_PYTHON_MEMORY_LEAK_MIN_GROWTH"

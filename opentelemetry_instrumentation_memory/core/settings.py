@@ -214,7 +214,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting(
         "leak_min_snapshots",
         int,
-        14,
+        12,
         minimum=8,
         at_most="leak_window",
         doc="Snapshots before a type can first be judged a leak; growth in a type watched longer is "

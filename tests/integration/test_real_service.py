@@ -6,8 +6,9 @@ caps at 500, a ``deque(maxlen=400)``, sessions with a two-second TTL and a batch
 three seconds; each cache fills over 20-25 snapshots. Over 64 snapshots it must raise no alert,
 rank no leak above low, and end with no leak active; a real Prometheus scraping it every second with
 the project's rules (monitoring/alerting/memory_alerts.yml) must never see a rule's condition hold
-(no alert pending, let alone firing). The leaky service adds one unbounded list of ``AuditRecord``:
-that leak is found, and nothing else ranks above low.
+(no alert pending, let alone firing). The leaky service adds one unbounded list of ``AuditRecord``,
+each keeping its request's 4 KiB body: that leak is found with its line, and nothing else ranks
+above low.
 
 Both services run at once (about 40 s in all, marked ``soak``).
 """
@@ -197,6 +198,21 @@ def test_a_healthy_service_raises_nothing(runs):
     state = runs["healthy"]["state"]
     assert state["snapshots"] >= runs["healthy"]["wanted_snapshots"] >= SNAPSHOTS, runs["healthy"]
     assert [a for a in state["alert_transitions"] if a["state"] == "firing"] == []
+
+
+def _lines_of(source: Path, *fragments: str) -> set:
+    lines = source.read_text().splitlines()
+    return {number for number, text in enumerate(lines, 1) if any(f in text for f in fragments)}
+
+
+def test_the_leaks_line_comes_with_its_verdict(runs):
+    """Within the run, a minute at most after the verdict: the line that allocates the records'
+    bulk, or the one that keeps them."""
+    state = runs["leaky"]["state"]
+    (leak,) = [leak for leak in state["active_leaks"] if LEAK_TYPE in _names(leak)]
+    wanted = _lines_of(SERVICE / "app.py", "bytes(AUDIT_BODY_BYTES)", "_audit.append(")
+    found = {(Path(site["file"]).name, site["line"]) for site in leak["sites"]}
+    assert {("app.py", line) for line in wanted} & found, leak["sites"]
     assert state["active_alerts"] == []
     assert set(state["alert_states"].values()) == {0}, state["alert_states"]  # none even pending
     assert _above_low(state["detected_leaks"]) == [], state["detected_leaks"]
@@ -235,3 +251,18 @@ def test_a_leaky_service_reports_its_leak_and_nothing_else(runs):
     assert [e for e in _above_low(state["leak_events"]) if LEAK_TYPE not in _names(e)] == []
     assert not {leak["object_type"] for leak in others if leak["active"]} & set(CACHED_TYPES)
     assert [a for a in state["alert_transitions"] if a["state"] == "firing"] == []
+
+
+def _lines_of(source: Path, *fragments: str) -> set:
+    lines = source.read_text().splitlines()
+    return {number for number, text in enumerate(lines, 1) if any(f in text for f in fragments)}
+
+
+def test_the_leaks_line_comes_with_its_verdict(runs):
+    """Within the run, a minute at most after the verdict: the line that allocates the records'
+    bulk, or the one that keeps them."""
+    state = runs["leaky"]["state"]
+    (leak,) = [leak for leak in state["active_leaks"] if LEAK_TYPE in _names(leak)]
+    wanted = _lines_of(SERVICE / "app.py", "bytes(AUDIT_BODY_BYTES)", "_audit.append(")
+    found = {(Path(site["file"]).name, site["line"]) for site in leak["sites"]}
+    assert {("app.py", line) for line in wanted} & found, leak["sites"]

@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 from array import array
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..records import SEVERITIES, Leak
 from ..validation import require_int, require_number
 from .ring import tail
 from .severity import growth_percent, impact_severity
-from .shapes import ascending, decelerates, keeps_pace, one_step, persistent_rise, plateaued
+from .shapes import ascending, decelerates, keeps_pace, keeps_rising, one_step, persistent_rise, plateaued
 from .stats import mad, median, slope, steps
 
 __all__ = ["Leak", "LeakDetector", "ObjectSizes"]
@@ -67,7 +67,7 @@ class LeakDetector:
     def __init__(
         self,
         window: int = 48,
-        min_snapshots: int = 14,
+        min_snapshots: int = 12,
         min_growth: int = 50,
         significance: float = 4.0,
         balance: float = 0.25,
@@ -97,6 +97,7 @@ class LeakDetector:
         self._active: Dict[str, Leak] = {}
         # observation and level where a leak started, and the observation its span began at
         self._onsets: Dict[str, Tuple[int, float, int]] = {}
+        self._ranked: Set[str] = set()  # leaks confirmed and material: they rank by their impact
         self.types_dropped = 0
 
     @property
@@ -170,6 +171,7 @@ class LeakDetector:
             ):
                 del self._active[name]
                 self._onsets.pop(name, None)
+                self._ranked.discard(name)
                 return None
         else:
             found = self._first_evidence(name)
@@ -247,15 +249,20 @@ class LeakDetector:
         if bytes_per_object is None and previous is not None and previous.bytes_per_object:
             size = previous.bytes_per_object
         # Found early, a leak is a suspicion: it ranks above low once it has grown for a quarter
-        # window more, for a whole window in all (a cache filling linearly is full by then), and
-        # its span does not bend towards a plateau (a cache filling slowly).
-        confirmed = (
+        # window more, for a whole window in all (a cache filling linearly is full by then), its
+        # span does not bend towards a plateau (a cache filling slowly) and its last quarter window
+        # still rises at half its pace (a cache that has just filled). Once ranked, it keeps its
+        # rank until it ends: a leak's record does not flap between low and its impact.
+        confirmed = name in self._ranked or (
             self._observations - onset >= self.window // 4
             and self._observations - span_start >= self.window
             and not decelerates(values)
+            and keeps_rising(values, self.window // 4)
         )
         material = (values[-1] - onset_level) * size >= _MATERIAL_SHARE_OF_HEADROOM * headroom_bytes
-        severity = impact_severity(rate * size, headroom_bytes) if confirmed and material else SEVERITIES[0]
+        if confirmed and material:
+            self._ranked.add(name)
+        severity = impact_severity(rate * size, headroom_bytes) if name in self._ranked else SEVERITIES[0]
         start = assessment.start_level
         self._active[name] = Leak(
             object_type=name,
@@ -327,6 +334,7 @@ class LeakDetector:
         for name in names:
             self._active.pop(name, None)
             self._onsets.pop(name, None)
+            self._ranked.discard(name)
             state = self._series.get(name)
             if state is not None:
                 state[1] = self._observations
@@ -335,3 +343,4 @@ class LeakDetector:
         """Forget the active leaks but keep the series, so a leak still growing is found again."""
         self._active.clear()
         self._onsets.clear()
+        self._ranked.clear()

@@ -99,6 +99,12 @@ def keeps_pace(values: List[float]) -> bool:
     return late - _MIN_LAST_TO_FIRST_STEP * early >= _PACE_ERRORS * error
 
 
+def keeps_rising(values: List[float], recent: int) -> bool:
+    """The last ``recent`` counts rise at least half as fast as the whole span (least squares):
+    a cache that has just filled has grown for a window like a leak, and stopped."""
+    return recent < len(values) and _line(values[-recent:])[0] >= 0.5 * _line(values)[0]
+
+
 def _line(values: List[float]) -> "tuple[float, float]":
     """Least-squares slope of ``values`` against their index, and the residual sum of squares."""
     n = len(values)

@@ -26,6 +26,7 @@ RENDERINGS_PER_REQUEST, RENDERING_CAP = 2, 500
 EVENTS_PER_REQUEST, RECENT_EVENTS = 2, 400
 SESSION_TTL_SECONDS = 2.0
 BATCH_ITEMS_PER_REQUEST, BATCH_SECONDS = 20, 3.0
+AUDIT_BODY_BYTES = 4_096  # the leaky service keeps each request's body: 80 KiB a second
 LEAKY = os.environ.get("MEMORY_SERVICE_LEAKY") == "1"
 
 app = Flask(__name__)
@@ -62,6 +63,7 @@ class BatchItem:
 class AuditRecord:
     def __init__(self, request: int) -> None:
         self.request = request
+        self.body = bytes(AUDIT_BODY_BYTES)  # what was said: the record's bulk
 
 
 @functools.lru_cache(maxsize=PROFILE_CACHE_SIZE)
