@@ -47,6 +47,7 @@ _SITE_COUNT = 5
 # Objects of a leak looked up in the sampled heap: at one sample per 512 KiB, 50,000 objects of 56
 # bytes hold about five samples. A list of them lives for the lookup (400 KB).
 _HEAP_LOCATE = 50_000
+_PYTHON_SHARE = 0.25  # of unattributed growth Python's allocators must make for their lines to be named
 _HEAP_RETRY_CEILING = 64  # censuses between two lookups for a leak no sample explains yet
 _SITE_SETTINGS = (
     "leak_site_window_seconds",
@@ -256,14 +257,29 @@ class MemoryProfiler(SeedCompatibility):
             located = self._examiner.locate(due, _HEAP_LOCATE, hold)
             for objects in located.values():  # their payloads too: the sampler sees large blocks
                 owned_parts(objects, 2 * _HEAP_LOCATE)
+            native = [key for key in due if key not in located and self._outside_python(key)]
             sites = {
                 key: self._heap.sites_of(located[key], _SITE_COUNT, root)
                 if key in located
                 else self._heap.growing(_SITE_COUNT, root)
                 for key in due
+                if key not in native
             }
-        updated = {leak.key: leak for leak in self._analysis.attach_sites(sites)}
+        updated = {leak.key: leak for leak in self._analysis.mark_outside_python(native)}
+        updated.update((leak.key, leak) for leak in self._analysis.attach_sites(sites))
         return [updated.pop(leak.key, leak) for leak in new_leaks] + list(updated.values())
+
+    def _outside_python(self, key: str) -> bool:
+        """Whether growth no object explains is far beyond what Python's allocators added meanwhile:
+        the lines that grew most then merely allocate, and are not named."""
+        leak = self._analysis.detected.get(key)
+        python = self._heap.growth_per_hour()
+        return (
+            leak is not None
+            and leak.kind == "unattributed"
+            and python is not None
+            and python < _PYTHON_SHARE * leak.retained_bytes_per_hour
+        )
 
     def _awaiting_sites(self) -> List[str]:
         """Active leaks without sites that are worth a capture: above low, or still growing a

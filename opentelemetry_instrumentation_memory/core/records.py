@@ -153,7 +153,9 @@ class Leak(_SeedMapping):
     ``retained_by`` names the dominant holders of a sample of the leaking objects, with the share of
     the sample each holds. ``entry_type`` is set on a container leak that holds (nearly) all of a
     leaking type's objects: one bug, reported once, as the container's leak of that type (of each
-    such type, comma-separated).
+    such type, comma-separated). ``outside_python`` is set on an unattributed leak when the sampled
+    heap shows Python's allocators did not make its growth (a C library's ``malloc``): no Python
+    line is named for it then.
 
     ``severity`` ranks the leak by the time it alone would take to fill the headroom to the memory
     limit, from ``retained_bytes_per_hour``: the object rate times ``bytes_per_object``, estimated
@@ -176,6 +178,7 @@ class Leak(_SeedMapping):
     container: str = ""
     retained_by: tuple[tuple[str, float], ...] = ()
     entry_type: str = ""
+    outside_python: bool = False
 
     @property
     def key(self) -> str:

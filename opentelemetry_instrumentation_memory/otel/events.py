@@ -56,6 +56,8 @@ def leak_attributes(leak: Leak) -> Attributes:
         attributes["fogcompute.memory.leak.container"] = bounded(leak.container)
     if leak.entry_type:
         attributes["fogcompute.memory.leak.entry_type"] = bounded(leak.entry_type)
+    if leak.outside_python:
+        attributes["fogcompute.memory.leak.outside_python"] = True
     if leak.retained_by:
         attributes["fogcompute.memory.leak.retained_by"] = bounded_items(
             [with_tail(holder, f" ({share:.0%})") for holder, share in leak.retained_by]
@@ -93,7 +95,8 @@ def _leak_message(leak: Leak) -> str:
         what = f"{bounded(leak.container)} ({bounded(leak.object_type)}{of})"
         what += f" grew by {leak.growth_count} entries"
     elif leak.kind == "unattributed":
-        what = f"resident memory grew by {leak.growth_count} KiB, and no type or container explains it"
+        where = " outside Python's allocators (a C extension's or library's)" if leak.outside_python else ""
+        what = f"resident memory grew by {leak.growth_count} KiB{where}, the leaks found hold under half"
     else:
         what = f"{bounded(leak.object_type)} grew by {leak.growth_count} objects"
     message = (

@@ -423,12 +423,19 @@ def test_growth_nothing_explains_is_an_unattributed_leak():
     (leak,) = analysis.active_leaks
     assert leak.kind == "unattributed" and leak.key == "resident memory"
     assert leak.growth_rate_per_hour == pytest.approx(2.0 * 1024 * 60, rel=0.01)  # KiB per hour
-    # The same growth beside a type leak is that leak's: no unattributed record then.
-    analysis = MemoryAnalysis(ProfilerConfig(warmup_seconds=0, **FAST_LEAKS))
+
+
+@pytest.mark.parametrize("bytes_per_object, kinds", [(4096.0, ["type"]), (200.0, ["type", "unattributed"])])
+def test_growth_a_type_leak_holds_is_that_leaks_and_the_rest_is_reported(bytes_per_object, kinds):
+    """2 MB a snapshot beside 500 objects a snapshot: at 4 KiB each they hold it all; at 200 bytes
+    (a ctypes array's header, say) a twentieth, and the gap is reported as unattributed growth."""
+    base, _ = SnapshotTaker().take(top_n=1)
+    sizes = lambda names: {name: bytes_per_object for name in names}  # noqa: E731
+    analysis = MemoryAnalysis(ProfilerConfig(warmup_seconds=0, **FAST_LEAKS), object_sizes=sizes)
     for i in range(20):
         rss = 100.0 + 2.0 * i
         snapshot = base.__class__(
             **{**base.__dict__, "timestamp": 60.0 * i, "rss_mb": rss, "heap_used_mb": rss}
         )
         analysis.record(snapshot, {"leaky.Type": 1000 + 500 * i})
-    assert [leak.kind for leak in analysis.active_leaks] == ["type"]
+    assert sorted(leak.kind for leak in analysis.active_leaks) == kinds

@@ -24,6 +24,7 @@ from .signals import AlertSignals
 _MB = float(1 << 20)
 UNATTRIBUTED = "resident memory"  # the key of growth that no type or container explains
 _UNATTRIBUTED_MIN_KIB = 16 * 1024
+_EXPLAINED_SHARE = 0.5  # of resident growth the leaks found must hold for it to be theirs
 
 
 def _detector(config: ProfilerConfig, min_growth: int) -> LeakDetector:
@@ -106,7 +107,8 @@ class MemoryAnalysis:
             headroom = max(0.0, snapshot.heap_size_mb - snapshot.heap_used_mb) * _MB
             active = self.detector.observe(snapshot.timestamp, counts, headroom, self._object_sizes)
             active += self._observe_containers(snapshot.timestamp, containers or {}, headroom)
-            active += self._observe_resident(snapshot, headroom, explained=bool(active))
+            explained = sum(leak.retained_bytes_per_hour for leak in active)
+            active += self._observe_resident(snapshot, headroom, explained)
             new_leaks = self._remember_leaks(active)
             self.time_to_limit = self._forecast(snapshot)
         else:  # the cheap path: object counts are the last census's, only the heap moved
@@ -175,15 +177,16 @@ class MemoryAnalysis:
         found = self.container_detector.observe(timestamp, lengths, headroom, self._entry_sizes)
         return [self._as_container(leak) for leak in found]
 
-    def _observe_resident(self, snapshot: MemorySnapshot, headroom: float, explained: bool) -> List[Leak]:
+    def _observe_resident(self, snapshot: MemorySnapshot, headroom: float, explained: float) -> List[Leak]:
         """Resident memory growing persistently, after the warm-up (a startup ramp is not growth),
-        while no type or container leak explains it."""
+        while the type and container leaks found hold less than half of its growth (``explained``,
+        bytes an hour): none is found, or their objects keep memory their sizes do not show."""
         self._unattributed = None
         if not self.warmed_up:
             return []
         kib = {UNATTRIBUTED: int(snapshot.rss_mb * 1024)}
         found = self.resident_detector.observe(snapshot.timestamp, kib, headroom, _a_kib_each)
-        if found and not explained:
+        if found and explained < _EXPLAINED_SHARE * found[0].retained_bytes_per_hour:
             self._unattributed = replace(found[0], kind="unattributed")
             return [self._unattributed]
         return []
@@ -256,6 +259,10 @@ class MemoryAnalysis:
         """Give the records of these leaks (by key) their own allocation sites; return the updated."""
         return self._update(sites, lambda leak, found: replace(leak, sites=found))
 
+    def mark_outside_python(self, keys: Sequence[str]) -> List[Leak]:
+        """Say of these unattributed leaks that their growth lies outside Python's allocators."""
+        return self._update(dict.fromkeys(keys, True), lambda leak, _: replace(leak, outside_python=True))
+
     def attach_holders(self, holders: Mapping[str, Tuple[Tuple[str, float], ...]]) -> List[Leak]:
         """Give the records of these leaks (by key) the holders of their objects."""
         return self._update(holders, lambda leak, found: replace(leak, retained_by=found))
@@ -317,6 +324,7 @@ class MemoryAnalysis:
                     sites=leak.sites or known.sites,
                     retained_by=known.retained_by,
                     entry_type=known.entry_type,
+                    outside_python=known.outside_python,
                 )
             worst = before.get(leak.key)
             if worst is None or SEVERITIES.index(leak.severity) > SEVERITIES.index(worst):

@@ -12,7 +12,8 @@ from __future__ import annotations
 import collections
 import os
 import threading
-from typing import Deque, Dict, Iterable, Sequence, Tuple
+import time
+from typing import Deque, Dict, Iterable, Optional, Sequence, Tuple
 
 from ..records import AllocationSite
 from ..sampling.allocations import SAMPLER, AllocationSampler, Frame, Row
@@ -78,6 +79,8 @@ class HeapProfile:
         self._readings: Deque[Dict[Line, Tuple[float, float, Tuple[Frame, ...]]]] = collections.deque(
             maxlen=READINGS
         )
+        # (monotonic seconds, estimated live bytes on every line) of each reading kept.
+        self._totals: Deque[Tuple[float, float]] = collections.deque(maxlen=READINGS)
 
     @property
     def running(self) -> bool:
@@ -89,6 +92,7 @@ class HeapProfile:
     def stop(self) -> None:
         self.sampler.stop(self)
         self._readings.clear()
+        self._totals.clear()
 
     def record(self, window: int) -> None:
         """Keep this census's live bytes by line; growth is told over the last ``window`` readings."""
@@ -96,7 +100,18 @@ class HeapProfile:
         largest = sorted(lines.items(), key=lambda item: -item[1][0])[:READING_SITES]
         while len(self._readings) >= max(min(window, READINGS), 2):
             self._readings.popleft()
+            self._totals.popleft()
         self._readings.append(dict(largest))
+        self._totals.append((time.monotonic(), sum(size for size, _, _ in lines.values())))
+
+    def growth_per_hour(self) -> Optional[float]:
+        """Estimated bytes an hour by which Python's allocators' live blocks grew over the readings
+        kept; None before two readings. Resident growth far beyond it lies outside Python's
+        allocators (a C library's ``malloc``)."""
+        if len(self._totals) < 2 or self._totals[-1][0] <= self._totals[0][0]:
+            return None
+        (start, first), (end, last) = self._totals[0], self._totals[-1]
+        return (last - first) * 3600.0 / (end - start)
 
     def sites_of(self, objects: Sequence[object], top: int, root: str) -> Tuple[AllocationSite, ...]:
         """Where the sampled ones among ``objects`` were allocated, the lines holding most first."""
@@ -120,3 +135,4 @@ class HeapProfile:
     def after_fork_in_child(self) -> None:
         """The child's growth is told from its own readings."""
         self._readings.clear()
+        self._totals.clear()

@@ -210,13 +210,46 @@ _GC_HEADER = sys.getsizeof([]) - [].__sizeof__()
 _POINTER = 8 if sys.maxsize > 2**32 else 4
 
 
+_INLINE_CDATA = 16  # a ctypes object's data up to this size lives inside it (``b_value``)
+
+
+def _find_buffer_size(kind: type) -> Optional[Callable[[object], int]]:
+    """For a ctypes type, what reads the size of an instance's own data buffer: ``__sizeof__``
+    counts only the object (a 64 KiB array reads 136 bytes). ctypes' C ``sizeof`` and the base's
+    ``_b_needsfree_`` member run no code of the host's. None for every other type (and before
+    ctypes is imported, when no ctypes type exists)."""
+    module = sys.modules.get("_ctypes")
+    simple = None if module is None else dict.get(_MODULE_DICT.__get__(module), "_SimpleCData")
+    if not issubclass(type(simple), type):
+        return None
+    cdata = _TYPE_MRO.__get__(simple)[1]
+    sizeof: Any = dict.get(_MODULE_DICT.__get__(module), "sizeof")
+    if sizeof is None or not issubclass(kind, cdata):
+        return None
+    owns: Any = _TYPE_DICT.__get__(cdata)["_b_needsfree_"]
+
+    def buffer_size(obj: object) -> int:
+        size = int(sizeof(obj))
+        return size if owns.__get__(obj) and size > _INLINE_CDATA else 0
+
+    return buffer_size
+
+
+_buffer_size = _PerType(_find_buffer_size)
+
+
 def own_size(obj: object) -> int:
-    """``sys.getsizeof`` without any ``__sizeof__`` of the host's: the built-in base's own."""
+    """``sys.getsizeof`` without any ``__sizeof__`` of the host's: the built-in base's own, with
+    the data buffer a ctypes object allocated beside itself."""
+    kind = type(obj)
     try:
-        size = int(_sizeof(type(obj))(obj))
+        size = int(_sizeof(kind)(obj))
+        buffer_size = _buffer_size(kind)
+        if buffer_size is not None:
+            size += buffer_size(obj)
     except Exception:
         size = object.__sizeof__(obj)
-    flags = type_flags(type(obj))
+    flags = type_flags(kind)
     return size + (_GC_HEADER if flags & _HAVE_GC else 0) + (2 * _POINTER if flags & _MANAGED else 0)
 
 

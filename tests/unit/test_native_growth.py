@@ -1,0 +1,68 @@
+"""Growth no object explains: outside Python's allocators it is said to be so and no Python line is
+named; made by Python's allocators, it is placed on the line that made it."""
+
+import ctypes
+
+import pytest
+
+from opentelemetry_instrumentation_memory import MemoryProfiler
+from opentelemetry_instrumentation_memory.core.sampling.allocations import SAMPLER
+from opentelemetry_instrumentation_memory.otel.events import leak_attributes
+
+pytestmark = pytest.mark.skipif(not SAMPLER.available, reason="the _sampler extension is not built")
+
+MANUAL = dict(
+    snapshot_interval=3600.0, census_budget=1.0, leak_window=16, leak_min_snapshots=12, warmup_seconds=0
+)
+STEP = 4 << 20
+_libc = ctypes.CDLL(None)
+_libc.malloc.restype = ctypes.c_void_p
+_libc.malloc.argtypes = [ctypes.c_size_t]
+_libc.free.argtypes = [ctypes.c_void_p]
+NATIVE = []
+CHUNKS = []
+
+
+def grow_natively():
+    address = _libc.malloc(STEP)  # a C library's allocation: no Python allocator sees it
+    ctypes.memset(address, 1, STEP)
+    NATIVE.append(address)
+
+
+def grow_in_python():
+    CHUNKS.append(b"\x01" * STEP)  # the chunks' line: a few large blocks, no type or container leak
+
+
+CHUNKS_LINE = grow_in_python.__code__.co_firstlineno + 1
+
+
+def unattributed_after(step, censuses=40):
+    profiler = MemoryProfiler(**MANUAL)
+    profiler.start()
+    try:
+        assert profiler.heap_sampling_active
+        for _ in range(censuses):
+            step()
+            profiler.snapshot()
+            leak = next((leak for leak in profiler.detected_leaks if leak.kind == "unattributed"), None)
+            if leak is not None and (leak.sites or leak.outside_python):
+                return leak
+        pytest.fail(f"no verdict on the growth's place: {profiler.detected_leaks}")
+    finally:
+        profiler.stop()
+        for address in NATIVE:
+            _libc.free(address)
+        NATIVE.clear()
+        CHUNKS.clear()
+
+
+def test_native_growth_is_said_to_be_outside_python_and_names_no_line():
+    leak = unattributed_after(grow_natively)
+    assert leak.outside_python and leak.sites == ()
+    assert leak_attributes(leak)["fogcompute.memory.leak.outside_python"] is True
+
+
+def test_growth_pythons_allocators_made_is_placed_on_its_line():
+    leak = unattributed_after(grow_in_python)
+    assert not leak.outside_python
+    assert leak.sites[0].file.endswith("test_native_growth.py") and leak.sites[0].line == CHUNKS_LINE
