@@ -1,6 +1,7 @@
 """One bug, one record: a type whose new objects all sit in one growing container is reported once,
 as that container's leak of that type, from the first verdict, its bytes counted once."""
 
+import sys
 import time
 
 from opentelemetry_instrumentation_memory import MemoryProfiler
@@ -117,3 +118,40 @@ def test_a_list_holding_two_leaking_types_is_one_leak_naming_both():
         BASKET.clear()
     assert active[basket].entry_type == f"{__name__}.Apple, {__name__}.Pear"
     assert f"{__name__}.Apple" not in active and f"{__name__}.Pear" not in active
+
+
+class Ticket:
+    pass
+
+
+STANDING = [Ticket() for _ in range(2_000)]  # the program's own tickets: held, not growing
+
+
+def test_a_leak_into_a_container_made_after_the_walk_of_the_globals_is_that_containers():
+    """Its objects are sampled newest first (the standing ones, older, would name ``STANDING``), and
+    the holder search's walk of the globals watches the new container from the next census."""
+    module = sys.modules[__name__]
+    profiler = MemoryProfiler(
+        snapshot_interval=3600.0, census_budget=1.0, leak_window=48, leak_min_snapshots=12, warmup_seconds=0
+    )
+    profiler.start()
+    try:
+        for census in range(40):
+            if census == 20:
+                module.LATE = []
+            if census >= 20:
+                module.LATE.extend(Ticket() for _ in range(60))
+            profiler.snapshot()
+            records = [
+                leak for leak in profiler.active_leaks if f"{__name__}.Ticket" in (leak.key, leak.entry_type)
+            ]
+            if records and records[0].kind == "container":
+                break
+        else:
+            raise AssertionError(f"never folded: {profiler.active_leaks}")
+    finally:
+        profiler.stop()
+        del module.LATE
+    (record,) = records
+    assert record.container == f"{__name__}.LATE", record
+    assert census <= 20 + 12 + 1, census  # a verdict within 12 censuses of the leak's start, then one

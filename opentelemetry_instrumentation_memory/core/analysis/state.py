@@ -215,7 +215,7 @@ class MemoryAnalysis:
         is folded into a container already reported."""
         reported: Dict[str, Leak] = {}
         leaking = {leak.key for leak in self.container_detector.active_leaks}
-        for leak in new_leaks:
+        for leak in new_leaks + self._unfolded(new_leaks):
             into = holding_container(leak, self.container_types)
             if into is None:
                 reported.setdefault(leak.key, leak)
@@ -239,6 +239,20 @@ class MemoryAnalysis:
             elif known is None or known.entry_type != record.entry_type:
                 reported[into] = record  # reported before: again, now that its entries are known
         return [self.detected.get(key, leak) for key, leak in reported.items()]
+
+    def _unfolded(self, new_leaks: List[Leak]) -> List[Leak]:
+        """Type leaks found before, still standing alone, whose holding container is watched now
+        (made after the last walk of the globals, it was not then)."""
+        new = {leak.key for leak in new_leaks}
+        records = (self.detected.get(leak.key) for leak in self.detector.active_leaks)
+        return [
+            leak
+            for leak in records
+            if leak is not None
+            and leak.key not in new
+            and leak.key not in self.folded
+            and holding_container(leak, self.container_types) is not None
+        ]
 
     @property
     def paging_leaks(self) -> List[Leak]:

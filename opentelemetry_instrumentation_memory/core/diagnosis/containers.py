@@ -102,7 +102,7 @@ class ContainerWatch:
         phase = (self._censuses - 1) % self.discover_every
         if self._censuses and (phase == 0 or phase == self.discover_every // 2):
             roots = find_roots(literal_keys=self.literal_keys)
-            self._watched = dict(roots.containers[: self.max_containers])
+            self.adopt(roots)
             if phase:
                 self._discover(roots)
             roots.containers.clear()
@@ -124,6 +124,11 @@ class ContainerWatch:
             elif path not in readings and len(readings) < self.max_containers:
                 readings[path] = (type_name(type(container)), length_of(container))
         return readings
+
+    def adopt(self, roots: Roots) -> None:
+        """Watch the containers of a fresh walk of the globals (a holder search's too: a leak's
+        container made since the last discovery is watched from the next census on)."""
+        self._watched = dict(roots.containers[: self.max_containers])
 
     @staticmethod
     def _resolve_held(owner_ref: "weakref.ref[object]", attribute: str) -> Optional[object]:

@@ -41,7 +41,9 @@ class LeakExaminer:
 
     def holders(self, type_names: Sequence[str]) -> Tuple[Dict[str, Holders], List[str]]:
         """The holders of each leaking type, and the types held by bounded structures."""
-        found = retained_by(type_names, find_roots(literal_keys=self.containers.literal_keys))
+        roots = find_roots(literal_keys=self.containers.literal_keys)
+        found = retained_by(type_names, roots)
+        self.containers.adopt(roots)
         held_by_bounded = [name for name, (_, share) in found.items() if share >= BOUNDED_SHARE]
         return {name: holders for name, (holders, _) in found.items()}, held_by_bounded
 

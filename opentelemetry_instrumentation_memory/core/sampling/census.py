@@ -121,10 +121,12 @@ def type_name(kind: type) -> str:
 
 
 def objects_of(names: Iterable[str], limit: int, hold: Hold = unheld) -> Dict[str, List[object]]:
-    """Up to ``limit`` live objects of each named type, youngest first (the collector lists its
-    young generation first), in lists given to ``hold`` (``pacing.holding``). The heap is filtered
-    at C speed, by the identity of the types already named by a census: no Python code runs per
-    object, and no metaclass ``__hash__``."""
+    """Up to ``limit`` live objects of each named type, in lists given to ``hold``
+    (``pacing.holding``), the most recently promoted to the oldest generation first: the collector
+    lists each generation oldest first, and a leak's objects are the ones that survived lately (the
+    oldest first would be the program's standing ones, held elsewhere). The heap is filtered at C
+    speed, by the identity of the types already named by a census: no Python code runs per object,
+    and no metaclass ``__hash__``."""
     wanted = set(names)
 
     def named() -> set:
@@ -147,6 +149,7 @@ def objects_of(names: Iterable[str], limit: int, hold: Hold = unheld) -> Dict[st
         return found
     open_names = len(wanted)
     with listed_heap() as (objects, listing):
+        objects.reverse()
         for run in paced_slices(objects, listing):
             part = list(run)
             for obj in compress(part, map(type_ids.__contains__, map(id, map(type, part)))):
