@@ -23,15 +23,17 @@ from .compat import SeedCompatibility
 from .config import ProfilerConfig
 from .diagnosis.examiner import LeakExaminer
 from .diagnosis.heap_profile import HeapProfile
+from .diagnosis.holders import Holders
 from .diagnosis.own import OwnObjects
 from .diagnosis.sites import SiteCapture, Sites
+from .diagnosis.unexplained import NEWEST_ENTRIES, holders_of_growth, outside_python
 from .dispatch import Callback, CallbackDispatcher, RateLimitedLog
 from .published import Published
 from .records import Alert, BaselineDrift, DetectionEvents, Leak, MemoryLimit, MemorySnapshot
 from .sampling import fork
 from .sampling.gcpauses import GCPauses
 from .sampling.limits import effective_memory_limit
-from .sampling.pacing import holding
+from .sampling.pacing import Hold, holding
 from .sampling.sizes import owned_parts
 from .sampling.snapshot import SnapshotTaker
 from .schedule import CensusCadence, run_every
@@ -47,7 +49,6 @@ _SITE_COUNT = 5
 # Objects of a leak looked up in the sampled heap: at one sample per 512 KiB, 50,000 objects of 56
 # bytes hold about five samples. A list of them lives for the lookup (400 KB).
 _HEAP_LOCATE = 50_000
-_PYTHON_SHARE = 0.25  # of unattributed growth Python's allocators must make for their lines to be named
 _HEAP_RETRY_CEILING = 64  # censuses between two lookups for a leak no sample explains yet
 _SITE_SETTINGS = (
     "leak_site_window_seconds",
@@ -257,7 +258,10 @@ class MemoryProfiler(SeedCompatibility):
             located = self._examiner.locate(due, _HEAP_LOCATE, hold)
             for objects in located.values():  # their payloads too: the sampler sees large blocks
                 owned_parts(objects, 2 * _HEAP_LOCATE)
-            native = [key for key in due if key not in located and self._outside_python(key)]
+            rates = {leak.key: leak.retained_bytes_per_hour for leak in self._analysis.active_leaks}
+            native = [
+                key for key in due if due[key] == "unattributed" and outside_python(rates[key], self._heap)
+            ]
             sites = {
                 key: self._heap.sites_of(located[key], _SITE_COUNT, root)
                 if key in located
@@ -265,21 +269,22 @@ class MemoryProfiler(SeedCompatibility):
                 for key in due
                 if key not in native
             }
+            unexplained = [key for key in sites if due[key] == "unattributed"]
+            holders = self._holders_of_growth(unexplained, sites, root, hold)
         updated = {leak.key: leak for leak in self._analysis.mark_outside_python(native)}
         updated.update((leak.key, leak) for leak in self._analysis.attach_sites(sites))
+        updated.update((leak.key, leak) for leak in self._analysis.attach_holders(holders))
         return [updated.pop(leak.key, leak) for leak in new_leaks] + list(updated.values())
 
-    def _outside_python(self, key: str) -> bool:
-        """Whether growth no object explains is far beyond what Python's allocators added meanwhile:
-        the lines that grew most then merely allocate, and are not named."""
-        leak = self._analysis.detected.get(key)
-        python = self._heap.growth_per_hour()
-        return (
-            leak is not None
-            and leak.kind == "unattributed"
-            and python is not None
-            and python < _PYTHON_SHARE * leak.retained_bytes_per_hour
-        )
+    def _holders_of_growth(self, keys: List[str], sites: Sites, root: str, hold: Hold) -> Dict[str, Holders]:
+        """For unattributed growth placed on a line: the watched containers keeping its blocks."""
+        if not keys:
+            return {}
+        watched = dict.fromkeys(self._analysis.container_types, "container")
+        entries = self._examiner.locate(watched, NEWEST_ENTRIES, hold)
+        return {
+            key: holders_of_growth(next(iter(sites[key]), None), entries, self._heap, root) for key in keys
+        }
 
     def _awaiting_sites(self) -> List[str]:
         """Active leaks without sites that are worth a capture: above low, or still growing a

@@ -1,5 +1,6 @@
-"""Growth no object explains: outside Python's allocators it is said to be so and no Python line is
-named; made by Python's allocators, it is placed on the line that made it."""
+"""Growth no leak explains: outside Python's allocators it is said to be so and no Python line is
+named; made by Python's allocators, it is placed on the line that made it, held by the container
+that keeps its blocks (a few large values: too few entries for a container leak)."""
 
 import ctypes
 
@@ -20,7 +21,7 @@ _libc.malloc.restype = ctypes.c_void_p
 _libc.malloc.argtypes = [ctypes.c_size_t]
 _libc.free.argtypes = [ctypes.c_void_p]
 NATIVE = []
-CHUNKS = []
+CHUNKS = {}
 
 
 def grow_natively():
@@ -30,7 +31,7 @@ def grow_natively():
 
 
 def grow_in_python():
-    CHUNKS.append(b"\x01" * STEP)  # the chunks' line: a few large blocks, no type or container leak
+    CHUNKS[len(CHUNKS)] = b"\x01" * STEP  # the chunks' line: a few large values, one a census
 
 
 CHUNKS_LINE = grow_in_python.__code__.co_firstlineno + 1
@@ -66,3 +67,4 @@ def test_growth_pythons_allocators_made_is_placed_on_its_line():
     leak = unattributed_after(grow_in_python)
     assert not leak.outside_python
     assert leak.sites[0].file.endswith("test_native_growth.py") and leak.sites[0].line == CHUNKS_LINE
+    assert leak.retained_by[0] == (f"{__name__}.CHUNKS", 1.0), leak.retained_by
