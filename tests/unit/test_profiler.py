@@ -128,7 +128,9 @@ def test_loop_runs_on_a_daemon_thread_and_stop_leaves_no_thread(profiler):
     profiler.register_leak_callback(lambda leak: None)
     profiler.start()
     profiler.start()  # idempotent
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10  # five snapshots: 0.25 s on an idle machine
+    while profiler.get_stats()["total_snapshots"] < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert profiler.running
     threads = profiler_threads()
     assert threads and all(t.daemon for t in threads)
