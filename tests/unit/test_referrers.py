@@ -2,7 +2,10 @@
 
 import collections
 import gc
+import os
+import subprocess
 import sys
+import textwrap
 import types
 
 from opentelemetry_instrumentation_memory.core.diagnosis.containers import large_containers
@@ -52,6 +55,46 @@ def test_keeps_no_reference_once_it_returns():
 
 def test_nothing_to_search_for_returns_at_once():
     assert referrers_of([]) == {}
+
+
+# After a program has awaited futures, _asyncio's freelist holds freed Future iterators. On CPython
+# 3.12.0 to 3.12.5 gc.get_referents of the module hands them out and dropping them frees them again:
+# the freelist became a cycle and the next collection looped forever (the unit suite hung on 3.12.1).
+ASYNCIO_CHILD = textwrap.dedent(
+    """
+    import asyncio, gc, _asyncio
+    from opentelemetry_instrumentation_memory.core.diagnosis.referrers import referrers_of
+    from opentelemetry_instrumentation_memory.core.sampling.readonly import referents
+
+    async def main():
+        for _ in range(3):
+            future = asyncio.get_running_loop().create_future()
+            future.set_result(None)
+            await future
+
+    asyncio.run(main())
+    namespace = vars(_asyncio)
+    for _ in range(3):
+        assert any(holder is _asyncio for holder in referrers_of([namespace])[id(namespace)])
+        found, count = referents(_asyncio, 100)
+        assert any(held is namespace for held in found) and count == len(found)
+        found.clear()
+        gc.collect()
+    asyncio.run(main())
+    print("done")
+    """
+)
+
+
+def test_searching_the_heap_after_asyncio_leaves_its_freelist_whole():
+    result = subprocess.run(
+        [sys.executable, "-c", ASYNCIO_CHILD],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    assert result.returncode == 0 and result.stdout == "done\n", result.stderr
 
 
 def test_owning_instances_names_each_container_by_its_instance_in_one_batch():

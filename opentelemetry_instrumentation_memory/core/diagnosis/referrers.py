@@ -10,17 +10,18 @@ never gathered whole: its newest two million items are read ``_STEP`` at a time 
 (``gc.get_referents`` of a 40-million-item list copied 320 MB and held the GIL half a second), so no
 call holds the GIL longer than listing the heap did; a subclass of one is still gathered whole.
 
-Only identities are compared: no ``__eq__`` or ``__hash__`` of the host's runs.
+Only identities are compared: no ``__eq__`` or ``__hash__`` of the host's runs. References are
+gathered by ``readonly.gathered_referents``: where CPython's ``_asyncio`` module would hand out its
+freed Future iterators (3.12.0 to 3.12.5), it stands for its dict alone.
 """
 
 from __future__ import annotations
 
-import gc
 from itertools import compress, islice
 from typing import Dict, List, Sequence, Set
 
 from ..sampling.pacing import Pacer, listed_heap, paced_slices
-from ..sampling.readonly import ITERABLE_TYPES, large_items
+from ..sampling.readonly import ITERABLE_TYPES, gathered_referents, large_items
 
 __all__ = ["referrers_of"]
 
@@ -65,7 +66,7 @@ def _held(objects: Sequence[object], wanted: Set[int], pace: Pacer, stop_at_firs
         skipped = set(map(id, large))
         objects = [obj for obj in objects if id(obj) not in skipped]
         large.clear()
-    references = gc.get_referents(*objects)
+    references = gathered_referents(objects)
     try:
         for start in range(0, len(references), _STEP):
             pace()  # gathering a large container's references may itself have held the GIL a while

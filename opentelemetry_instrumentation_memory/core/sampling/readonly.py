@@ -5,7 +5,8 @@ objects through this module and nothing else. What it does:
 
 - a type by ``type(obj)``; kinds by ``issubclass(type(obj), builtin_types)`` (the built-in types'
   own check, no ``__subclasscheck__`` and no ``__class__`` of the object's);
-- references by ``gc.get_referents`` and identities by ``id``;
+- references by ``gc.get_referents`` and identities by ``id`` (``gathered_referents``: never of
+  ``_asyncio`` where that hands out freed objects);
 - containers' lengths, sizes and items by their built-in base's own C methods (``dict.items``,
   ``list.__len__``), never a subclass's;
 - an instance's attributes only through the ``__dict__`` slot CPython made for its class (a
@@ -30,12 +31,14 @@ import gc
 import sys
 import types
 import weakref
-from itertools import chain, islice
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar, cast
+from itertools import chain, compress, islice, repeat
+from operator import is_
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar, cast
 
 __all__ = [
     "class_namespace",
     "dict_items",
+    "gathered_referents",
     "inherited",
     "instance_dict",
     "ITERABLE_TYPES",
@@ -278,11 +281,46 @@ def large_items(container: object, limit: int) -> Optional[Iterator[object]]:
     return islice(_NEWEST_FIRST[id(kind)](container), limit)
 
 
+# CPython 3.12.0 to 3.12.5 (and 3.13's pre-releases before rc2): the _asyncio module's traversal visits
+# its freelist of freed Future iterators, so ``gc.get_referents`` of the module hands them out; when
+# the list is dropped each is freed again and the freelist becomes a cycle, around which the next
+# garbage collection (or the next such call) loops forever (python/cpython#122695).
+_ASYNCIO_FREELIST_TRAVERSED = sys.implementation.name == "cpython" and (
+    (3, 12) <= sys.version_info < (3, 12, 6) or (3, 13) <= sys.version_info < (3, 13, 0, "candidate", 2)
+)
+
+
+def _is_asyncio_module(module: object) -> bool:
+    """An instance of the _asyncio extension module: the first entry of a module's dict is its
+    ``__name__`` (read by value, no lookup)."""
+    first = dict_items(instance_dict(module), 1)
+    if not first:
+        return False
+    ((name, value),) = first
+    return type(name) is str and name == "__name__" and type(value) is str and value == "_asyncio"
+
+
+def gathered_referents(objects: Sequence[object]) -> List[object]:
+    """``gc.get_referents(*objects)``, except that on an interpreter whose _asyncio module hands out
+    freed objects that way, such a module stands for its dict alone (its globals, not its state)."""
+    if _ASYNCIO_FREELIST_TRAVERSED:
+        modules = list(compress(objects, map(is_, map(type, objects), repeat(types.ModuleType))))
+        unsafe = [module for module in modules if _is_asyncio_module(module)]
+        modules.clear()
+        if unsafe:
+            skipped = set(map(id, unsafe))
+            found = gc.get_referents(*[obj for obj in objects if id(obj) not in skipped])
+            found.extend(namespace for namespace in map(instance_dict, unsafe) if namespace is not None)
+            unsafe.clear()
+            return found
+    return gc.get_referents(*objects)
+
+
 def referents(obj: object, limit: int) -> Tuple[List[object], int]:
     """Up to ``limit`` of what ``obj`` refers to, and how many it refers to in all."""
     items = large_items(obj, limit)
     if items is None:
-        found = gc.get_referents(obj)
+        found = gathered_referents([obj])
         return found, len(found)
     total = _ITERABLE[id(type(obj))].__len__(obj) * (2 if type(obj) is dict else 1)
     try:
