@@ -114,3 +114,23 @@ def test_a_cache_is_named_by_its_functions_copies_when_wrapped_is_not_a_function
     assert cache_label(lookup, "app.views.LOOKUP") == "app.views.lookup (lru_cache)"
     assert ran == []
     assert unbounded_cache(bounded) is None
+
+
+@functools.cache
+def rows(key):
+    return [key]
+
+
+def test_a_caches_results_are_not_watched_one_by_one():
+    """A cache of 1,500 lists is one watched container: its results, one per call, would otherwise
+    take 1,000 of the 2,000 containers watched, and leave a real leak elsewhere unwatched."""
+    from opentelemetry_instrumentation_memory.core.diagnosis.owners import find_roots
+
+    for key in range(1500):
+        rows(key)
+    try:
+        paths = [path for path, _ in find_roots().containers]
+    finally:
+        rows.cache_clear()
+    assert f"{__name__}.rows (lru_cache)" in paths
+    assert not [path for path in paths if path.startswith(f"{__name__}.rows (lru_cache)[")], len(paths)

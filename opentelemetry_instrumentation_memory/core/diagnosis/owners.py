@@ -202,6 +202,8 @@ def _below(
     """What a root holds one level down: its attributes, or the values of a dict under str, int or
     bytes keys (named by type and digest unless ``literal_keys``); an unbounded ``lru_cache``'s dict,
     a thread-local's attributes in every thread."""
+    if access[-1] == CACHE_STEP:
+        return  # a cache's values are its results, one per call: never owners, nor 1000 watched lists
     if issubclass(type(value), dict):
         for key, held in dict_items(value, _DICT_VALUES):
             if issubclass(type(held), CONTAINER_TYPES):
