@@ -5,6 +5,7 @@ of a leaking type. ``calls_off_main()`` lists the hooks run by any thread but th
 Each hook raises after recording: a walk that called one would also have had to survive it.
 """
 
+import functools
 import threading
 
 import lazy_object_proxy
@@ -227,6 +228,24 @@ class Holder:
         self.kept = HostileList()
 
 
+class HostileLocal(threading.local):
+    """A thread-local whose attribute hooks record: its attributes live in per-thread dicts."""
+
+    __getattribute__ = _hook("__getattribute__")
+    __getattr__ = _hook("__getattr__")
+    __setattr__ = _hook("__setattr__")
+
+
+@functools.cache
+def cached(index):
+    """An unbounded cache whose names the host replaced: a hostile ``__wrapped__`` and a
+    ``__qualname__`` whose own methods record."""
+    return [index]
+
+
+cached.__wrapped__ = Hostile("wrapped")
+cached.__qualname__ = HostileKey("cached")
+
 APP_LOCK = threading.Lock()
 
 
@@ -250,6 +269,8 @@ BY_HOSTILE = {}  # Hostile objects as keys
 HOLDER = Holder()
 PROXIES = []  # proxies as container entries
 GROUPS = [HostileKey(f"group{index}") for index in range(3)]  # reused: a new equal key would ask __eq__
+LOCAL = HostileLocal()
+threading.local.__setattr__(LOCAL, "kept", HostileList())
 
 
 def grow(step):
@@ -259,6 +280,8 @@ def grow(step):
         list.append(HOSTILE_LIST, leaked)
         dict.__setitem__(HOSTILE_DICT, HostileKey(f"k{index}"), leaked)
         list.append(HOLDER.kept, leaked)
+        list.append(threading.local.__getattribute__(LOCAL, "kept"), leaked)
+        cached(index)
         BY_HOSTILE[Hostile(index)] = leaked
         list.append(HOSTILE_LIST, Colliding())
         list.append(HOSTILE_LIST, BorrowedSizeof(index))

@@ -23,6 +23,8 @@ def _diagnosed(found):
         ((leaked is not None and leaked.retained_by) or folded)
         and f"{ZOO}.HOSTILE_LIST" in found
         and f"{ZOO}.HOLDER.kept" in found
+        and f"{ZOO}.LOCAL.kept (thread-local)" in found
+        and f"{ZOO}.cached (lru_cache)" in found
         and any(key.startswith(f"{ZOO}.KEYED[") for key in found)
         and any(leak.sites for leak in found.values())
     )

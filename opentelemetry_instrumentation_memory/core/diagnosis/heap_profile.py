@@ -4,52 +4,37 @@ The allocation sampler (``core/sampling/allocations.py``) keeps the sampled bloc
 with its stack and the bytes it stands for. A leak's own objects (its type's instances, its
 container's newest entries) that were sampled name the lines that allocated them; growth nobody's
 objects explain gets the lines whose live sampled bytes grew most since the oldest reading kept (one
-per census). A line is the innermost frame outside the profiler's own code.
+per census). A line is the one ``frames.site_index`` names: the application's innermost frame; the
+profiler's own allocations have none.
 """
 
 from __future__ import annotations
 
 import collections
-import os
-import threading
 import time
 from typing import Deque, Dict, Iterable, Optional, Sequence, Tuple
 
 from ..records import AllocationSite
 from ..sampling.allocations import SAMPLER, AllocationSampler, Frame, Row
+from .frames import site_index
 from .sites import trim_path
 
-_PACKAGE_DIRECTORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_OWN_FILES = (
-    os.path.join(_PACKAGE_DIRECTORY, "core") + os.sep,
-    os.path.join(_PACKAGE_DIRECTORY, "otel") + os.sep,
-    threading.__file__,
-    "<frozen importlib",
-)
 READINGS = 32  # censuses of live bytes by line kept, to tell growth
 READING_SITES = 64  # lines kept per reading: the largest
 
 Line = Tuple[str, int]
 
 
-def site_frames(frames: Sequence[Frame]) -> Tuple[Frame, ...]:
-    """The frames from the innermost one outside the profiler's own code outwards; none when every
-    frame is the profiler's (its own allocations)."""
-    for index, (file, _, _) in enumerate(frames):
-        if not file.startswith(_OWN_FILES):
-            return tuple(frames[index:])
-    return ()
-
-
 def by_line(rows: Iterable[Row]) -> Dict[Line, Tuple[float, float, Tuple[Frame, ...]]]:
-    """Estimated live bytes and blocks per allocating line, with one stack that leads to it."""
+    """Estimated live bytes and blocks per site line, with one stack that leads to it (innermost
+    first: the library frames below the line included); the profiler's own allocations left out."""
     lines: Dict[Line, Tuple[float, float, Tuple[Frame, ...]]] = {}
     for frames, _, size, blocks in rows:
-        own = site_frames(frames)
-        if not own:
+        index = site_index([file for file, _, _ in frames])
+        if index is None:
             continue
-        key = (own[0][0], own[0][2])
-        total_size, total_blocks, trail = lines.get(key, (0.0, 0.0, own))
+        key = (frames[index][0], frames[index][2])
+        total_size, total_blocks, trail = lines.get(key, (0.0, 0.0, tuple(frames)))
         lines[key] = (total_size + size, total_blocks + blocks, trail)
     return lines
 

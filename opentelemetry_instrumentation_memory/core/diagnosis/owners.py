@@ -2,7 +2,10 @@
 
 ``package.module.CACHE``, ``package.module.Service.history`` (a class attribute),
 ``package.module.SERVICE.history`` (an attribute of a module-level object), and
-``<package.module.Handler instance>.seen`` when no module global reaches the holder.
+``<package.module.Handler instance>.seen`` when no module global reaches the holder; the dict of an
+unbounded ``lru_cache`` by the function it caches, ``package.module.lookup (lru_cache)``
+(``caches``), a thread-local's attribute by its name, ``package.module._local.items (thread-local)``
+(``thread_locals``).
 
 The roots are the globals of every loaded module and, two levels down, the attributes of the objects
 and classes they name and the values of the dicts: bounded in items visited, and no reference
@@ -12,7 +15,6 @@ outlives a call. Everything is read through the built-in types' own methods, nev
 from __future__ import annotations
 
 import collections
-import functools
 import sys
 import types
 from array import array
@@ -21,7 +23,9 @@ from typing import Dict, Iterator, List, Optional, Tuple, Union
 from ..sampling.census import defining_module, safe_text, type_name
 from ..sampling.pacing import Pacer
 from ..sampling.readonly import class_namespace, dict_items, instance_dict, read_attribute
+from .caches import CACHE_STEP, LRU_WRAPPER, cache_label, has_maxsize, unbounded_cache
 from .keys import DictKey, attribute_label, key_label, match_key
+from .thread_locals import THREAD_LOCAL, thread_local_attributes
 
 __all__ = [
     "CONTAINER_TYPES",
@@ -35,9 +39,8 @@ __all__ = [
     "size_of",
 ]
 
-# An element of a C lru_cache with a maxsize, and the cache itself: bounded by that maxsize.
+# An element of a C lru_cache with a maxsize: bounded by that maxsize.
 LRU_ELEMENT = "functools._lru_list_elem"
-_LRU_WRAPPER = functools._lru_cache_wrapper  # type: ignore[attr-defined]
 _DICT_VALUES = 1000  # values of a global dict looked at for containers
 _LIBRARY_PREFIXES = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
 
@@ -46,9 +49,6 @@ _SKIPPED_MODULES = ("opentelemetry_instrumentation_memory", "opentelemetry.", "_
 _OWN_PREFIX = "opentelemetry_instrumentation_memory."
 _OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.CodeType)
 _DEQUE_MAXLEN = collections.deque.__dict__["maxlen"]
-_FUNCTION_CODE = types.FunctionType.__dict__["__code__"]
-_FUNCTION_CLOSURE = types.FunctionType.__dict__["__closure__"]
-_CELL_CONTENTS = types.CellType.__dict__["cell_contents"]
 
 
 # (module name, global name[, attribute name or dict key ...]): how to reach an object again.
@@ -106,6 +106,14 @@ class Reach:
         for step in access[1:]:
             if value is None:
                 return None
+            if step == CACHE_STEP:
+                value = unbounded_cache(value)
+                continue
+            if isinstance(step, tuple) and step[0] == THREAD_LOCAL:
+                value = _one_of_threads(
+                    held for name, held in thread_local_attributes(value) if name == step[1]
+                )
+                continue
             if isinstance(step, tuple):  # a dict key, among the entries discovery looked at: a dict's
                 # order is its insertion order, so a key found there stays there until removed
                 value = self._entry(value, step, _DICT_VALUES) if issubclass(type(value), dict) else None
@@ -118,6 +126,19 @@ class Reach:
 
     def close(self) -> None:
         self._indexes.clear()
+
+
+def _one_of_threads(values: Iterator[object]) -> Optional[object]:
+    """Of the values threads keep under one thread-local name, the longest container (the one a
+    leak grows), else the first."""
+    found: Optional[object] = None
+    for value in values:
+        if found is None or (
+            issubclass(type(value), CONTAINER_TYPES)
+            and (not issubclass(type(found), CONTAINER_TYPES) or length_of(value) > length_of(found))
+        ):
+            found = value
+    return found
 
 
 def attributes_of(value: object) -> Iterator[Tuple[str, object]]:
@@ -179,7 +200,10 @@ def _below(
     path: str, access: Access, value: object, literal_keys: bool
 ) -> Iterator[Tuple[str, Access, object]]:
     """What a root holds one level down: its attributes, or the values of a dict under str, int or
-    bytes keys (named by type and digest unless ``literal_keys``)."""
+    bytes keys (named by type and digest unless ``literal_keys``); an unbounded ``lru_cache``'s dict,
+    a thread-local's attributes in every thread."""
+    if access[-1] == CACHE_STEP:
+        return  # a cache's values are its results, one per call: never owners, nor 1000 watched lists
     if issubclass(type(value), dict):
         for key, held in dict_items(value, _DICT_VALUES):
             if issubclass(type(held), CONTAINER_TYPES):
@@ -189,9 +213,21 @@ def _below(
         return
     if issubclass(type(value), CONTAINER_TYPES) or _profilers(value):
         return
+    cache = unbounded_cache(value)
+    if cache is not None:
+        yield cache_label(value, path), (*access, CACHE_STEP), cache
+    for attribute, held in thread_local_attributes(value):
+        if _named(held):
+            label = f"{path}.{attribute_label(attribute, literal_keys)} (thread-local)"
+            yield label, (*access, (THREAD_LOCAL, attribute)), held
     for attribute, held in attributes_of(value):
-        if not issubclass(type(held), _OPAQUE) and not issubclass(type(held), type):
+        if _named(held):
             yield f"{path}.{attribute_label(attribute, literal_keys)}", (*access, attribute), held
+
+
+def _named(value: object) -> bool:
+    """Data an owner path may name: not code, a module or a class."""
+    return not issubclass(type(value), _OPAQUE) and not issubclass(type(value), type)
 
 
 def find_roots(
@@ -231,33 +267,12 @@ def find_roots(
     return roots
 
 
-def _lru_maxsize_known(wrapper: object) -> bool:
-    """Whether an ``lru_cache`` wrapper has a maxsize, read from the closure of the
-    ``cache_parameters`` function functools gave it (calling it could call a replacement)."""
-    namespace = instance_dict(wrapper)
-    parameters = None
-    for name, value in dict_items(namespace):
-        if type(name) is str and name == "cache_parameters":
-            parameters = value
-    if type(parameters) is not types.FunctionType:
-        return False
-    code = _FUNCTION_CODE.__get__(parameters)
-    closure = _FUNCTION_CLOSURE.__get__(parameters) or ()
-    for name, cell in zip(code.co_freevars, closure):
-        if name == "maxsize" and type(cell) is types.CellType:
-            try:
-                return _CELL_CONTENTS.__get__(cell) is not None
-            except ValueError:  # an empty cell
-                return False
-    return False
-
-
 def bounded(container: object) -> bool:
     """A structure that cannot grow past a bound it states: a ``deque`` with a ``maxlen``, an
     ``lru_cache`` with a ``maxsize``."""
     kind = type(container)
     if issubclass(kind, collections.deque):
         return _DEQUE_MAXLEN.__get__(container) is not None
-    if kind is _LRU_WRAPPER:
-        return _lru_maxsize_known(container)
+    if kind is LRU_WRAPPER:
+        return has_maxsize(container)
     return type_name(kind) == LRU_ELEMENT

@@ -30,6 +30,7 @@ from ..sampling import fork
 from ..sampling.pacing import Pacer
 from ..sampling.readonly import own_size, type_flags
 from ..sampling.resident import ProcessMemory
+from .frames import site_index
 
 _logger = logging.getLogger(__name__)
 _PACKAGE_DIRECTORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -112,31 +113,48 @@ def trim_path(path: str, root: str) -> str:
     return path
 
 
+# (file, line) of a site -> [bytes, blocks, the frames of one traceback that leads to it]
+_ByLine = Dict[Tuple[str, int], List]
+
+
+def _add(by_line: _ByLine, traceback: tracemalloc.Traceback, size: int, count: int) -> None:
+    """Book an allocation to its site line (``frames.site_index``); the profiler's own to none."""
+    frames = list(traceback)  # oldest first
+    index = site_index([frame.filename for frame in reversed(frames)])
+    if index is None:
+        return
+    site = frames[len(frames) - 1 - index]
+    entry = by_line.setdefault((site.filename, site.lineno), [0, 0, frames])
+    entry[0] += size
+    entry[1] += count
+
+
+def _ranked(by_line: _ByLine, top: int, root: str) -> Tuple[AllocationSite, ...]:
+    """The ``top`` lines that grew, most bytes first (then most blocks), each with its traceback."""
+    grown = [item for item in by_line.items() if item[1][0] > 0]
+    ranked = sorted(grown, key=lambda item: (-item[1][0], -item[1][1]))[:top]
+    return tuple(
+        AllocationSite(
+            trim_path(filename, root),
+            line,
+            size,
+            count,
+            tuple(f"{trim_path(frame.filename, root)}:{frame.lineno}" for frame in frames),
+        )
+        for (filename, line), (size, count, frames) in ranked
+    )
+
+
 def growing_sites(
     before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, top: int, root: str
-) -> tuple[AllocationSite, ...]:
-    """The ``top`` allocation tracebacks that grew most from ``before`` to ``after``."""
+) -> Tuple[AllocationSite, ...]:
+    """The ``top`` site lines whose allocations grew most from ``before`` to ``after``."""
     stats = after.filter_traces(_IGNORED).compare_to(before.filter_traces(_IGNORED), "traceback")
-    sites: list[AllocationSite] = []
+    by_line: _ByLine = {}
     for stat in stats:
-        if stat.size_diff <= 0 or len(sites) >= top:
-            break
-        frames = [(trim_path(frame.filename, root), frame.lineno) for frame in stat.traceback]
-        file, line = frames[-1]
-        sites.append(
-            AllocationSite(file, line, stat.size_diff, stat.count_diff, tuple(f"{f}:{n}" for f, n in frames))
-        )
-    return tuple(sites)
+        _add(by_line, stat.traceback, stat.size_diff, stat.count_diff)
+    return _ranked(by_line, top, root)
 
-
-_OWN_FILES = (
-    os.path.join(_PACKAGE_DIRECTORY, "core") + os.sep,
-    os.path.join(_PACKAGE_DIRECTORY, "otel") + os.sep,
-    threading.__file__,
-    tracemalloc.__file__,
-    "<frozen importlib",
-    "<unknown>",
-)
 
 Locate = Callable[[Sequence[str]], Mapping[str, List[object]]]
 """Given leak keys, candidate objects of each leak (its type's instances, its container's newest
@@ -170,26 +188,14 @@ def object_traceback(obj: object) -> Optional[tracemalloc.Traceback]:
 
 def attributed_sites(objects: Sequence[object], top: int, root: str) -> Tuple[AllocationSite, ...]:
     """Where the traced ones among ``objects`` were allocated, the lines allocating most first."""
-    by_line: Dict[Tuple[str, int], List] = {}
+    by_line: _ByLine = {}
     pace = Pacer()
     for obj in objects:
         pace()
         traceback = object_traceback(obj)
-        if traceback is None:
-            continue
-        frames = [frame for frame in traceback if not frame.filename.startswith(_OWN_FILES)]
-        if not frames:
-            continue
-        site = frames[-1]
-        entry = by_line.setdefault((site.filename, site.lineno), [0, 0, frames])
-        entry[0] += 1
-        entry[1] += own_size(obj)
-    ranked = sorted(by_line.items(), key=lambda item: (-item[1][1], -item[1][0]))[:top]
-    sites = []
-    for (filename, line), (count, size, frames) in ranked:
-        trail = tuple(f"{trim_path(f.filename, root)}:{f.lineno}" for f in frames)
-        sites.append(AllocationSite(trim_path(filename, root), line, size, count, trail))
-    return tuple(sites)
+        if traceback is not None:
+            _add(by_line, traceback, own_size(obj), 1)
+    return _ranked(by_line, top, root)
 
 
 class SiteCapture:

@@ -1,0 +1,125 @@
+"""A site names the application's own line, the library frames it called after it in its traceback,
+from the sampled heap and from tracemalloc alike; the profiler's own allocations are nobody's site."""
+
+import asyncio
+import ctypes
+import os
+import tracemalloc
+
+import pytest
+
+from opentelemetry_instrumentation_memory import MemoryProfiler
+from opentelemetry_instrumentation_memory.core.diagnosis.heap_profile import HeapProfile
+from opentelemetry_instrumentation_memory.core.diagnosis.sites import attributed_sites, growing_sites
+from opentelemetry_instrumentation_memory.core.sampling.allocations import SAMPLER
+
+needs_extension = pytest.mark.skipif(not SAMPLER.available, reason="the _sampler extension is not built")
+MANUAL = dict(snapshot_interval=3600.0, census_budget=1.0)
+ROOT = os.getcwd()
+
+
+def buffers(count):
+    return [ctypes.create_string_buffer(4000) for _ in range(count)]  # the buffers' line
+
+
+async def forever():
+    await asyncio.Event().wait()
+
+
+def tasks(loop, count):
+    return [loop.create_task(forever()) for _ in range(count)]  # the tasks' line
+
+
+BUFFERS_LINE = buffers.__code__.co_firstlineno + 1
+TASKS_LINE = tasks.__code__.co_firstlineno + 1
+
+
+@pytest.fixture
+def loop():
+    loop = asyncio.new_event_loop()
+    yield loop
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.close()
+
+
+def made_by_a_library(make, loop):
+    """What ``make`` allocates through a library: ctypes's buffers, or asyncio's tasks."""
+    return buffers(300) if make == "ctypes" else tasks(loop, 300)
+
+
+def assert_the_applications_line_first(site, line):
+    assert site.file.endswith("test_site_frames.py") and site.line == line, site
+    ours = [i for i, frame in enumerate(site.traceback) if frame.endswith(f"test_site_frames.py:{line}")]
+    library = site.traceback[ours[-1] + 1 :]  # a comprehension is a frame of its own before 3.12
+    assert library and all(os.sep + "python3." in frame for frame in library), site.traceback
+
+
+LINES = {"ctypes": BUFFERS_LINE, "asyncio": TASKS_LINE}
+
+
+@needs_extension
+@pytest.mark.parametrize("make", ["ctypes", "asyncio"])
+def test_a_sampled_sites_line_is_the_applications_with_the_library_after_it(make, loop):
+    profile = HeapProfile()
+    profile.start(1024)
+    try:
+        objects = made_by_a_library(make, loop)
+        sites = profile.sites_of(objects, 5, ROOT)
+    finally:
+        profile.stop()
+    assert sites, "none of the objects was sampled"
+    assert_the_applications_line_first(sites[0], LINES[make])
+
+
+@pytest.mark.parametrize("make", ["ctypes", "asyncio"])
+def test_a_traced_sites_line_is_the_applications_with_the_library_after_it(make, loop):
+    tracemalloc.start(25)
+    try:
+        before = tracemalloc.take_snapshot()
+        objects = made_by_a_library(make, loop)
+        attributed = attributed_sites(objects, 5, ROOT)
+        grown = growing_sites(before, tracemalloc.take_snapshot(), 5, ROOT)
+    finally:
+        tracemalloc.stop()
+    assert_the_applications_line_first(attributed[0], LINES[make])
+    assert grown[0].line == LINES[make]
+    assert_the_applications_line_first(grown[0], LINES[make])
+
+
+def keep_snapshots(profiler, kept):
+    for index in range(len(kept)):
+        kept[index] = profiler.snapshot()  # the snapshots' line: the profiler allocates them
+
+
+SNAPSHOTS_LINE = keep_snapshots.__code__.co_firstlineno + 2
+
+
+@needs_extension
+def test_the_profilers_own_allocations_are_no_callers_site_in_the_sampled_heap():
+    profile = HeapProfile()
+    profile.start(1024)
+    profiler = MemoryProfiler(**MANUAL)
+    kept = [None] * 60  # no allocation on the snapshots' line but the profiler's
+    try:
+        keep_snapshots(profiler, kept)
+        sites = profile.live_sites(200, ROOT)
+    finally:
+        profile.stop()
+    assert all(kept)
+    assert not [
+        site for site in sites if site.line == SNAPSHOTS_LINE and site.file.endswith("test_site_frames.py")
+    ]
+
+
+def test_the_profilers_own_allocations_are_no_callers_site_under_tracemalloc():
+    profiler = MemoryProfiler(**MANUAL)
+    kept = [None] * 3
+    tracemalloc.start(25)
+    try:
+        keep_snapshots(profiler, kept)
+        sites = attributed_sites(kept, 5, ROOT)
+    finally:
+        tracemalloc.stop()
+    assert all(kept) and sites == (), sites
