@@ -107,6 +107,7 @@ class ContainerWatch:
                 self._discover(roots)
             roots.containers.clear()
             roots.paths.clear()
+            roots.container_paths.clear()
         self._censuses += 1
         readings: Dict[str, ContainerReading] = {}
         reach = Reach()
@@ -148,7 +149,12 @@ class ContainerWatch:
         else:
             self._unowned.clear()
         self._discoveries += 1
-        known |= {id(known), id(roots.paths), id(roots.containers)}  # this walk's own
+        known |= {
+            id(known),
+            id(roots.paths),
+            id(roots.containers),
+            id(roots.container_paths),
+        }  # this walk's own
         large = [obj for obj in large_containers(self.min_length * 10) if id(obj) not in known]
         large.sort(key=length_of, reverse=True)
         del large[20:]
