@@ -278,6 +278,7 @@ class MemoryProfiler(SeedCompatibility):
 
     def _holders_of_growth(self, keys: List[str], sites: Sites, root: str, hold: Hold) -> Dict[str, Holders]:
         """For unattributed growth placed on a line: the watched containers keeping its blocks."""
+        keys = [key for key in keys if sites[key]]  # growth on no line has no blocks to look for
         if not keys:
             return {}
         watched = dict.fromkeys(self._analysis.container_types, "container")

@@ -3,10 +3,14 @@ before, both were a ``<dict>`` (or ``<list>``) nobody named, and a cache of byte
 
 import functools
 import itertools
+import sys
 import threading
 import time
+import types
 
 from opentelemetry_instrumentation_memory import MemoryProfiler
+from opentelemetry_instrumentation_memory.core.diagnosis.containers import ContainerWatch
+from opentelemetry_instrumentation_memory.core.diagnosis.owners import find_roots
 from tests.unit.running import FAST_LEAKS, run_beside
 
 SETTINGS = dict(FAST_LEAKS, leak_site_capture=False, heap_sampling=False)
@@ -134,3 +138,37 @@ def test_a_caches_results_are_not_watched_one_by_one():
         rows.cache_clear()
     assert f"{__name__}.rows (lru_cache)" in paths
     assert not [path for path in paths if path.startswith(f"{__name__}.rows (lru_cache)[")], len(paths)
+
+
+def test_a_thread_local_in_many_threads_takes_one_watched_place():
+    """Each thread's list under one thread-local name is one path: listed once per thread, 100
+    threads took 100 of the watched containers' places, and a global after them went unwatched."""
+    module = types.ModuleType("tests_unit_local_in_many_threads")
+    module.local = threading.local()
+    module.QUEUE = list(range(500))
+    sys.modules[module.__name__] = module
+    ready, done = threading.Barrier(101), threading.Event()
+
+    def worker():
+        module.local.items = [1, 2, 3]
+        ready.wait()
+        done.wait()
+
+    threads = [threading.Thread(target=worker) for _ in range(100)]
+    for thread in threads:
+        thread.start()
+    try:
+        ready.wait()
+        paths = [path for path, _ in find_roots().containers]
+        queue = f"{module.__name__}.QUEUE"
+        places = len(dict.fromkeys(paths[: paths.index(queue) + 1]))  # distinct paths up to the queue
+        watch = ContainerWatch(max_containers=places)
+        watch.census()
+        readings = watch.census()
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
+        del sys.modules[module.__name__]
+    assert queue in readings
+    assert f"{module.__name__}.local.items (thread-local)" in readings

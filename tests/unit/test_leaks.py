@@ -31,6 +31,20 @@ def test_stationary_shapes_are_never_leaks(name, seed):
     assert first is None
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_a_batch_cycle_longer_than_the_window_is_not_a_new_leak_every_cycle(seed):
+    """An hourly job (a 60-census cycle, 48-census window) builds 2,000 objects over 30 censuses and
+    drops them: each climb's recent counts lay above every count left in the window, and each was
+    reported as a new leak (10 in 600 censuses). Its first climb may be (nothing came before it)."""
+    rng = random.Random(seed)
+    values = [
+        round(1_000 + (2_000 * (i % 60) / 30 if i % 60 < 30 else 0) + rng.gauss(0, 10)) for i in range(600)
+    ]
+    _, active = run(values)
+    started = [i for i in range(1, len(active)) if active[i] and not active[i - 1]]
+    assert not [i for i in started if i >= 60], started
+
+
 @pytest.mark.parametrize("name", sorted(LEAKS))
 @pytest.mark.parametrize("seed", range(5))
 def test_persistent_growth_is_found_and_stays_found(name, seed):

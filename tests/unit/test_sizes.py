@@ -3,6 +3,7 @@
 import ctypes
 import gc
 import sys
+import threading
 
 import pytest
 
@@ -86,3 +87,44 @@ def test_a_ctypes_subclass_code_never_runs_while_it_is_measured():
 
     assert own_size(Hostile()) >= 1_000
     assert ran == []
+
+
+class _CollidingName(str):
+    """A host's key in ``sys.modules`` whose hash is ``_ctypes``'s: a lookup of ``"_ctypes"`` by
+    hash asks it ``__eq__``."""
+
+    calls: list = []
+
+    def __hash__(self):
+        return hash("_ctypes")
+
+    def __eq__(self, other):
+        _CollidingName.calls.append(threading.current_thread().name)
+        return False
+
+
+def test_ctypes_is_found_without_asking_a_host_key_that_collides_with_its_name():
+    """``sys.modules.get("_ctypes")`` ran a colliding key's ``__eq__`` on the profiler's thread,
+    for every type it sized (the key was ahead of ``_ctypes`` in the table)."""
+    real = sys.modules.pop("_ctypes")
+    colliding = _CollidingName("host.key")
+    sys.modules[colliding] = sys  # takes the slot ``_ctypes`` left: ahead of it in the probe order
+    sys.modules["_ctypes"] = real
+    try:
+
+        class Fresh(ctypes.Structure):
+            _fields_ = [("body", ctypes.c_char * 4_096)]
+
+        class Plain:
+            pass
+
+        sizes = []
+        thread = threading.Thread(
+            target=lambda: sizes.extend((own_size(Fresh()), own_size(Plain()))), name="sizing"
+        )
+        thread.start()
+        thread.join()
+    finally:
+        del sys.modules[colliding]
+    assert "sizing" not in _CollidingName.calls
+    assert sizes[0] >= 4_096

@@ -92,7 +92,9 @@ class LeakDetector:
         """Forget every series and every active leak."""
         self._times = array("d", bytes(8 * self.window))
         self._observations = 0
-        # type name -> [ring of counts, index of its first observation, last observation seen > 0]
+        # type name -> [ring of counts, index of its first observation, last observation seen > 0,
+        # highest count that left the ring this window and in the window before]: the levels a
+        # batch cycle longer than the window returns to (an hourly job with a 48-census window)
         self._series: Dict[str, list] = {}
         self._active: Dict[str, Leak] = {}
         # observation and level where a leak started, and the observation its span began at
@@ -125,7 +127,10 @@ class LeakDetector:
         self._times[slot] = timestamp
         self._observations = now + 1
         series = self._series
-        for name, (ring, _, _) in series.items():
+        for name, kept in series.items():
+            ring = kept[0]
+            if ring[slot] > kept[3]:  # the count leaving the window
+                kept[3] = ring[slot]
             ring[slot] = counts.get(name, 0)
         for name, count in counts.items():
             state = series.get(name)
@@ -135,11 +140,11 @@ class LeakDetector:
                     continue
                 ring = array("d", bytes(8 * self.window))
                 ring[slot] = count
-                state = series[name] = [ring, now, now]
+                state = series[name] = [ring, now, now, 0.0, 0.0]
             if count:
                 state[2] = now
         growing = []
-        for name, (ring, first, _) in series.items():
+        for name, (ring, first, _, _, _) in series.items():
             length = min(now - first + 1, self.window)
             # Cheap screen: a type whose count is not min_growth above its window's start cannot pass.
             if name in self._active or (
@@ -154,6 +159,8 @@ class LeakDetector:
             self._record(name, timestamp, values, assessment, rate, headroom_bytes, sizes.get(name))
         if slot == self.window - 1:
             self._forget_vanished(now)
+            for kept in series.values():  # past highs are kept for one to two windows
+                kept[4], kept[3] = kept[3], 0.0
         return list(self._active.values())
 
     def _trend(self, name: str) -> Optional[tuple]:
@@ -189,20 +196,26 @@ class LeakDetector:
 
         A type watched long enough is read over recent spans of 8, 12, 16, 24 and 32 counts as well
         as its whole window: a short span counts only when its second half lies above every count
-        before it (at least ``min_snapshots`` of them, and half the span), so a batch cycle or an
-        oscillation, which returns to levels it has had, never counts, and only while the whole
-        window does not bend towards a plateau (a warm-up's new highs). A young type is read over
+        before it (at least ``min_snapshots`` of them, and half the span) and above the highest
+        count that left the window in the last one or two windows, so a batch cycle or an
+        oscillation, which returns to levels it has had, never counts (before, each climb of a cycle
+        longer than the window was reported as a new leak), and only while the whole window does
+        not bend towards a plateau (a warm-up's new highs). A young type is read over
         its whole history once it has ``min_snapshots`` counts.
         """
         values = self._window(name)
         n = len(values)
+        state = self._series[name]
+        past_high = max(state[3], state[4])
         bends: Optional[bool] = None
         for length in _RECENT_SPANS:
             before = n - length
             if before < max(self.min_snapshots, length // 2):
                 break
             recent = values[before:]
-            if recent[-1] - recent[0] < self.min_growth or min(recent[length // 2 :]) <= max(values[:before]):
+            if recent[-1] - recent[0] < self.min_growth or min(recent[length // 2 :]) <= max(
+                past_high, max(values[:before])
+            ):
                 continue
             if bends is None:
                 bends = decelerates(values)
@@ -281,7 +294,7 @@ class LeakDetector:
 
     def _window(self, name: str) -> List[float]:
         """The type's counts in the window, oldest first."""
-        ring, first, _ = self._series[name]
+        ring, first = self._series[name][:2]
         return tail(ring, self._observations, min(self._observations - first, self.window))
 
     def _assess(self, values: List[float], active: bool) -> Optional[_Assessment]:
@@ -322,7 +335,7 @@ class LeakDetector:
         """Drop series that have read zero for a whole window, so churned types do not pile up."""
         gone = [
             name
-            for name, (_, _, last_seen) in self._series.items()
+            for name, (_, _, last_seen, _, _) in self._series.items()
             if now - last_seen >= self.window and name not in self._active
         ]
         for name in gone:

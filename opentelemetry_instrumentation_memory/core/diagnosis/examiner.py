@@ -12,7 +12,7 @@ from ..sampling.pacing import Hold, unheld
 from ..sampling.sizes import ObjectSizer
 from .containers import ContainerReading, ContainerWatch, recent_entries
 from .holders import Holders, retained_by
-from .owners import find_roots
+from .owners import Reach, find_roots
 
 __all__ = ["LeakExaminer"]
 
@@ -54,8 +54,13 @@ class LeakExaminer:
         youngest first, in lists given to ``hold``; leaks of other kinds are left out."""
         types = [key for key, kind in kinds.items() if kind == "type"]
         located: Dict[str, List[object]] = dict(objects_of(types, limit, hold)) if types else {}
-        for key, kind in kinds.items():
-            if kind == "container":
-                container = self.containers.resolve(key)
-                located[key] = hold(recent_entries(container, limit) if container is not None else [])
+        reach = Reach()  # one walk for all the containers: each dict on the way indexed once
+        try:
+            for key, kind in kinds.items():
+                if kind == "container":
+                    container = self.containers.resolve(key, reach)
+                    located[key] = hold(recent_entries(container, limit) if container is not None else [])
+                    container = None
+        finally:
+            reach.close()
         return located

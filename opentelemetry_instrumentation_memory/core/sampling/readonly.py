@@ -216,23 +216,73 @@ _POINTER = 8 if sys.maxsize > 2**32 else 4
 _INLINE_CDATA = 16  # a ctypes object's data up to this size lives inside it (``b_value``)
 
 
+_BUILTIN_NAME: Any = vars(types.BuiltinFunctionType)["__name__"]
+_BUILTIN_SELF: Any = vars(types.BuiltinFunctionType)["__self__"]
+CTypesParts = Tuple[type, Callable[[object], object], Any]  # _CData, sizeof, _b_needsfree_
+
+
+def _own_entry(mapping: object, name: str) -> Optional[object]:
+    """The value under the exact ``str`` key ``name``, read entry by entry: a lookup by hash would
+    ask a host key whose hash collides with ``name`` its ``__eq__``."""
+    for key, value in dict_items(mapping):
+        if type(key) is str and key == name:
+            return cast(object, value)
+    return None
+
+
+def _read_ctypes() -> Optional[CTypesParts]:
+    """ctypes' ``_CData`` base, its C ``sizeof`` and the base's ``_b_needsfree_`` member, from the
+    ``_ctypes`` module in ``sys.modules``; None before it is imported, or when what is there under
+    those names is not ctypes' own (a module or a ``sizeof`` the host put in their place)."""
+    module = _own_entry(sys.modules, "_ctypes")
+    if type(module) is not types.ModuleType:
+        return None
+    simple, sizeof = read_attribute(module, "_SimpleCData"), read_attribute(module, "sizeof")
+    if not issubclass(type(simple), type) or type(sizeof) is not types.BuiltinFunctionType:
+        return None
+    if _BUILTIN_NAME.__get__(sizeof) != "sizeof" or _BUILTIN_SELF.__get__(sizeof) is not module:
+        return None
+    bases = _TYPE_MRO.__get__(simple)
+    cdata = bases[1] if len(bases) > 1 else None
+    owns = _own_entry(class_namespace(cdata), "_b_needsfree_")
+    if cdata is None or type(owns) is not types.MemberDescriptorType:
+        return None
+    return cdata, cast(Callable[[object], object], sizeof), owns
+
+
+class _CTypes:
+    """``_read_ctypes()``, read again only when ``sys.modules`` changed size while it was None, and
+    kept once found."""
+
+    def __init__(self) -> None:
+        self._modules = -1
+        self._found: Optional[CTypesParts] = None
+
+    def __call__(self) -> Optional[CTypesParts]:
+        if self._found is None and dict.__len__(sys.modules) != self._modules:
+            self._modules = dict.__len__(sys.modules)
+            self._found = _read_ctypes()
+        return self._found
+
+
+_ctypes_parts = _CTypes()
+
+
 def _find_buffer_size(kind: type) -> Optional[Callable[[object], int]]:
     """For a ctypes type, what reads the size of an instance's own data buffer: ``__sizeof__``
     counts only the object (a 64 KiB array reads 136 bytes). ctypes' C ``sizeof`` and the base's
-    ``_b_needsfree_`` member run no code of the host's. None for every other type (and before
-    ctypes is imported, when no ctypes type exists)."""
-    module = sys.modules.get("_ctypes")
-    simple = None if module is None else dict.get(_MODULE_DICT.__get__(module), "_SimpleCData")
-    if not issubclass(type(simple), type):
+    ``_b_needsfree_`` member run no code of the host's, and ``_CData`` is found among ``kind``'s
+    bases by identity (no ``__subclasscheck__``). None for every other type (and before ctypes is
+    imported, when no ctypes type exists)."""
+    parts = _ctypes_parts()
+    if parts is None:
         return None
-    cdata = _TYPE_MRO.__get__(simple)[1]
-    sizeof: Any = dict.get(_MODULE_DICT.__get__(module), "sizeof")
-    if sizeof is None or not issubclass(kind, cdata):
+    cdata, sizeof, owns = parts
+    if not any(base is cdata for base in _TYPE_MRO.__get__(kind)):
         return None
-    owns: Any = _TYPE_DICT.__get__(cdata)["_b_needsfree_"]
 
     def buffer_size(obj: object) -> int:
-        size = int(sizeof(obj))
+        size = int(cast(int, sizeof(obj)))
         return size if owns.__get__(obj) and size > _INLINE_CDATA else 0
 
     return buffer_size
