@@ -81,7 +81,7 @@ def _duration(seconds: Optional[float]) -> str:
 
 def _leak_lines(leak: Dict[str, Any]) -> List[str]:
     container = leak.get("kind") == "container"
-    unit = "entries" if container else "objects"
+    unit = {"container": "entries", "unattributed": "KiB"}.get(leak.get("kind", ""), "objects")
     owner = leak.get("owner") or "(not found)"
     return [
         f"  [{leak.get('severity', '?')}] {leak.get('kind', '?')} {leak.get('leak', '?')}",

@@ -30,6 +30,10 @@ PREFIX = "fogcompute_memory_"
 Callback = Callable[[CallbackOptions], Iterable[Observation]]
 
 
+# The site of growth Python's allocators did not make: no line will come.
+OUTSIDE_PYTHON = "outside Python's allocators"
+
+
 def leak_identity(leak: Leak) -> dict[str, str]:
     return {"kind": bounded(leak.kind), "leak": bounded(leak.key)}
 
@@ -38,6 +42,8 @@ def leak_labels(leak: Leak) -> dict[str, str]:
     """The info series' labels: the identity and what is known of the leak now."""
     owner = leak.container or (leak.retained_by[0][0] if leak.retained_by else "")
     site = with_tail(leak.sites[0].file, f":{leak.sites[0].line}") if leak.sites else ""
+    if leak.outside_python:
+        site = OUTSIDE_PYTHON
     return {
         **leak_identity(leak),
         "object_type": bounded(leak.object_type),

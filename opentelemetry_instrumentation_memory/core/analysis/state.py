@@ -274,8 +274,10 @@ class MemoryAnalysis:
         return self._update(sites, lambda leak, found: replace(leak, sites=found))
 
     def mark_outside_python(self, keys: Sequence[str]) -> List[Leak]:
-        """Say of these unattributed leaks that their growth lies outside Python's allocators."""
-        return self._update(dict.fromkeys(keys, True), lambda leak, _: replace(leak, outside_python=True))
+        """Say of these unattributed leaks that their growth lies outside Python's allocators; return
+        those it was not said of before (a retry that finds the same says nothing new)."""
+        new = [key for key in keys if key in self.detected and not self.detected[key].outside_python]
+        return self._update(dict.fromkeys(new, True), lambda leak, _: replace(leak, outside_python=True))
 
     def attach_holders(self, holders: Mapping[str, Tuple[Tuple[str, float], ...]]) -> List[Leak]:
         """Give the records of these leaks (by key) the holders of their objects."""
