@@ -297,8 +297,7 @@ OTEL_PYTHON_MEMORY_LEAK_SITE_COOLDOWN_SECONDS = "OTEL_PYTHON_MEMORY_LEAK_SITE_CO
 """
 .. envvar:: OTEL_PYTHON_MEMORY_LEAK_SITE_COOLDOWN_SECONDS
 
-The least time between two captures, in seconds: repeated leaks do not keep tracemalloc on (cut
-short once every leak the last capture was for has ended).
+The least time between two captures, in seconds: repeated leaks do not keep tracemalloc on.
 
 Sets ``leak_site_cooldown_seconds``: a number at least 0 (default ``600``).
 """

@@ -522,7 +522,7 @@ class MemoryProfiler(SeedCompatibility):
         if unsited and config.leak_site_capture and not self._heap.running:
             # Without heap sampling: every active leak still without its sites, at most one capture
             # per cool-down.
-            self._sites.trigger(unsited, {leak.key for leak in self._analysis.active_leaks})
+            self._sites.trigger(unsited)
         return snapshot
 
     def _examine(

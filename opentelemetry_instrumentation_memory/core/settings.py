@@ -280,8 +280,7 @@ SETTINGS: Tuple[Setting, ...] = (
         "leak_site_cooldown_seconds",
         float,
         600.0,
-        doc="The least time between two captures, in seconds: repeated leaks do not keep tracemalloc on "
-        "(cut short once every leak the last capture was for has ended).",
+        doc="The least time between two captures, in seconds: repeated leaks do not keep tracemalloc on.",
     ),
     Setting(
         "leak_site_path_root",

@@ -6,9 +6,7 @@ where each leak's own objects that appeared meanwhile were allocated
 (``tracemalloc.get_object_traceback``): instances of a leaking type, the newest entries of a leaking
 container. Each leak gets only its own sites; a leak none of whose objects can be located (growth
 nobody explains) gets the lines whose allocations grew most over the window. No new capture starts
-before ``cooldown`` has passed, however many leaks are found meanwhile, unless every leak the last
-one was for has ended since (a cache that filled, a warm-up): a capture spent on what was not a leak
-never makes a real one wait.
+before ``cooldown`` has passed, however many leaks are found meanwhile.
 
 A child forked during a capture has no capture thread to turn tracemalloc off again: it does so
 itself, at fork, restoring the state tracemalloc had before the capture.
@@ -23,7 +21,7 @@ import sys
 import threading
 import time
 import tracemalloc
-from typing import Callable, Collection, ContextManager, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, ContextManager, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..records import AllocationSite
 from ..sampling import fork
@@ -232,24 +230,19 @@ class SiteCapture:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._next_allowed = 0.0
-        self._spent_on: Tuple[str, ...] = ()  # the leaks the last capture was for
         self._stop = threading.Event()
 
     @property
     def active(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def trigger(self, keys: Sequence[str], active: Optional[Collection[str]] = None) -> bool:
-        """Start a capture for these leaks (by key); False while one runs or during the cool-down,
-        which ends early once none of the last capture's leaks is among the ``active`` ones (when
-        they are given)."""
+    def trigger(self, keys: Sequence[str]) -> bool:
+        """Start a capture for these leaks (by key); False while one runs or during the cool-down."""
         with self._lock:
             now = time.monotonic()
-            spent = active is None or any(key in active for key in self._spent_on)
-            if self.active or (now < self._next_allowed and spent):
+            if self.active or now < self._next_allowed:
                 return False
             self._next_allowed = now + self._window + self._cooldown
-            self._spent_on = tuple(keys)
             self._stop.clear()
             self._thread = threading.Thread(
                 target=self._capture, args=(tuple(keys),), name="otel-memory-sites", daemon=True
