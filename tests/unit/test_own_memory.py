@@ -3,6 +3,8 @@ monitor's own and left out of drift and growth."""
 
 import sys
 import threading
+import time
+import tracemalloc
 
 import pytest
 
@@ -32,6 +34,40 @@ def test_a_capture_books_what_its_tracing_left_resident():
     assert len(booked) == 1 and 0 <= booked[0] < 512 << 20
     if sys.version_info >= (3, 11):  # on 3.10 the window left nothing resident here: 0 is booked
         assert booked[0] > 0
+
+
+def test_a_window_reads_the_most_its_tracing_held_not_only_what_is_left_at_its_end():
+    """A batch built and dropped inside the window: its traces are gone at the end, the memory
+    tracing took for them is what the window may leave resident."""
+    capture = SiteCapture(
+        window=1.0,
+        cooldown=0.0,
+        frames=10,
+        top=5,
+        root=".",
+        on_sites=lambda sites: None,
+        quiet=threading.RLock(),
+    )
+    tracemalloc.start(10)
+    try:
+        batch_done = threading.Event()
+
+        def batch():
+            time.sleep(0.2)
+            kept = [{"n": i} for i in range(150_000)]
+            time.sleep(0.3)
+            del kept
+            batch_done.set()
+
+        worker = threading.Thread(target=batch)
+        worker.start()
+        peak = capture._wait_out_window(True)
+        worker.join()
+        assert batch_done.is_set()
+        left = tracemalloc.get_tracemalloc_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak > left + 5_000_000, (peak, left)  # 150,000 traces of 10 frames: megabytes
 
 
 def test_drift_and_growth_leave_out_the_monitors_own_memory():

@@ -196,6 +196,9 @@ def attributed_sites(objects: Sequence[object], top: int, root: str) -> Tuple[Al
     return _ranked(by_line, top, root)
 
 
+_PEAK_EVERY_SECONDS = 0.1  # how often a window reads the memory its tracing holds
+
+
 class SiteCapture:
     """One capture at a time, on a thread of its own, at most once per cool-down."""
 
@@ -261,6 +264,20 @@ class SiteCapture:
         thread.join(max(timeout, 0.0))
         return not thread.is_alive()
 
+    def _wait_out_window(self, ours: bool) -> int:
+        """Wait for the window to pass (or a cancel); the most memory tracing held meanwhile, when
+        the tracing is ours. Traces of blocks freed before the window ends (a batch job's) are gone
+        from its last reading, while the memory they took may stay resident: booked up to the last
+        reading only, the rest counted as the host's growth."""
+        deadline = time.monotonic() + self._window
+        peak = 0
+        while True:
+            if ours:
+                peak = max(peak, tracemalloc.get_tracemalloc_memory())
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._stop.wait(min(remaining, _PEAK_EVERY_SECONDS)):
+                return peak
+
     def _capture(self, keys: Tuple[str, ...]) -> None:
         started_here = False
         sites: Sites = {}
@@ -270,7 +287,7 @@ class SiteCapture:
             started_here = _tracing.start(self._frames)
             with self._quiet:
                 before = tracemalloc.take_snapshot()
-            self._stop.wait(self._window)
+            tracing_bytes = self._wait_out_window(started_here)
             with self._quiet:
                 # Object tracebacks exist only while tracing: read them before it stops.
                 located = self._locate(keys)  # may add leaks found during the window
@@ -284,7 +301,8 @@ class SiteCapture:
                     whole_heap = growing_sites(before, tracemalloc.take_snapshot(), self._top, self._root)
                     sites.update(dict.fromkeys(unlocated, whole_heap))
                 located = {}
-                tracing_bytes = tracemalloc.get_tracemalloc_memory() if started_here else 0
+                if started_here:
+                    tracing_bytes = max(tracing_bytes, tracemalloc.get_tracemalloc_memory())
         except Exception:
             _logger.exception("allocation-site capture failed")
             return
@@ -292,7 +310,7 @@ class SiteCapture:
             if started_here:
                 _tracing.stop()
         try:
-            # What the window left resident, up to what its tracing took (the traces, and the
+            # What the window left resident, up to the most its tracing held (the traces, and the
             # snapshots' copies of them): the monitor's own memory, not the host's growth.
             kept = self._resident.read()[0] - resident_before
             self._on_own_memory(max(0, min(kept, 2 * tracing_bytes)))
