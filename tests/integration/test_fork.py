@@ -51,7 +51,12 @@ def test_the_child_runs_its_own_loop_describing_itself():
         def child():
             ballast = bytearray(96 << 20)
             ballast[::4096] = b"x" * len(ballast[::4096])
+            touched = time.time()
             time.sleep(0.5)
+            # A snapshot taken after the ballast: under load the child's first census may take longer.
+            deadline = time.monotonic() + 10
+            while profiler.latest_snapshot.timestamp <= touched and time.monotonic() < deadline:
+                time.sleep(0.05)
             snapshot = profiler.latest_snapshot
             return {
                 "running": profiler.running,
