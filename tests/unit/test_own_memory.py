@@ -14,18 +14,15 @@ from opentelemetry_instrumentation_memory.core.diagnosis.sites import SiteCaptur
 from opentelemetry_instrumentation_memory.core.sampling.snapshot import SnapshotTaker
 
 
+def one_second_capture(**callbacks):
+    return SiteCapture(
+        window=1.0, cooldown=0.0, frames=10, top=5, root=".", quiet=threading.RLock(), **callbacks
+    )
+
+
 def test_a_capture_books_what_its_tracing_left_resident():
     booked, done = [], threading.Event()
-    capture = SiteCapture(
-        window=1.0,
-        cooldown=0.0,
-        frames=10,
-        top=5,
-        root=".",
-        on_sites=lambda sites: done.set(),
-        quiet=threading.RLock(),
-        on_own_memory=booked.append,
-    )
+    capture = one_second_capture(on_sites=lambda sites: done.set(), on_own_memory=booked.append)
     kept = []
     assert capture.trigger(["x"])
     while not done.wait(0.01):  # the host allocates while the window is open: every block traced
@@ -39,15 +36,7 @@ def test_a_capture_books_what_its_tracing_left_resident():
 def test_a_window_reads_the_most_its_tracing_held_not_only_what_is_left_at_its_end():
     """A batch built and dropped inside the window: its traces are gone at the end, the memory
     tracing took for them is what the window may leave resident."""
-    capture = SiteCapture(
-        window=1.0,
-        cooldown=0.0,
-        frames=10,
-        top=5,
-        root=".",
-        on_sites=lambda sites: None,
-        quiet=threading.RLock(),
-    )
+    capture = one_second_capture(on_sites=lambda sites: None)
     tracemalloc.start(10)
     try:
         batch_done = threading.Event()
