@@ -121,13 +121,38 @@ account(void *block, size_t size)
         take_sample(block, size);
 }
 
+/* The hot paths end in a tail call to the wrapped allocator, so that a block not sampled costs a
+ * jump rather than a call with its frame: the countdown moves before the allocation, and only the
+ * allocation that runs it out takes the slow path (its block is needed). */
+static __attribute__((noinline)) void *
+malloc_sampled(hook_t *hook, size_t size)
+{
+    void *block = hook->next.malloc(hook->next.ctx, size);
+    if (block)
+        take_sample(block, size);
+    else
+        countdown = sampling ? draw() : NEVER;
+    return block;
+}
+
 static void *
 hook_malloc(void *ctx, size_t size)
 {
     hook_t *hook = ctx;
-    void *block = hook->next.malloc(hook->next.ctx, size);
+    countdown -= (int64_t)size;
+    if (__builtin_expect(countdown <= 0, 0))
+        return malloc_sampled(hook, size);
+    return hook->next.malloc(hook->next.ctx, size);
+}
+
+static __attribute__((noinline)) void *
+calloc_sampled(hook_t *hook, size_t nelem, size_t elsize)
+{
+    void *block = hook->next.calloc(hook->next.ctx, nelem, elsize);
     if (block)
-        account(block, size);
+        take_sample(block, nelem * elsize);
+    else
+        countdown = sampling ? draw() : NEVER;
     return block;
 }
 
@@ -135,10 +160,10 @@ static void *
 hook_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     hook_t *hook = ctx;
-    void *block = hook->next.calloc(hook->next.ctx, nelem, elsize);
-    if (block)
-        account(block, nelem * elsize);
-    return block;
+    countdown -= (int64_t)(nelem * elsize);
+    if (__builtin_expect(countdown <= 0, 0))
+        return calloc_sampled(hook, nelem, elsize);
+    return hook->next.calloc(hook->next.ctx, nelem, elsize);
 }
 
 static void *
@@ -156,13 +181,21 @@ hook_realloc(void *ctx, void *old, size_t size)
     return block;
 }
 
+static __attribute__((noinline)) void
+free_sampled(hook_t *hook, void *block)
+{
+    table_remove_slow(&table, (uintptr_t)block);
+    hook->next.free(hook->next.ctx, block);
+}
+
 static void
 hook_free(void *ctx, void *block)
 {
     hook_t *hook = ctx;
-    if (block)
-        table_remove(&table, (uintptr_t)block);
-    hook->next.free(hook->next.ctx, block);
+    if (__builtin_expect(filter_may_hold((uintptr_t)block), 0))
+        free_sampled(hook, block);
+    else
+        hook->next.free(hook->next.ctx, block);
 }
 
 static void

@@ -177,13 +177,13 @@ static PyObject *
 sampler_stats(PyObject *module, PyObject *unused)
 {
     size_t own = table.slots ? table_bytes() + interner_bytes() : 0;
-    return Py_BuildValue("{s:O,s:d,s:i,s:I,s:I,s:I,s:K,s:K,s:d,s:K,s:n}", "running",
+    return Py_BuildValue("{s:O,s:d,s:i,s:I,s:I,s:I,s:K,s:K,s:d,s:K,s:n,s:I}", "running",
                          sampling ? Py_True : Py_False, "interval", interval, "depth", sample_depth,
                          "live_samples", table.count, "max_samples", (unsigned)MAX_SAMPLES, "stacks",
                          interner.nstacks, "samples_taken", (unsigned long long)samples_taken,
                          "samples_dropped", (unsigned long long)samples_dropped, "bytes_dropped",
                          bytes_dropped, "stacks_overflowed", (unsigned long long)stacks_overflowed,
-                         "own_bytes", (Py_ssize_t)own);
+                         "own_bytes", (Py_ssize_t)own, "filter_bits", filter_bits_set());
 }
 
 #endif /* SAMPLER_REPORT_H */

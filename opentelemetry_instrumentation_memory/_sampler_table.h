@@ -1,7 +1,10 @@
 /* The sampled blocks still alive, by address: open addressing with linear probing and
  * backward-shift deletion (no tombstones, so lookups stay short however many frees pass). Every
  * free asks it, so a bitmap filter answers the common "not sampled" first without touching the
- * table. Fixed size, from libc; at most half full.
+ * table. The filter is exact: a removal clears its bit unless another live sample shares it. A
+ * stale bit would not be a rare cost: the allocator hands a freed block's address straight back,
+ * so a sampled block's address is freed again and again, each time through the table.
+ * Fixed size, from libc; at most half full.
  */
 #ifndef SAMPLER_TABLE_H
 #define SAMPLER_TABLE_H
@@ -21,11 +24,11 @@ typedef struct {
 typedef struct {
     sample_t *slots;
     uint32_t count;
-    uint32_t filter_stale; /* removals since the filter was rebuilt */
 } table_t;
 
-/* A bit per address hash, set on insert, cleared by rebuilds; static, so that the free path loads
- * one word (its pages are only resident once sampling writes them). */
+/* A bit per address hash, set while a live sample has that hash; static, so that the free path
+ * loads one word (its pages are only resident once sampling writes them). An address's slot hash is
+ * the top SLOT_BITS of its filter hash: the samples sharing a bit share a home slot. */
 static uint64_t filter[FILTER_BITS / 64];
 
 static inline uint32_t
@@ -47,7 +50,7 @@ static int
 table_init(table_t *t)
 {
     t->slots = calloc(SAMPLE_SLOTS, sizeof(sample_t));
-    t->count = t->filter_stale = 0;
+    t->count = 0;
     return t->slots ? 0 : -1;
 }
 
@@ -56,7 +59,7 @@ table_clear(table_t *t)
 {
     memset(t->slots, 0, SAMPLE_SLOTS * sizeof(sample_t));
     memset(filter, 0, sizeof(filter));
-    t->count = t->filter_stale = 0;
+    t->count = 0;
 }
 
 static inline int
@@ -66,17 +69,14 @@ filter_may_hold(uintptr_t address)
     return (filter[bit >> 6] >> (bit & 63)) & 1;
 }
 
-static void
-filter_rebuild(table_t *t)
+/* Bits set in the filter: one per distinct hash of a live sample, no more. */
+static uint32_t
+filter_bits_set(void)
 {
-    memset(filter, 0, sizeof(filter));
-    for (uint32_t i = 0; i < SAMPLE_SLOTS; i++) {
-        if (t->slots[i].address) {
-            uint32_t bit = address_hash(t->slots[i].address, FILTER_SHIFT);
-            filter[bit >> 6] |= 1ull << (bit & 63);
-        }
-    }
-    t->filter_stale = 0;
+    uint32_t bits = 0;
+    for (size_t i = 0; i < FILTER_BITS / 64; i++)
+        bits += (uint32_t)__builtin_popcountll(filter[i]);
+    return bits;
 }
 
 /* Store a sample; 0 when the table is full (the sample is dropped). An address already there
@@ -132,13 +132,16 @@ table_remove_slow(table_t *t, uintptr_t address)
     }
     memset(&t->slots[hole], 0, sizeof(sample_t));
     t->count--;
-    /* A stale bit only costs a probe; rebuild once they outnumber the live ones. */
-    if (++t->filter_stale > t->count + 4096)
-        filter_rebuild(t);
+    /* Linear probing keeps every sample between its home slot and the next empty one. */
+    uint32_t bit = address_hash(address, FILTER_SHIFT);
+    for (uint32_t slot = address_hash(address, SLOT_BITS); t->slots[slot].address; slot = (slot + 1) & mask) {
+        if (address_hash(t->slots[slot].address, FILTER_SHIFT) == bit)
+            return;
+    }
+    filter[bit >> 6] &= ~(1ull << (bit & 63));
 }
 
-/* Forget the sample at ``address``, if any: the free path, one bit tested when it is not sampled
- * (the filter is all clear while nothing is). */
+/* Forget the sample at ``address``, if any: one bit tested when it is not sampled. */
 static inline void
 table_remove(table_t *t, uintptr_t address)
 {

@@ -143,6 +143,24 @@ def test_live_bytes_by_line_estimate_what_is_held():
         profile.stop()
 
 
+@needs_extension
+def test_a_freed_samples_filter_bit_is_cleared():
+    """The allocator hands a freed block's address straight back: a bit left set would send every
+    later free of that address through the sample table."""
+    from opentelemetry_instrumentation_memory import _sampler
+
+    profile = HeapProfile()
+    profile.start(1024)
+    try:
+        held = [bytes(100) for _ in range(20000)]
+        assert 0 < _sampler.stats()["filter_bits"] <= _sampler.stats()["live_samples"]
+        del held
+        stats = _sampler.stats()
+        assert stats["filter_bits"] <= stats["live_samples"] < 200, stats
+    finally:
+        profile.stop()
+
+
 CHILD = textwrap.dedent(
     """
     import json, os
