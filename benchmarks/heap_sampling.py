@@ -1,26 +1,37 @@
 """The sampled heap profile's cost and accuracy.
 
-    python benchmarks/heap_sampling.py [--trials 7] [--processes 5] [--runs 5]   (--runs 0: throughput only)
+    python benchmarks/heap_sampling.py [--trials 7] [--processes 5] [--runs 5]
+    (--runs 0: throughput only; --processes 0: accuracy only)
 
 Throughput: an allocation-heavy loop (small dicts, lists, strings and bytes made and dropped, a share
-kept alive a while) and a WSGI service's requests (Flask's test client), with the allocation sampler
-at its default rate and without, in turn within each of ``--processes`` fresh interpreters; the
-ratio of the best times of each.
+kept alive a while), a WSGI app's requests through Flask's test client, and the same app served by
+gunicorn (the worker's CPU time per request); without the extension's hooks, with them but never
+sampling (what wrapping the allocator costs by itself), and sampling at the default rate, in turn
+within each of ``--processes`` fresh interpreters; the ratio of the best times of each.
 
-Accuracy: sites holding from 1 MB to 100 MB of live blocks of several sizes, amid churn; each site's
-estimate of live bytes against tracemalloc's count of the same line (started after the sampler, it
-sees every block), over ``--runs`` fresh interpreters; at the default interval and at 64 KiB.
+Accuracy: many sites (each its own line) holding 1 MB, 10 MB or 100 MB of live blocks, amid churn;
+each site's estimate of live bytes against tracemalloc's count of the same line (started after the
+sampler, it sees every block), over ``--runs`` fresh interpreters; at the default interval and at
+64 KiB. The mean error is the estimate's bias; the spread is one reading's, which sampling sets.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import gc
+import http.client
 import json
 import os
+import random
+import socket
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+from extension_build import build_extension
 
 _HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_INTERVAL = 512 * 1024
@@ -63,39 +74,125 @@ def _wsgi(rounds: int) -> float:
 WORKLOADS = {"loop": (_loop, 2000), "wsgi": (_wsgi, 400)}
 
 
+MODES = {"hooks": 1e12, "sampling": float(DEFAULT_INTERVAL)}  # hooks: installed, never sampling
+EMPTY_HOOK = Path(_HERE) / "benchmarks" / "empty_hook" / "_empty_hook.c"
+
+
+def load_empty_hook():  # type: ignore[no-untyped-def]
+    """The benchmark's own hooks that only pass calls on: the floor under ``hooks``."""
+    path = build_extension(EMPTY_HOOK)
+    spec = importlib.util.spec_from_file_location("_empty_hook", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
 def _throughput_child(workload: str, trials: int) -> dict:
-    """Sampling on and off in turn in one interpreter (its layout, its caches); the best of each."""
+    """Each mode in turn in one interpreter (its layout, its caches), in a random order each trial
+    (whichever runs later finds the others' garbage); the best of each."""
     from opentelemetry_instrumentation_memory import _sampler
 
+    empty_hook = load_empty_hook()
     function, rounds = WORKLOADS[workload]
     function(rounds // 4)  # warm-up
-    seconds: dict = {"off": [], "on": []}
+    seconds: dict = {"off": [], "empty_hook": [], **{mode: [] for mode in MODES}}
     for _ in range(trials):
-        for mode in ("off", "on"):
-            if mode == "on":
-                _sampler.start(DEFAULT_INTERVAL, 6)
+        for mode in random.sample(list(seconds), len(seconds)):
+            if mode in MODES:
+                _sampler.start(MODES[mode], 6)
+            elif mode == "empty_hook":
+                empty_hook.start()
+            gc.collect()
             seconds[mode].append(function(rounds))
             _sampler.stop()
+            empty_hook.stop()
     return {mode: min(values) for mode, values in seconds.items()}
 
 
-# Each site: (blocks, block size); the lines below are what the estimate is matched by.
-SITES = {"small_1mb": (10_000, 70), "medium_10mb": (10_000, 1_000), "large_100mb": (1_000, 100_000)}
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
-def _hold_small() -> list:
-    return [bytes(70 - 33) for _ in range(SITES["small_1mb"][0])]  # site small_1mb
+def _post(port: str, path: str, body: bytes = b"{}") -> bytes:
+    connection = http.client.HTTPConnection("127.0.0.1", int(port), timeout=10)
+    try:
+        connection.request(
+            "POST" if path != "/cpu" else "GET", path, body, {"Content-Type": "application/json"}
+        )
+        response = connection.getresponse()
+        assert response.status == 200, response.status
+        return response.read()
+    finally:
+        connection.close()
 
 
-def _hold_medium() -> list:
-    return [bytes(1_000 - 33) for _ in range(SITES["medium_10mb"][0])]  # site medium_10mb
+def _gunicorn_child(trials: int) -> dict:
+    """A gunicorn worker serving the same orders; the worker's CPU time per request (user and
+    system: its HTTP parsing, its sockets) in each mode, switched inside the one worker between
+    blocks of requests. CPU time, not wall time: the client shares the machine."""
+    port = str(_free_port())
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "1",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "_wsgi_service:app",
+        ],
+        cwd=os.path.dirname(os.path.abspath(__file__)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    order = json.dumps({"items": [{"sku": f"sku-{i}", "price": 3.5, "count": i} for i in range(50)]}).encode()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                _post(port, "/cpu")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        requests = 1000
+        for _ in range(requests // 4):
+            _post(port, "/orders", order)  # warm-up
+        seconds: dict = {"off": [], "empty_hook": [], **{mode: [] for mode in MODES}}
+        for _ in range(trials):
+            for mode in random.sample(list(seconds), len(seconds)):
+                _post(port, f"/sampler/{mode}")
+                started = json.loads(_post(port, "/cpu"))["seconds"]
+                for _ in range(requests):
+                    _post(port, "/orders", order)
+                seconds[mode].append(json.loads(_post(port, "/cpu"))["seconds"] - started)
+        return {mode: min(values) for mode, values in seconds.items()}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
-def _hold_large() -> list:
-    return [bytes(100_000 - 33) for _ in range(SITES["large_100mb"][0])]  # site large_100mb
+# Each size: (sites, blocks per site, block size). Every site is its own line, so that one run gives
+# many independent readings of a site of that size.
+SIZES = {"1 MB": (24, 14_000, 70), "10 MB": (6, 10_000, 1_000), "100 MB": (2, 1_000, 100_000)}
+BYTES_HEADER = 33  # a bytes object's header: bytes(n - 33) is an n-byte block
+
+
+def _site_code(size: str, index: int):
+    """A function holding one site's blocks, compiled under a file name of its own: the line."""
+    _, blocks, block = SIZES[size]
+    source = f"def hold():\n    return [bytes({block - BYTES_HEADER}) for _ in range({blocks})]\n"
+    namespace: dict = {}
+    exec(compile(source, f"<site {size} {index}>", "exec"), namespace)
+    return namespace["hold"]
 
 
 def _accuracy_child(interval: int) -> dict:
+    """Every site's estimate and tracemalloc's count of the same line, amid churn freed again."""
     import tracemalloc
 
     from opentelemetry_instrumentation_memory import _sampler
@@ -103,29 +200,25 @@ def _accuracy_child(interval: int) -> dict:
     _sampler.start(interval, 6)
     tracemalloc.start(1)
     held, churn = [], []
-    for function in (_hold_small, _hold_medium, _hold_large):
-        held.append(function())
-        churn.append([str(i) * 3 for i in range(50_000)])  # freed again below
+    for size, (sites, _, _) in SIZES.items():
+        for index in range(sites):
+            held.append(_site_code(size, index)())
+            churn.append([str(i) * 3 for i in range(5_000)])
     churn.clear()
-    truth: dict = {}
-    for stat in tracemalloc.take_snapshot().statistics("lineno"):
-        truth[(stat.traceback[0].filename, stat.traceback[0].lineno)] = stat.size
+    truth = {
+        stat.traceback[0].filename: stat.size for stat in tracemalloc.take_snapshot().statistics("filename")
+    }
     estimate: dict = {}
     for frames, _, size, _ in _sampler.live():
         if frames:
-            key = (frames[0][0], frames[0][2])
-            estimate[key] = estimate.get(key, 0.0) + size
+            estimate[frames[0][0]] = estimate.get(frames[0][0], 0.0) + size
     tracemalloc.stop()
-    result = {}
-    for name, function in (
-        ("small_1mb", _hold_small),
-        ("medium_10mb", _hold_medium),
-        ("large_100mb", _hold_large),
-    ):
-        key = (function.__code__.co_filename, function.__code__.co_firstlineno + 1)
-        result[name] = {"truth": truth.get(key, 0), "estimate": estimate.get(key, 0.0)}
-    result["own_bytes"] = _sampler.stats()["own_bytes"]
-    return result
+    readings: dict = {size: [] for size in SIZES}
+    for size, (sites, _, _) in SIZES.items():
+        for index in range(sites):
+            name = f"<site {size} {index}>"
+            readings[size].append((estimate.get(name, 0.0) - truth[name]) / truth[name])
+    return {"readings": readings, "own_bytes": _sampler.stats()["own_bytes"]}
 
 
 def _run(args: list) -> dict:
@@ -145,32 +238,44 @@ def main() -> None:
     options = parser.parse_args()
     if options.child:
         kind, value = options.child
-        if kind == "throughput":
+        if kind == "throughput" and value == "gunicorn":
+            print(json.dumps(_gunicorn_child(options.trials)))
+        elif kind == "throughput":
             print(json.dumps(_throughput_child(value, options.trials)))
         else:
             print(json.dumps(_accuracy_child(int(value))))
         return
-    for workload in WORKLOADS:
-        ratios = []
+    for workload in [*WORKLOADS, "gunicorn"] if options.processes else ():
+        ratios: dict = {}
         for _ in range(options.processes):
             best = _run(["--child", "throughput", workload, "--trials", str(options.trials)])
-            ratios.append(best["off"] / best["on"])
-        shown = ", ".join(f"{ratio:.3f}" for ratio in ratios)
-        print(f"{workload}: throughput with sampling / without, per interpreter: {shown}")
-        print(f"  median {statistics.median(ratios):.3f} (best of {options.trials} each, interleaved)")
+            for mode in best.keys() - {"off"}:
+                ratios.setdefault(mode, []).append(best["off"] / best[mode])
+        print(
+            f"{workload}: throughput against without the extension, per interpreter (best of {options.trials}):"
+        )
+        for mode, values in ratios.items():
+            shown = ", ".join(f"{ratio:.3f}" for ratio in values)
+            print(f"  {mode}: {shown}; median {statistics.median(values):.3f}")
     for interval in (DEFAULT_INTERVAL, 64 * 1024) if options.runs else ():
-        errors: dict = {name: [] for name in SITES}
+        readings: dict = {size: [] for size in SIZES}
         own = 0
         for _ in range(options.runs):
             result = _run(["--child", "accuracy", str(interval)])
-            own = result.pop("own_bytes")
-            for name, figures in result.items():
-                errors[name].append((figures["estimate"] - figures["truth"]) / figures["truth"])
+            own = result["own_bytes"]
+            for size, errors in result["readings"].items():
+                readings[size].extend(errors)
         print(f"interval {interval // 1024} KiB ({options.runs} runs; sampler tables {own / 1e6:.2f} MB):")
-        for name, values in errors.items():
-            shown = ", ".join(f"{value * 100:+.0f}%" for value in values)
-            mean_abs = statistics.mean(abs(value) for value in values) * 100
-            print(f"  {name}: estimate vs tracemalloc {shown}; mean |error| {mean_abs:.0f}%")
+        for size, errors in readings.items():
+            bias = statistics.mean(errors) * 100
+            bias_error = statistics.stdev(errors) / len(errors) ** 0.5 * 100
+            spread = statistics.stdev(errors) * 100
+            expected = (interval / (float(size.split()[0]) * 1e6)) ** 0.5 * 100
+            within = sum(abs(error) <= 0.10 for error in errors) / len(errors) * 100
+            print(
+                f"  {size} sites, {len(errors)} readings: mean error {bias:+.1f} % (+/- {bias_error:.1f}), "
+                f"spread {spread:.0f} % (sqrt(interval/size) {expected:.0f} %), within 10 %: {within:.0f} %"
+            )
 
 
 if __name__ == "__main__":
