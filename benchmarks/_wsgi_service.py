@@ -8,7 +8,6 @@ the worker's CPU time.
 import time
 
 from flask import Flask, jsonify, request
-
 from heap_sampling import MODES, load_empty_hook
 
 from opentelemetry_instrumentation_memory import _sampler

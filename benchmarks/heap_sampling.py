@@ -18,9 +18,9 @@ sampler, it sees every block), over ``--runs`` fresh interpreters; at the defaul
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import gc
 import http.client
+import importlib.util
 import json
 import os
 import random
@@ -251,9 +251,7 @@ def main() -> None:
             best = _run(["--child", "throughput", workload, "--trials", str(options.trials)])
             for mode in best.keys() - {"off"}:
                 ratios.setdefault(mode, []).append(best["off"] / best[mode])
-        print(
-            f"{workload}: throughput against without the extension, per interpreter (best of {options.trials}):"
-        )
+        print(f"{workload}: throughput against without any hook, per interpreter (best of {options.trials}):")
         for mode, values in ratios.items():
             shown = ", ".join(f"{ratio:.3f}" for ratio in values)
             print(f"  {mode}: {shown}; median {statistics.median(values):.3f}")
