@@ -1,13 +1,14 @@
 """The sampled heap profile's cost and accuracy.
 
-    python benchmarks/heap_sampling.py [--trials 7] [--processes 5] [--runs 5]
+    python benchmarks/heap_sampling.py [--trials 21] [--processes 5] [--runs 5]
     (--runs 0: throughput only; --processes 0: accuracy only)
 
 Throughput: an allocation-heavy loop (small dicts, lists, strings and bytes made and dropped, a share
 kept alive a while), a WSGI app's requests through Flask's test client, and the same app served by
 gunicorn (the worker's CPU time per request); without the extension's hooks, with them but never
 sampling (what wrapping the allocator costs by itself), and sampling at the default rate, in turn
-within each of ``--processes`` fresh interpreters; the ratio of the best times of each.
+within each of ``--processes`` fresh interpreters; per interpreter, the median over trials of the
+ratio within a trial.
 
 Accuracy: many sites (each its own line) holding 1 MB, 10 MB or 100 MB of live blocks, amid churn;
 each site's estimate of live bytes against tracemalloc's count of the same line (started after the
@@ -71,7 +72,7 @@ def _wsgi(rounds: int) -> float:
     return time.perf_counter() - started
 
 
-WORKLOADS = {"loop": (_loop, 2000), "wsgi": (_wsgi, 400)}
+WORKLOADS = {"loop": (_loop, 1000), "wsgi": (_wsgi, 200)}
 
 
 MODES = {"hooks": 1e12, "sampling": float(DEFAULT_INTERVAL)}  # hooks: installed, never sampling
@@ -87,9 +88,19 @@ def load_empty_hook():  # type: ignore[no-untyped-def]
     return module
 
 
+def _paired_ratios(seconds: dict) -> dict:
+    """Each mode's throughput against no hook, the median over trials of the ratio within a trial:
+    the modes of one trial run back to back, so they share the machine's state of the moment."""
+    return {
+        mode: statistics.median(off / taken for off, taken in zip(seconds["off"], values))
+        for mode, values in seconds.items()
+        if mode != "off"
+    }
+
+
 def _throughput_child(workload: str, trials: int) -> dict:
     """Each mode in turn in one interpreter (its layout, its caches), in a random order each trial
-    (whichever runs later finds the others' garbage); the best of each."""
+    (whichever runs later finds the others' garbage)."""
     from opentelemetry_instrumentation_memory import _sampler
 
     empty_hook = load_empty_hook()
@@ -106,7 +117,7 @@ def _throughput_child(workload: str, trials: int) -> dict:
             seconds[mode].append(function(rounds))
             _sampler.stop()
             empty_hook.stop()
-    return {mode: min(values) for mode, values in seconds.items()}
+    return _paired_ratios(seconds)
 
 
 def _free_port() -> int:
@@ -170,7 +181,7 @@ def _gunicorn_child(trials: int) -> dict:
                 for _ in range(requests):
                     _post(port, "/orders", order)
                 seconds[mode].append(json.loads(_post(port, "/cpu"))["seconds"] - started)
-        return {mode: min(values) for mode, values in seconds.items()}
+        return _paired_ratios(seconds)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -231,7 +242,7 @@ def _run(args: list) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=7)
+    parser.add_argument("--trials", type=int, default=21)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--processes", type=int, default=5)
     parser.add_argument("--child", nargs="+")
@@ -248,10 +259,11 @@ def main() -> None:
     for workload in [*WORKLOADS, "gunicorn"] if options.processes else ():
         ratios: dict = {}
         for _ in range(options.processes):
-            best = _run(["--child", "throughput", workload, "--trials", str(options.trials)])
-            for mode in best.keys() - {"off"}:
-                ratios.setdefault(mode, []).append(best["off"] / best[mode])
-        print(f"{workload}: throughput against without any hook, per interpreter (best of {options.trials}):")
+            for mode, ratio in _run(
+                ["--child", "throughput", workload, "--trials", str(options.trials)]
+            ).items():
+                ratios.setdefault(mode, []).append(ratio)
+        print(f"{workload}: throughput against no hook, per interpreter ({options.trials} trials each):")
         for mode, values in ratios.items():
             shown = ", ".join(f"{ratio:.3f}" for ratio in values)
             print(f"  {mode}: {shown}; median {statistics.median(values):.3f}")

@@ -176,7 +176,7 @@ sampler_find(PyObject *module, PyObject *objects)
 static PyObject *
 sampler_stats(PyObject *module, PyObject *unused)
 {
-    size_t own = table.slots ? table_bytes() + interner_bytes() : 0;
+    size_t own = table.slots ? table_bytes() + interner_bytes() + sizeof(name_cache) : 0;
     return Py_BuildValue("{s:O,s:d,s:i,s:I,s:I,s:I,s:K,s:K,s:d,s:K,s:n,s:I}", "running",
                          sampling ? Py_True : Py_False, "interval", interval, "depth", sample_depth,
                          "live_samples", table.count, "max_samples", (unsigned)MAX_SAMPLES, "stacks",
