@@ -145,35 +145,41 @@ intern_stack(interner_t *in, const uint32_t *words)
 }
 
 /* Arena offsets of the names seen lately, by the string object: copying and hashing a file name
- * at every sample would be most of a sample's cost. An entry holds only if the object at that
- * address still has the same cached hash and length (a freed name's address reused by another
- * string would not); cleared when compaction moves the arena. */
+ * at every sample would be most of a sample's cost. An entry holds only while the string at that
+ * address still reads as the stored name, compared byte for byte (a freed name's address reused by
+ * another string fails it). Not by the string's cached hash: code objects' file and qualified names
+ * are seldom hashed, so such a cache missed nearly always. Cleared when compaction moves the arena. */
 #define NAME_CACHE 1024
 
 typedef struct {
     PyObject *text;
-    Py_hash_t hash;
-    Py_ssize_t length;
     uint32_t offset;
 } cached_name_t;
 
 static cached_name_t name_cache[NAME_CACHE];
 
+/* Whether ``text`` (alive: it is a running frame's) is the stored name; only ASCII is compared, the
+ * rest is copied again. */
+static int
+reads_as(PyObject *text, const char *stored)
+{
+    if (!PyUnicode_Check(text) || !PyUnicode_IS_COMPACT_ASCII(text))
+        return 0;
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    size_t n = length > SAMPLER_NAME_MAX ? SAMPLER_NAME_MAX : (size_t)length;
+    return (unsigned char)stored[0] == n && memcmp(stored + 1, PyUnicode_DATA(text), n) == 0;
+}
+
 static uint32_t
 intern_name(interner_t *in, PyObject *text)
 {
-    char name[SAMPLER_NAME_MAX] = {0};
-    Py_hash_t hash = (text && PyUnicode_Check(text)) ? ((PyASCIIObject *)text)->hash : -1;
     cached_name_t *entry = &name_cache[((uintptr_t)text >> 4) & (NAME_CACHE - 1)];
-    if (hash != -1 && entry->text == text && entry->hash == hash &&
-        entry->length == PyUnicode_GET_LENGTH(text))
+    if (text != NULL && entry->text == text && reads_as(text, in->arena + entry->offset))
         return entry->offset;
-    size_t length = copy_utf8(text, name);
-    uint32_t offset = intern_string(in, name, length);
-    if (hash != -1 && offset != UINT32_MAX) {
+    char name[SAMPLER_NAME_MAX] = {0};
+    uint32_t offset = intern_string(in, name, copy_utf8(text, name));
+    if (text != NULL && offset != UINT32_MAX) {
         entry->text = text;
-        entry->hash = hash;
-        entry->length = PyUnicode_GET_LENGTH(text);
         entry->offset = offset;
     }
     return offset;

@@ -161,6 +161,26 @@ def test_a_freed_samples_filter_bit_is_cleared():
         profile.stop()
 
 
+@needs_extension
+def test_a_name_at_a_freed_names_address_is_read_again():
+    """Code objects made and dropped one after another: each file name is a new string, often at the
+    address of the last one, and a sample must carry its own."""
+    from opentelemetry_instrumentation_memory import _sampler
+
+    profile = HeapProfile()
+    profile.start(256)  # a 5 KB block is sampled all but surely
+    try:
+        held = {}
+        for i in range(300):
+            held[i] = []
+            exec(compile("held.append(bytes(5000))", f"<made {i * 7919}>", "exec"), {"held": held[i]})
+        for i, blocks in held.items():
+            files = {frames[0][0] for frames, *_ in _sampler.find(blocks) if frames}
+            assert files == {f"<made {i * 7919}>"}, (i, files)
+    finally:
+        profile.stop()
+
+
 CHILD = textwrap.dedent(
     """
     import json, os
