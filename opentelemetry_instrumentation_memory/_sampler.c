@@ -286,6 +286,8 @@ sampler_stop(PyObject *module, PyObject *unused)
     }
     if (table.slots)
         table_clear(&table);
+    if (interner.arena)
+        interner_clear(&interner); /* the stacks of samples forgotten */
     Py_RETURN_NONE;
 }
 
@@ -304,7 +306,7 @@ sampler_running(PyObject *module, PyObject *unused)
 
 static PyMethodDef methods[] = {
     {"start", sampler_start, METH_VARARGS, "start(interval, depth): sample about every interval bytes."},
-    {"stop", sampler_stop, METH_NOARGS, "Stop sampling and forget the samples."},
+    {"stop", sampler_stop, METH_NOARGS, "Stop sampling and forget the samples and their stacks."},
     {"running", sampler_running, METH_NOARGS, "Whether sampling runs and its hooks still see allocations."},
     {"live", sampler_live, METH_NOARGS, "Live sampled blocks by stack: [(frames, samples, bytes, blocks)], innermost frame first."},
     {"find", sampler_find, METH_O, "Live sampled blocks holding these objects, by stack."},

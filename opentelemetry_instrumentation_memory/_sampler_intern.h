@@ -185,6 +185,17 @@ intern_name(interner_t *in, PyObject *text)
     return offset;
 }
 
+/* Forget every stack, keeping the tables: when no live sample uses one any more. */
+static void
+interner_clear(interner_t *in)
+{
+    memset(in->string_index, 0, 2 * MAX_STRINGS * 4);
+    memset(in->frame_index, 0, 2 * MAX_FRAMES * 4);
+    memset(in->stack_index, 0, 2 * MAX_STACKS * 4);
+    in->arena_used = in->strings = in->nframes = in->nstacks = 0;
+    memset(name_cache, 0, sizeof(name_cache));
+}
+
 /* A stack read by read_stack, stored; STACK_OVERFLOW when a table is full. */
 static uint32_t
 intern_raw(interner_t *in, const raw_frame_t *frames, int depth)

@@ -181,6 +181,26 @@ def test_a_name_at_a_freed_names_address_is_read_again():
         profile.stop()
 
 
+@needs_extension
+def test_stop_forgets_the_stacks_with_the_samples():
+    """Stacks left from a stopped profile would fill the tables of the next one."""
+    from opentelemetry_instrumentation_memory import _sampler
+
+    source = "kept.append(bytes(5000))\n" * 400
+    profile = HeapProfile()
+    profile.start(1024)
+    try:
+        exec(compile(source, "<lines to forget>", "exec"), {"kept": []})
+        assert _sampler.stats()["stacks"] >= 300
+    finally:
+        profile.stop()
+    profile.start(1024)
+    try:
+        assert _sampler.stats()["stacks"] < 50
+    finally:
+        profile.stop()
+
+
 CHILD = textwrap.dedent(
     """
     import json, os
