@@ -53,6 +53,9 @@ static hook_t *installed[2];
 static table_t table;
 static interner_t interner;
 static int sampling;
+/* Reports building Python objects from the interner: their allocations may run a collection, a
+ * finalizer, another thread; none of which may compact or clear (free) the interner under them. */
+static int reporting;
 static int sample_depth = 6;
 static double interval = 512.0 * 1024;
 /* While sampling is off, the countdown never runs out: the hooks test one number. */
@@ -286,8 +289,8 @@ sampler_stop(PyObject *module, PyObject *unused)
     }
     if (table.slots)
         table_clear(&table);
-    if (interner.arena)
-        interner_clear(&interner); /* the stacks of samples forgotten */
+    if (interner.arena && !reporting)
+        interner_clear(&interner); /* the stacks of samples forgotten (by the report, when one runs) */
     Py_RETURN_NONE;
 }
 

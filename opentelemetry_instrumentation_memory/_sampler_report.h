@@ -20,10 +20,6 @@ add(total_t *total, const sample_t *s)
 
 #define TOTALS (MAX_STACKS + 1) /* the last one for STACK_OVERFLOW */
 
-/* Reports building Python objects from the interner: their allocations may run a collection, a
- * finalizer, another thread; none of which may compact (free) the interner under them. */
-static int reporting;
-
 static uint32_t
 total_slot(uint32_t stack)
 {
@@ -101,7 +97,8 @@ report(total_t *totals)
         Py_XDECREF(row);
     }
     free(totals);
-    reporting--;
+    if (--reporting == 0 && !sampling && interner.arena)
+        interner_clear(&interner); /* stopped meanwhile: the stacks go as stop() would have them */
     return result;
 }
 

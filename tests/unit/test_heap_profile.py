@@ -201,6 +201,46 @@ def test_stop_forgets_the_stacks_with_the_samples():
         profile.stop()
 
 
+@needs_extension
+def test_a_restart_during_a_report_leaves_the_reported_names_whole():
+    """A collection that the report's own allocations start (3.10 and 3.11 collect there) may run a
+    finalizer that stops and restarts sampling: the stacks being reported must not be cleared and
+    written over under the report."""
+    import gc
+
+    from opentelemetry_instrumentation_memory import _sampler
+
+    class RestartsWhenCollected:
+        def __init__(self):
+            self.cycle = self
+
+        def __del__(self):
+            _sampler.stop()
+            _sampler.start(256, 6)
+            exec(compile("junk.append(bytes(5000))\n" * 200, "<written over>", "exec"), {"junk": junk})
+
+    junk = []
+    profile = HeapProfile()
+    profile.start(256)
+    threshold, switch = gc.get_threshold(), sys.getswitchinterval()
+    sys.setswitchinterval(1000)  # no other thread's allocation collects it first
+    try:
+        kept = []
+        exec(compile("kept.append(bytes(5000))\n" * 200, "<reported>", "exec"), {"kept": kept})
+        gc.collect()
+        gc.disable()
+        RestartsWhenCollected()
+        gc.set_threshold(1)
+        gc.enable()
+        rows = _sampler.live()  # its first allocation collects the finalizer's cycle
+    finally:
+        gc.set_threshold(*threshold)
+        sys.setswitchinterval(switch)
+        profile.stop()
+    files = {frames[0][0] for frames, *_ in rows if frames}
+    assert "<reported>" in files and "<written over>" not in files, files
+
+
 CHILD = textwrap.dedent(
     """
     import json, os
