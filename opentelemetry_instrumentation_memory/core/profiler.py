@@ -21,11 +21,12 @@ from .analysis.rules import ALERT_RULES, AlertRule
 from .analysis.state import MemoryAnalysis
 from .compat import SeedCompatibility
 from .config import ProfilerConfig
+from .diagnosis.capture import SiteCapture
 from .diagnosis.examiner import LeakExaminer
 from .diagnosis.heap_profile import HeapProfile
 from .diagnosis.holders import Holders
 from .diagnosis.own import OwnObjects
-from .diagnosis.sites import SiteCapture, Sites
+from .diagnosis.sites import Sites
 from .diagnosis.unexplained import NEWEST_ENTRIES, holders_of_growth, outside_python
 from .dispatch import Callback, CallbackDispatcher, RateLimitedLog
 from .published import Published
@@ -310,7 +311,7 @@ class MemoryProfiler(SeedCompatibility):
 
     def after_fork_in_child(self) -> None:
         """The child describes itself: fresh locks, history and threads; the loop restarts if it ran.
-        (An allocation-site capture the fork interrupted has already ended: see ``diagnosis.sites``.)"""
+        (An allocation-site capture the fork interrupted has already ended: see ``diagnosis.capture``.)"""
         was_running = self._thread is not None
         self._new_locks()
         self._dispatcher = self._dispatcher.copy_for_child()
@@ -474,7 +475,9 @@ class MemoryProfiler(SeedCompatibility):
             self._drain()
             return snapshot
         snapshot, counts = self._taker.take(self._config.top_objects_count, previous)
-        self._apply(lambda: self._record(snapshot, counts, None))
+        # Read now, applied later: a window closing meanwhile is left out twice, never counted.
+        window = self._sites.holding_bytes()
+        self._apply(lambda: self._record(snapshot, counts, None, window))
         return snapshot
 
     def _take(self, census: bool) -> MemorySnapshot:
@@ -484,10 +487,15 @@ class MemoryProfiler(SeedCompatibility):
         return snapshot
 
     def _record(
-        self, snapshot: MemorySnapshot, counts: Mapping[str, int], containers: Optional[Mapping[str, Any]]
+        self,
+        snapshot: MemorySnapshot,
+        counts: Mapping[str, int],
+        containers: Optional[Mapping[str, Any]],
+        window: int,
     ) -> None:
-        """Under ``_cycle``: run one snapshot through the analysis and hand on its events."""
-        new_leaks, transitions = self._analysis.record(snapshot, counts, containers)
+        """Under ``_cycle``: run one snapshot through the analysis and hand on its events;
+        ``window``: the bytes an open leak-site window held when it was taken."""
+        new_leaks, transitions = self._analysis.record(snapshot, counts, containers, window)
         try:
             new_leaks = self._explain(new_leaks)
         except Exception as error:  # the leaks are still reported, without their holders
@@ -512,11 +520,12 @@ class MemoryProfiler(SeedCompatibility):
         config = self._config
         previous = None if census else self._last_census
         snapshot, counts = self._taker.take(config.top_objects_count, previous)
+        window = self._sites.holding_bytes()  # a window closes under ``_cycle``: not meanwhile
         containers = None
         if snapshot.census:
             counts, containers = self._examine(started, snapshot, counts, config)
             self._last_census = (snapshot, counts)
-        self._record(snapshot, counts, containers)
+        self._record(snapshot, counts, containers, window)
         unsited = self._awaiting_sites()
         self._run_pending()
         if unsited and config.leak_site_capture and not self._heap.running:
@@ -613,8 +622,8 @@ class MemoryProfiler(SeedCompatibility):
 
     @property
     def own_memory_mb(self) -> float:
-        """Resident memory the monitor itself added (a leak-site capture's tracing), which drift and
-        growth leave out."""
+        """Resident memory the monitor itself added (what leak-site windows left, and what one open
+        at the latest snapshot held), which drift and growth leave out."""
         return self._state.own_mb
 
     @property

@@ -54,7 +54,7 @@ class Published:
             leak_detections=dict(analysis.leak_detections),
             signals=analysis.signals,
             alert_states=analysis.alerts.states(),
-            own_mb=analysis.own_mb,
+            own_mb=analysis.own_mb + analysis.window_mb,
         )
 
     def without_leaks(self) -> "Published":

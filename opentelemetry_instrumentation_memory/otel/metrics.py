@@ -413,7 +413,8 @@ INSTRUMENTS = (
         "monitor_added_mb",
         GAUGE,
         "{MiB}",
-        "Resident memory the monitor itself added (leak-site captures), left out of drift and growth",
+        "Resident memory the monitor itself added (a leak-site capture's tracing, while open and after), "
+        "left out of drift and growth",
         lambda profiler: [Observation(profiler.own_memory_mb)] if profiler.latest_snapshot else [],
     ),
     InstrumentSpec(

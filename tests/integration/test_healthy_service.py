@@ -190,7 +190,20 @@ def _records(directory: Path, kind: str) -> Dict[int, List[Dict[str, Any]]]:
     return {int(path.stem.split("-")[1]): _read_lines(path) for path in directory.glob(f"{kind}-*.jsonl")}
 
 
-def _report(processes, alerts, leaks, tracing, scraped, load) -> str:
+def _memory_summary(lines: List[Dict[str, Any]]) -> str:
+    """The highest drift from the baseline, where it was, and the monitor's own memory at the end."""
+    drifts = [line for line in lines if line.get("drift_percent") is not None]
+    if not drifts:
+        return "    no drift from a settled baseline recorded"
+    top = max(drifts, key=lambda line: line["drift_percent"])
+    return (
+        f"    highest drift {top['drift_percent']:.1f} % at uptime {top['uptime']:.0f} s "
+        f"(used {top['used_mb']:.1f} MB, own {top['own_mb']:.1f} MB, tracing {top['tracing']}); "
+        f"own at the end {lines[-1]['own_mb']:.1f} MB"
+    )
+
+
+def _report(processes, alerts, leaks, tracing, scraped, load, memory) -> str:
     """What each process saw: alert transitions by type, each firing, leaks, captures."""
     lines = []
     for pid in sorted(processes, key=lambda p: (processes[p]["role"] != "master", p)):
@@ -217,6 +230,8 @@ def _report(processes, alerts, leaks, tracing, scraped, load) -> str:
         if pid in tracing:
             seen = [round(t["uptime"]) for t in tracing[pid]]
             lines.append(f"    tracemalloc tracing seen at uptime {seen} s")
+        if pid in memory:
+            lines.append(_memory_summary(memory[pid]))
     lines.append(
         f"load: {load['requests']} requests, served by {load['served']}, {len(load['failures'])} failed"
     )
@@ -241,10 +256,10 @@ def test_a_healthy_gunicorn_service_raises_no_in_process_alert(tmp_path):
     finally:
         stderr = _stop(server)
     processes = {int(p.stem.split("-")[1]): json.loads(p.read_text()) for p in records.glob("process-*.json")}
-    alerts, leaks, tracing, pending = (
-        _records(records, kind) for kind in ("alerts", "leaks", "tracing", "pending")
+    alerts, leaks, tracing, pending, memory = (
+        _records(records, kind) for kind in ("alerts", "leaks", "tracing", "pending", "memory")
     )
-    report = _report(processes, alerts, leaks, tracing, scraped, load)
+    report = _report(processes, alerts, leaks, tracing, scraped, load, memory)
     (tmp_path / "report.txt").write_text(report)
     print(report)
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from opentelemetry_instrumentation_memory import MemoryProfiler
-from opentelemetry_instrumentation_memory.core.diagnosis.sites import SiteCapture, trim_path
+from opentelemetry_instrumentation_memory.core.diagnosis.capture import SiteCapture
+from opentelemetry_instrumentation_memory.core.diagnosis.sites import trim_path
 from tests.unit.running import run_beside
 
 
@@ -189,7 +190,7 @@ def test_paths_are_trimmed_to_the_package_or_the_project_root(path, root, shown)
 def test_tracing_the_host_asked_for_during_a_capture_stays_on():
     """Before: a program that called tracemalloc.start(25) while a capture window was open found
     tracing off once the window closed (take_snapshot() raised)."""
-    from opentelemetry_instrumentation_memory.core.diagnosis.sites import _tracing
+    from opentelemetry_instrumentation_memory.core.diagnosis.capture import _tracing
 
     assert not tracemalloc.is_tracing()
     try:

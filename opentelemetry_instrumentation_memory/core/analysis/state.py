@@ -68,6 +68,8 @@ class MemoryAnalysis:
         # Memory the monitor itself added (a leak-site capture's tracing), booked by the profiler:
         # drift and growth read the memory used less it, so the monitor never alerts on itself.
         self.own_mb = 0.0
+        # What a leak-site window still open held at the latest snapshot: left out the same way.
+        self.window_mb = 0.0
         self._latest_host: Optional[MemorySnapshot] = None
         self.detected: "OrderedDict[str, Leak]" = OrderedDict()
         # Type leaks folded into the leaking container holding their objects: type -> container key.
@@ -88,13 +90,16 @@ class MemoryAnalysis:
         snapshot: MemorySnapshot,
         counts: Mapping[str, int],
         containers: Optional[Mapping[str, Tuple[str, int]]] = None,
+        window_bytes: int = 0,
     ) -> Tuple[List[Leak], List[Alert]]:
         """Take in one snapshot (and, with a census, the watched containers' types and lengths);
-        return the leaks that started or worsened and the alert transitions."""
+        return the leaks that started or worsened and the alert transitions. ``window_bytes``: what
+        a leak-site window open at the snapshot held, the monitor's own until the window books it."""
         self.history.append(snapshot)
         self.total_snapshots += 1
         census = snapshot.census or self.latest_drift is None
         self.latest, self.latest_counts = snapshot, counts
+        self.window_mb = window_bytes / _MB
         host = self._latest_host = self._less_own(snapshot)
         if self._started is None:
             self._started = snapshot.timestamp
@@ -135,9 +140,10 @@ class MemoryAnalysis:
         self.own_mb += added_bytes / _MB
 
     def _less_own(self, snapshot: MemorySnapshot) -> MemorySnapshot:
-        if not self.own_mb:
+        own = self.own_mb + self.window_mb
+        if not own:
             return snapshot
-        return replace(snapshot, heap_used_mb=max(0.0, snapshot.heap_used_mb - self.own_mb))
+        return replace(snapshot, heap_used_mb=max(0.0, snapshot.heap_used_mb - own))
 
     def _read_signals(self, snapshot: MemorySnapshot, host: MemorySnapshot) -> Dict[str, Optional[float]]:
         """Every figure an alert rule compares (core/analysis/rules.py), as exported."""

@@ -1,15 +1,9 @@
-"""Where is it leaking? tracemalloc for a short window after a leak is found.
+"""Where is it leaking? The lines that allocated a leak's objects, as tracemalloc tells them.
 
-tracemalloc slows allocation several times over, so it stays off; when a leak is detected, a capture
-turns it on (unless it already runs) for ``window`` seconds. Before turning it off again, it asks
-where each leak's own objects that appeared meanwhile were allocated
-(``tracemalloc.get_object_traceback``): instances of a leaking type, the newest entries of a leaking
-container. Each leak gets only its own sites; a leak none of whose objects can be located (growth
-nobody explains) gets the lines whose allocations grew most over the window. No new capture starts
-before ``cooldown`` has passed, however many leaks are found meanwhile.
-
-A child forked during a capture has no capture thread to turn tracemalloc off again: it does so
-itself, at fork, restoring the state tracemalloc had before the capture.
+A leak's own objects (instances of a leaking type, the newest entries of a leaking container) are
+asked for their allocation traceback (``tracemalloc.get_object_traceback``) and ranked by line; a
+leak none of whose objects can be located gets the lines whose allocations grew most between two
+snapshots. The window that turns tracemalloc on for this is ``diagnosis.capture``.
 """
 
 from __future__ import annotations
@@ -19,82 +13,31 @@ import logging
 import os
 import sys
 import threading
-import time
 import tracemalloc
-from typing import Callable, ContextManager, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..records import AllocationSite
-from ..sampling import fork
 from ..sampling.pacing import Pacer
 from ..sampling.readonly import own_size, type_flags
-from ..sampling.resident import ProcessMemory
 from .frames import site_index
 
 _logger = logging.getLogger(__name__)
 _PACKAGE_DIRECTORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_IGNORED = (
-    tracemalloc.Filter(False, tracemalloc.__file__),
-    # Anything allocated on the profiler's own behalf (the census's Counter, say), whatever the
-    # frame: its core and OpenTelemetry layers, not the bundled demo, whose leak is the point.
-    tracemalloc.Filter(False, os.path.join(_PACKAGE_DIRECTORY, "core", "*"), all_frames=True),
-    tracemalloc.Filter(False, os.path.join(_PACKAGE_DIRECTORY, "otel", "*"), all_frames=True),
-    tracemalloc.Filter(False, threading.__file__),
-    tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"),
-    tracemalloc.Filter(False, "<unknown>"),
+# Allocations left out of the lines that grew: the profiler's own (its core and OpenTelemetry layers,
+# at any frame: the census's Counter, say; not the bundled demo, whose leak is the point), and those
+# whose newest frame is tracemalloc's, threading's, an import's or unknown.
+_OWN_LAYERS = tuple(os.path.join(_PACKAGE_DIRECTORY, layer) + os.sep for layer in ("core", "otel"))
+_IGNORED_NEWEST = tuple(
+    path[:-1] if path.endswith(".pyc") else path for path in (tracemalloc.__file__, threading.__file__)
 )
+_IGNORED_NEWEST_PREFIXES = ("<frozen importlib._bootstrap", "<unknown>")
 
 
-class _CaptureTracing:
-    """Whether a capture turned tracemalloc on. Process-wide, as tracemalloc is: set before
-    ``tracemalloc.start()`` and cleared after ``stop()``, so that a child forked at any point in
-    between knows the tracing it inherited belongs to a capture that is gone.
-
-    While the capture's window is open, ``tracemalloc.start`` is a wrapper that notes a call of the
-    host's (a no-op while tracing, so it could not be seen otherwise): tracing the host asked for is
-    left on when the window closes. A host that bound ``start`` before the window is not seen."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.started = False
-        self.host_asked = False
-
-    def _host_start(self, nframe: int = 1) -> None:
-        self.host_asked = True
-        _TRACEMALLOC_START(nframe)
-
-    def start(self, frames: int) -> bool:
-        """Turn tracing on unless it is on already; True when this capture did."""
-        with self.lock:
-            if tracemalloc.is_tracing():
-                return False
-            self.started, self.host_asked = True, False
-            try:
-                _TRACEMALLOC_START(frames)
-            except BaseException:
-                self.started = False
-                raise
-            tracemalloc.start = self._host_start
-            return True
-
-    def stop(self) -> None:
-        with self.lock:
-            if tracemalloc.start == self._host_start:
-                tracemalloc.start = _TRACEMALLOC_START
-            if tracemalloc.is_tracing() and not self.host_asked:
-                tracemalloc.stop()
-            self.started = False
-
-    def end_in_child(self) -> None:
-        """Turn off the tracing a parent's capture, gone with its thread, turned on; tracing that
-        was on before the capture stays on."""
-        self.lock = threading.Lock()  # a fork may have caught the capture thread holding it
-        if self.started:
-            self.stop()
-
-
-_TRACEMALLOC_START = tracemalloc.start
-_tracing = _CaptureTracing()
-fork.register_function(_tracing.end_in_child)
+def _ignored(traceback: tracemalloc.Traceback) -> bool:
+    newest = traceback[-1].filename
+    if newest in _IGNORED_NEWEST or newest.startswith(_IGNORED_NEWEST_PREFIXES):
+        return True
+    return any(frame.filename.startswith(_OWN_LAYERS) for frame in traceback)
 
 
 _INSTALLED = tuple(os.sep + name + os.sep for name in ("site-packages", "dist-packages"))
@@ -146,11 +89,13 @@ def _ranked(by_line: _ByLine, top: int, root: str) -> Tuple[AllocationSite, ...]
 def growing_sites(
     before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, top: int, root: str
 ) -> Tuple[AllocationSite, ...]:
-    """The ``top`` site lines whose allocations grew most from ``before`` to ``after``."""
-    stats = after.filter_traces(_IGNORED).compare_to(before.filter_traces(_IGNORED), "traceback")
+    """The ``top`` site lines whose allocations grew most from ``before`` to ``after``. Filtered by
+    traceback, not trace (``Snapshot.filter_traces`` matched every frame of every trace by pattern:
+    15 s for 50,000 traces of 10 frames, holding the cycle's lock)."""
     by_line: _ByLine = {}
-    for stat in stats:
-        _add(by_line, stat.traceback, stat.size_diff, stat.count_diff)
+    for stat in after.compare_to(before, "traceback"):
+        if stat.traceback and not _ignored(stat.traceback):
+            _add(by_line, stat.traceback, stat.size_diff, stat.count_diff)
     return _ranked(by_line, top, root)
 
 
@@ -194,126 +139,3 @@ def attributed_sites(objects: Sequence[object], top: int, root: str) -> Tuple[Al
         if traceback is not None:
             _add(by_line, traceback, own_size(obj), 1)
     return _ranked(by_line, top, root)
-
-
-_PEAK_EVERY_SECONDS = 0.1  # how often a window reads the memory its tracing holds
-
-
-class SiteCapture:
-    """One capture at a time, on a thread of its own, at most once per cool-down."""
-
-    def __init__(
-        self,
-        window: float,
-        cooldown: float,
-        frames: int,
-        top: int,
-        root: str,
-        on_sites: Callable[[Sites], None],
-        quiet: ContextManager[object],
-        locate: Locate = lambda keys: {},
-        candidates: int = 2000,
-        on_own_memory: Callable[[int], None] = lambda added: None,
-    ) -> None:
-        self._window, self._cooldown, self._frames, self._top, self._root = (
-            window,
-            cooldown,
-            frames,
-            top,
-            root,
-        )
-        self._on_sites = on_sites
-        self._on_own_memory = on_own_memory
-        self._resident = ProcessMemory()
-        self._locate = locate
-        self._candidates = candidates
-        # Held while taking tracemalloc snapshots, so that none lands in the middle of a census,
-        # whose transient allocations would otherwise look like growth.
-        self._quiet = quiet
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._next_allowed = 0.0
-        self._stop = threading.Event()
-
-    @property
-    def active(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def trigger(self, keys: Sequence[str]) -> bool:
-        """Start a capture for these leaks (by key); False while one runs or during the cool-down."""
-        with self._lock:
-            now = time.monotonic()
-            if self.active or now < self._next_allowed:
-                return False
-            self._next_allowed = now + self._window + self._cooldown
-            self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._capture, args=(tuple(keys),), name="otel-memory-sites", daemon=True
-            )
-            self._thread.start()
-            return True
-
-    def cancel(self, timeout: float = 5.0) -> bool:
-        """End a running capture early (its window is cut short; tracemalloc is restored). False
-        when it is still running after ``timeout`` seconds; called from the capture's own thread,
-        that ends once it returns."""
-        self._stop.set()
-        thread = self._thread
-        if thread is None or thread is threading.current_thread():
-            return True
-        thread.join(max(timeout, 0.0))
-        return not thread.is_alive()
-
-    def _wait_out_window(self, ours: bool) -> int:
-        """Wait for the window to pass (or a cancel); the most memory tracing held meanwhile, when
-        the tracing is ours. Traces of blocks freed before the window ends (a batch job's) are gone
-        from its last reading, while the memory they took may stay resident: booked up to the last
-        reading only, the rest counted as the host's growth."""
-        deadline = time.monotonic() + self._window
-        peak = 0
-        while True:
-            if ours:
-                peak = max(peak, tracemalloc.get_tracemalloc_memory())
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._stop.wait(min(remaining, _PEAK_EVERY_SECONDS)):
-                return peak
-
-    def _capture(self, keys: Tuple[str, ...]) -> None:
-        started_here = False
-        sites: Sites = {}
-        resident_before = self._resident.read()[0]
-        tracing_bytes = 0
-        try:
-            started_here = _tracing.start(self._frames)
-            with self._quiet:
-                before = tracemalloc.take_snapshot()
-            tracing_bytes = self._wait_out_window(started_here)
-            with self._quiet:
-                # Object tracebacks exist only while tracing: read them before it stops.
-                located = self._locate(keys)  # may add leaks found during the window
-                keys = tuple(dict.fromkeys([*keys, *located]))
-                for key in keys:
-                    objects = list(located.get(key, ()))[: self._candidates]
-                    sites[key] = attributed_sites(objects, self._top, self._root)
-                    objects.clear()
-                unlocated = [key for key in keys if key not in located]
-                if unlocated:  # growth with no objects to ask: the lines that allocated most
-                    whole_heap = growing_sites(before, tracemalloc.take_snapshot(), self._top, self._root)
-                    sites.update(dict.fromkeys(unlocated, whole_heap))
-                located = {}
-                if started_here:
-                    tracing_bytes = max(tracing_bytes, tracemalloc.get_tracemalloc_memory())
-        except Exception:
-            _logger.exception("allocation-site capture failed")
-            return
-        finally:
-            if started_here:
-                _tracing.stop()
-        try:
-            # What the window left resident, up to the most its tracing held (the traces, and the
-            # snapshots' copies of them): the monitor's own memory, not the host's growth.
-            kept = self._resident.read()[0] - resident_before
-            self._on_own_memory(max(0, min(kept, 2 * tracing_bytes)))
-            self._on_sites(sites)
-        except Exception:
-            _logger.exception("allocation-site capture failed")

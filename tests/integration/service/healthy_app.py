@@ -6,6 +6,8 @@
   (oldest evicted).
 - A batch job every ``BATCH_SECONDS`` on a thread of each worker: ``BATCH_DICTS`` dicts (each with a
   list, so that they are gc-tracked) built, summed and dropped, a burst of collections every time.
+  One also runs inside every tracemalloc window, the worst case for the monitor's own memory: its
+  traces take tens of megabytes while it runs.
 - A reference table loaded lazily: ``CATALOG_START`` entries at import, then ``CATALOG_PER_SECOND``
   more a second (a few hundred bytes each) from ``CATALOG_FROM_SECONDS`` after the worker starts,
   until it holds ``CATALOG_SIZE``; never more. That is a transient growth of one type, steady for
@@ -17,7 +19,8 @@
 Served by ``opentelemetry-instrument gunicorn -c healthy_gunicorn_conf.py`` for
 tests/integration/test_healthy_service.py. Each second the worker's scheduler thread notes whether
 tracemalloc is tracing (``tracing-<pid>.jsonl`` in ``MEMORY_SERVICE_RECORDS``): the capture's window,
-seen from the host's side.
+seen from the host's side; and the memory used, the monitor's own part and the drift from the
+baseline, as the profiler last read them (``memory-<pid>.jsonl``).
 """
 
 from __future__ import annotations
@@ -108,8 +111,25 @@ def _note_tracing() -> None:
             out.write(line + "\n")
 
 
+def _note_memory() -> None:
+    """The memory used as the profiler last read it, its own part, and the drift it alerts on."""
+    profiler = get_memory_profiler()
+    snapshot = profiler.latest_snapshot
+    if RECORDS and snapshot is not None:
+        line = {
+            "uptime": time.monotonic() - STARTED,
+            "used_mb": snapshot.heap_used_mb,
+            "own_mb": profiler.own_memory_mb,
+            "drift_percent": profiler.alert_signals.get("baseline_drift_percent"),
+            "tracing": tracemalloc.is_tracing(),
+        }
+        with open(os.path.join(RECORDS, f"memory-{os.getpid()}.jsonl"), "a") as out:
+            out.write(json.dumps(line) + "\n")
+
+
 def _scheduler() -> None:
     next_batch = STARTED + BATCH_SECONDS
+    batched_while_tracing = False
     while True:
         time.sleep(1.0)
         now = time.monotonic()
@@ -117,10 +137,13 @@ def _scheduler() -> None:
         while len(_catalog) < target:
             key = len(_catalog)
             _catalog[key] = CatalogEntry(key)
-        if now >= next_batch:
+        tracing = tracemalloc.is_tracing()
+        if now >= next_batch or (tracing and not batched_while_tracing):
             next_batch = now + BATCH_SECONDS
             _run_batch()
+        batched_while_tracing = tracing
         _note_tracing()
+        _note_memory()
         _note_pending_alerts()
 
 
