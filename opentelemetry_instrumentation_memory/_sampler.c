@@ -127,15 +127,20 @@ account(void *block, size_t size)
 /* The hot paths end in a tail call to the wrapped allocator, so that a block not sampled costs a
  * jump rather than a call with its frame: the countdown moves before the allocation, and only the
  * allocation that runs it out takes the slow path (its block is needed). */
-static __attribute__((noinline)) void *
-malloc_sampled(hook_t *hook, size_t size)
+static void *
+sampled(void *block, size_t size)
 {
-    void *block = hook->next.malloc(hook->next.ctx, size);
     if (block)
         take_sample(block, size);
     else
-        countdown = sampling ? draw() : NEVER;
+        countdown = sampling ? draw() : NEVER; /* failed: the next allocation is as likely */
     return block;
+}
+
+static __attribute__((noinline)) void *
+malloc_sampled(hook_t *hook, size_t size)
+{
+    return sampled(hook->next.malloc(hook->next.ctx, size), size);
 }
 
 static void *
@@ -151,12 +156,7 @@ hook_malloc(void *ctx, size_t size)
 static __attribute__((noinline)) void *
 calloc_sampled(hook_t *hook, size_t nelem, size_t elsize)
 {
-    void *block = hook->next.calloc(hook->next.ctx, nelem, elsize);
-    if (block)
-        take_sample(block, nelem * elsize);
-    else
-        countdown = sampling ? draw() : NEVER;
-    return block;
+    return sampled(hook->next.calloc(hook->next.ctx, nelem, elsize), nelem * elsize);
 }
 
 static void *
