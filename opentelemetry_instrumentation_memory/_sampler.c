@@ -312,7 +312,7 @@ static PyMethodDef methods[] = {
     {"stop", sampler_stop, METH_NOARGS, "Stop sampling and forget the samples and their stacks."},
     {"running", sampler_running, METH_NOARGS, "Whether sampling runs and its hooks still see allocations."},
     {"live", sampler_live, METH_NOARGS, "Live sampled blocks by stack: [(frames, samples, bytes, blocks)], innermost frame first."},
-    {"find", sampler_find, METH_O, "Live sampled blocks holding these objects, by stack."},
+    {"find", sampler_find, METH_VARARGS, "find(objects, buffers): live sampled blocks holding these objects, or starting at these buffer addresses, by stack."},
     {"stats", sampler_stats, METH_NOARGS, "Counters and the tables' own memory."},
     {NULL, NULL, 0, NULL},
 };

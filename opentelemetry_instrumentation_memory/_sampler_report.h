@@ -137,37 +137,70 @@ sample_holding(uintptr_t object)
     return NULL;
 }
 
-static PyObject *
-sampler_find(PyObject *module, PyObject *objects)
+/* The live sample whose block starts at ``address``: a buffer an object points to. */
+static sample_t *
+sample_at(uintptr_t address)
 {
-    PyObject *sequence = PySequence_Fast(objects, "find() takes a sequence of objects");
-    if (sequence == NULL)
-        return NULL;
-    if (table.slots == NULL || !sampling || table.count == 0) {
-        Py_DECREF(sequence);
-        return PyList_New(0);
-    }
-    total_t *totals = calloc(TOTALS, sizeof(total_t));
-    if (totals == NULL) {
-        Py_DECREF(sequence);
-        return PyErr_NoMemory();
-    }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(sequence);
-    PyObject **items = PySequence_Fast_ITEMS(sequence);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        sample_t *s = sample_holding((uintptr_t)items[i]);
-        if (s && !s->unused) { /* an object listed twice counts once */
-            s->unused = 1;
-            add(&totals[total_slot(s->stack)], s);
+    return filter_may_hold(address) ? table_find(&table, address) : NULL;
+}
+
+/* Sum each sample found once (an object listed twice, or its buffer too, counts once); the second
+ * pass clears the marks. */
+static void
+add_found(total_t *totals, PyObject **objects, Py_ssize_t nobjects, const uintptr_t *buffers,
+          Py_ssize_t nbuffers)
+{
+    for (int marking = 1; marking >= 0; marking--) {
+        for (Py_ssize_t i = 0; i < nobjects + nbuffers; i++) {
+            sample_t *s = i < nobjects ? sample_holding((uintptr_t)objects[i]) : sample_at(buffers[i - nobjects]);
+            if (s && marking && !s->unused) {
+                s->unused = 1;
+                add(&totals[total_slot(s->stack)], s);
+            } else if (s && !marking) {
+                s->unused = 0;
+            }
         }
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        sample_t *s = sample_holding((uintptr_t)items[i]);
-        if (s)
-            s->unused = 0;
+}
+
+static PyObject *
+sampler_find(PyObject *module, PyObject *args)
+{
+    PyObject *objects, *addresses;
+    if (!PyArg_ParseTuple(args, "OO", &objects, &addresses))
+        return NULL;
+    PyObject *sequence = PySequence_Fast(objects, "find() takes a sequence of objects");
+    PyObject *buffers = sequence ? PySequence_Fast(addresses, "find() takes a sequence of addresses") : NULL;
+    if (buffers == NULL) {
+        Py_XDECREF(sequence);
+        return NULL;
     }
+    Py_ssize_t nbuffers = PySequence_Fast_GET_SIZE(buffers);
+    uintptr_t *starts = calloc(nbuffers ? nbuffers : 1, sizeof(uintptr_t));
+    total_t *totals = starts ? calloc(TOTALS, sizeof(total_t)) : NULL;
+    PyObject *result = NULL;
+    if (totals == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < nbuffers; i++) {
+        starts[i] = (uintptr_t)PyLong_AsVoidPtr(PySequence_Fast_GET_ITEM(buffers, i));
+        if (starts[i] == 0 && PyErr_Occurred())
+            goto done;
+    }
+    if (table.slots == NULL || !sampling || table.count == 0) {
+        result = PyList_New(0);
+        goto done;
+    }
+    add_found(totals, PySequence_Fast_ITEMS(sequence), PySequence_Fast_GET_SIZE(sequence), starts, nbuffers);
+    result = report(totals);
+    totals = NULL; /* report() took it */
+done:
+    free(starts);
+    free(totals);
     Py_DECREF(sequence);
-    return report(totals);
+    Py_DECREF(buffers);
+    return result;
 }
 
 static PyObject *

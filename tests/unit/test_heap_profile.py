@@ -175,7 +175,7 @@ def test_a_name_at_a_freed_names_address_is_read_again():
             held[i] = []
             exec(compile("held.append(bytes(5000))", f"<made {i * 7919}>", "exec"), {"held": held[i]})
         for i, blocks in held.items():
-            files = {frames[0][0] for frames, *_ in _sampler.find(blocks) if frames}
+            files = {frames[0][0] for frames, *_ in _sampler.find(blocks, ()) if frames}
             assert files == {f"<made {i * 7919}>"}, (i, files)
     finally:
         profile.stop()

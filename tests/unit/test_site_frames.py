@@ -88,6 +88,30 @@ def test_a_traced_sites_line_is_the_applications_with_the_library_after_it(make,
     assert_the_applications_line_first(grown[0], LINES[make])
 
 
+def large_buffers(count):
+    return [ctypes.create_string_buffer(64 * 1024) for _ in range(count)]  # the large buffers' line
+
+
+LARGE_BUFFERS_LINE = large_buffers.__code__.co_firstlineno + 1
+
+
+@needs_extension
+def test_ctypes_objects_are_found_by_their_buffers_at_the_default_interval():
+    """A 64 KiB ctypes buffer is allocated apart from its object (about 150 bytes): at 512 KiB the
+    objects alone, 60 KB in all, are all but never sampled; their 26 MB of buffers carry the
+    samples (about 50)."""
+    profile = HeapProfile()
+    profile.start(512 * 1024)
+    try:
+        objects = large_buffers(400)
+        sites = profile.sites_of(objects, 5, ROOT)
+    finally:
+        profile.stop()
+    assert sites and sites[0].line == LARGE_BUFFERS_LINE, sites
+    held = 400 * 64 * 1024
+    assert 0.4 * held < sites[0].size_diff_bytes < 2.5 * held, (sites[0].size_diff_bytes, held)
+
+
 def keep_snapshots(profiler, kept):
     for index in range(len(kept)):
         kept[index] = profiler.snapshot()  # the snapshots' line: the profiler allocates them

@@ -8,10 +8,11 @@ instead. Nothing here raises into the host.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 from types import ModuleType
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 
 from . import fork
 
@@ -26,6 +27,14 @@ _logger = logging.getLogger(__name__)
 Frame = Tuple[str, str, int]  # file, function, line
 Row = Tuple[Tuple[Frame, ...], int, float, float]  # frames innermost first, samples, bytes, blocks
 DEPTH = 6  # frames kept per sample: the allocating line and the callers that lead to it
+_CDATA = ctypes.Array.__mro__[1]  # _ctypes._CData, every ctypes object's base
+
+
+def buffers_of(objects: Sequence[object]) -> List[int]:
+    """The data buffers of the ctypes objects among ``objects``: allocated apart from the object
+    when larger than a few words, they hold most of its bytes (and most of its samples). Type checks
+    and ``addressof`` read the object in C: no host code runs."""
+    return [ctypes.addressof(cast(Any, obj)) for obj in objects if issubclass(type(obj), _CDATA)]
 
 
 class AllocationSampler:
@@ -79,8 +88,8 @@ class AllocationSampler:
         return list(self._call("live", ()))
 
     def find(self, objects: Sequence[object]) -> List[Row]:
-        """The live samples whose blocks hold ``objects``, by stack."""
-        return list(self._call("find", (), objects))
+        """The live samples whose blocks hold ``objects``, or their ctypes buffers, by stack."""
+        return list(self._call("find", (), objects, buffers_of(objects)))
 
     def stats(self) -> Dict[str, Any]:
         return dict(self._call("stats", {}))
