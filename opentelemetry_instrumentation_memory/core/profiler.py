@@ -141,14 +141,19 @@ class MemoryProfiler(SeedCompatibility):
         self._thread: Optional[threading.Thread] = None
         self._loop_log = RateLimitedLog(_logger)
 
-    def _site_capture(self) -> SiteCapture:
+    def _site_settings(self) -> Dict[str, Any]:
         config = self._config
-        return SiteCapture(
+        return dict(
             window=config.leak_site_window_seconds,
             cooldown=config.leak_site_cooldown_seconds,
             frames=max(config.tracemalloc_frames, _SITE_FRAMES),
             top=_SITE_COUNT,
             root=config.leak_site_path_root or os.getcwd(),
+        )
+
+    def _site_capture(self) -> SiteCapture:
+        return SiteCapture(
+            **self._site_settings(),
             on_sites=self._attach_sites,
             quiet=self._cycle,
             locate=self._locate,
@@ -214,8 +219,7 @@ class MemoryProfiler(SeedCompatibility):
             return self._examiner.locate(kinds)
 
     def _book_own_memory(self, added: int) -> None:
-        if added:
-            self._apply(lambda: self._analysis.book_own_memory(added))
+        self._apply(lambda: self._analysis.book_own_memory(added))
 
     def _attach_sites(self, sites: Sites) -> None:
         def attach() -> None:
@@ -335,8 +339,7 @@ class MemoryProfiler(SeedCompatibility):
             self._config = config
             self._examiner.containers.literal_keys = config.leak_owner_literal_keys
         if any(getattr(config, name) != getattr(old, name) for name in _SITE_SETTINGS):
-            self._sites.cancel(0.0)  # a capture in progress ends; the new one keeps no cool-down
-            self._sites = self._site_capture()
+            self._sites.reconfigure(**self._site_settings())
         rebuild = any(getattr(config, name) != getattr(old, name) for name in _REBUILDING_SETTINGS)
 
         def take_settings() -> None:
@@ -474,9 +477,10 @@ class MemoryProfiler(SeedCompatibility):
                 self._cycle.release()
             self._drain()
             return snapshot
-        snapshot, counts = self._taker.take(self._config.top_objects_count, previous)
-        # Read now, applied later: a window closing meanwhile is left out twice, never counted.
+        # Read first and applied later, outside the cycle's lock: a window closing meanwhile is left
+        # out twice, never counted.
         window = self._sites.holding_bytes()
+        snapshot, counts = self._taker.take(self._config.top_objects_count, previous)
         self._apply(lambda: self._record(snapshot, counts, None, window))
         return snapshot
 

@@ -3,8 +3,13 @@ from the sampled heap and from tracemalloc alike; the profiler's own allocations
 
 import asyncio
 import ctypes
+import json
 import os
+import subprocess
+import sys
+import textwrap
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
@@ -110,6 +115,39 @@ def test_ctypes_objects_are_found_by_their_buffers_at_the_default_interval():
     assert sites and sites[0].line == LARGE_BUFFERS_LINE, sites
     held = 400 * 64 * 1024
     assert 0.4 * held < sites[0].size_diff_bytes < 2.5 * held, (sites[0].size_diff_bytes, held)
+
+
+AUDITED = textwrap.dedent(
+    """
+    import ctypes, json, sys
+    sys.path.insert(0, {root!r})
+
+    def refuse(event, arguments):
+        if (event == "ctypes.dlsym" and arguments[1] == "malloc_trim") or event == "ctypes.addressof":
+            raise RuntimeError("refused by the host")
+
+    sys.addaudithook(refuse)
+    from opentelemetry_instrumentation_memory.core.diagnosis import capture
+    from opentelemetry_instrumentation_memory.core.diagnosis.heap_profile import HeapProfile
+
+    profile = HeapProfile()
+    profile.start(1024)
+    objects = [ctypes.create_string_buffer(4000) for _ in range(300)]
+    sites = profile.sites_of(objects, 5, "/")
+    profile.stop()
+    print(json.dumps({{"trim": capture._MALLOC_TRIM is not None, "sites": len(sites)}}))
+    """
+)
+
+
+@needs_extension
+def test_a_host_audit_hook_refusing_ctypes_raises_nothing_into_the_host():
+    """The trim's lookup at import and the buffers' ``addressof`` raise audit events, which a host's
+    hook may refuse: the import, and the objects' own sites, go on without them."""
+    script = AUDITED.format(root=str(Path(__file__).resolve().parents[2]))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"trim": False, "sites": 1}
 
 
 def keep_snapshots(profiler, kept):

@@ -136,8 +136,10 @@ class MemoryAnalysis:
         return seconds_to_limit(times[first:], used[first:], snapshot.heap_size_mb)
 
     def book_own_memory(self, added_bytes: int) -> None:
-        """Count ``added_bytes`` of resident memory as the monitor's own, from now on."""
+        """Count ``added_bytes`` of resident memory as the monitor's own, from now on: what a window
+        left as it closed, in place of what it held while open."""
         self.own_mb += added_bytes / _MB
+        self.window_mb = 0.0
 
     def _less_own(self, snapshot: MemorySnapshot) -> MemorySnapshot:
         own = self.own_mb + self.window_mb

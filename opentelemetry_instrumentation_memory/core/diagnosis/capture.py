@@ -33,7 +33,7 @@ def _malloc_trim() -> Optional[Callable[[int], int]]:
     """glibc's ``malloc_trim``, or None (another C library, another system)."""
     try:
         trim = ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError, TypeError):
+    except Exception:  # no such symbol or library, or a host's audit hook refused the lookup
         return None
     trim.argtypes, trim.restype = (ctypes.c_size_t,), ctypes.c_int
     return trim
@@ -119,13 +119,6 @@ class SiteCapture:
         candidates: int = 2000,
         on_own_memory: Callable[[int], None] = lambda added: None,
     ) -> None:
-        self._window, self._cooldown, self._frames, self._top, self._root = (
-            window,
-            cooldown,
-            frames,
-            top,
-            root,
-        )
         self._on_sites = on_sites
         self._on_own_memory = on_own_memory
         self._resident = ProcessMemory()
@@ -136,8 +129,9 @@ class SiteCapture:
         self._quiet = quiet
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._next_allowed = 0.0
         self._stop = threading.Event()
+        self._next_allowed = 0.0
+        self.reconfigure(window, cooldown, frames, top, root)
         # While a window traces on its own account: the resident bytes before it, and the most its
         # tracing has held so far.
         self._opened_at_resident: Optional[int] = None
@@ -172,10 +166,32 @@ class SiteCapture:
         thread.join(max(timeout, 0.0))
         return not thread.is_alive()
 
+    def reconfigure(self, window: float, cooldown: float, frames: int, top: int, root: str) -> None:
+        """Settings for the next window: one open ends early (and is booked as any other), and no
+        cool-down holds. The same capture goes on, so that no two windows ever overlap."""
+        with self._lock:
+            self._window, self._cooldown, self._frames, self._top, self._root = (
+                window,
+                cooldown,
+                frames,
+                top,
+                root,
+            )
+            self._next_allowed = 0.0
+            if self.active:
+                self._stop.set()
+
     def holding_bytes(self) -> int:
         """What an open window holds now, when its tracing is its own: the resident memory added
         since it opened, up to twice the most its tracing held (the traces, and the snapshots'
-        copies of them). 0 between windows; once a window closes, what it left is booked instead."""
+        copies of them). 0 between windows; once a window closes, what it left is booked instead.
+        Read under the cycle's lock, as the window closes: a snapshot sees it open, or closed and
+        booked, never in between.
+
+        Resident memory cannot tell the host's growth from the tracing's: the host's blocks fill
+        freed heap as the traces may. Up to the cap, growth meanwhile counts as the window's, so
+        that a batch job traced in it never reads as drift; a leak's few seconds of growth in a
+        window, once per cool-down, go uncounted."""
         opened_at = self._opened_at_resident
         if opened_at is None:
             return 0
@@ -208,9 +224,7 @@ class SiteCapture:
             _logger.exception("allocation-site capture failed")
         finally:
             if started_here:
-                _tracing.stop()
-                self._give_back_heap(resident_before)
-                self._book_window(resident_before)
+                self._close_window(resident_before)
         if sites is not None:
             try:
                 self._on_sites(sites)
@@ -238,19 +252,24 @@ class SiteCapture:
                 self._tracing_peak = max(self._tracing_peak, tracemalloc.get_tracemalloc_memory())
         return sites
 
+    def _close_window(self, resident_before: int) -> None:
+        """Stop the tracing, give back the heap its traces took, and book what stays resident up to
+        twice the most the tracing held: all under the cycle's lock (see ``holding_bytes``)."""
+        with self._quiet:
+            try:
+                self._tracing_peak = max(self._tracing_peak, tracemalloc.get_tracemalloc_memory())
+            finally:
+                _tracing.stop()
+            try:
+                self._give_back_heap(resident_before)
+                kept = self._resident.read()[0] - resident_before
+                self._on_own_memory(max(0, min(kept, 2 * self._tracing_peak)))
+            except Exception:  # a host's audit hook on the trim, say: nothing booked
+                _logger.exception("allocation-site capture failed")
+            finally:
+                self._opened_at_resident = None
+
     def _give_back_heap(self, resident_before: int) -> None:
         """Hand the heap freed with the traces back to the system, when the window left much."""
         if _MALLOC_TRIM is not None and self._resident.read()[0] - resident_before >= _TRIM_FROM_BYTES:
             _MALLOC_TRIM(0)
-
-    def _book_window(self, resident_before: int) -> None:
-        """Book what the window left resident, up to twice the most its tracing held, as the
-        monitor's own, and close it: under the cycle's lock, so that no snapshot counts it twice or
-        not at all."""
-        try:
-            with self._quiet:
-                kept = self._resident.read()[0] - resident_before
-                self._opened_at_resident = None
-                self._on_own_memory(max(0, min(kept, 2 * self._tracing_peak)))
-        except Exception:
-            _logger.exception("allocation-site capture failed")

@@ -34,10 +34,13 @@ _IGNORED_NEWEST_PREFIXES = ("<frozen importlib._bootstrap", "<unknown>")
 
 
 def _ignored(traceback: tracemalloc.Traceback) -> bool:
+    """By ``str``'s own methods: a file name may be a host's ``str`` subclass, whose are its code."""
     newest = traceback[-1].filename
-    if newest in _IGNORED_NEWEST or newest.startswith(_IGNORED_NEWEST_PREFIXES):
+    if any(str.__eq__(newest, path) for path in _IGNORED_NEWEST):
         return True
-    return any(frame.filename.startswith(_OWN_LAYERS) for frame in traceback)
+    if str.startswith(newest, _IGNORED_NEWEST_PREFIXES):
+        return True
+    return any(str.startswith(frame.filename, _OWN_LAYERS) for frame in traceback)
 
 
 _INSTALLED = tuple(os.sep + name + os.sep for name in ("site-packages", "dist-packages"))

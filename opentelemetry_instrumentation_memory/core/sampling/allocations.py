@@ -33,7 +33,7 @@ _CDATA = ctypes.Array.__mro__[1]  # _ctypes._CData, every ctypes object's base
 def buffers_of(objects: Sequence[object]) -> List[int]:
     """The data buffers of the ctypes objects among ``objects``: allocated apart from the object
     when larger than a few words, they hold most of its bytes (and most of its samples). Type checks
-    and ``addressof`` read the object in C: no host code runs."""
+    and ``addressof`` read the object in C; only a host's audit hook may run, and raise."""
     return [ctypes.addressof(cast(Any, obj)) for obj in objects if issubclass(type(obj), _CDATA)]
 
 
@@ -89,7 +89,11 @@ class AllocationSampler:
 
     def find(self, objects: Sequence[object]) -> List[Row]:
         """The live samples whose blocks hold ``objects``, or their ctypes buffers, by stack."""
-        return list(self._call("find", (), objects, buffers_of(objects)))
+        try:
+            buffers = buffers_of(objects)
+        except Exception:  # a host's audit hook refused ``addressof``: the objects alone
+            buffers = []
+        return list(self._call("find", (), objects, buffers))
 
     def stats(self) -> Dict[str, Any]:
         return dict(self._call("stats", {}))
