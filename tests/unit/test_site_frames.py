@@ -150,6 +150,45 @@ def test_a_host_audit_hook_refusing_ctypes_raises_nothing_into_the_host():
     assert json.loads(result.stdout) == {"trim": False, "sites": 1}
 
 
+class RecordedName(str):
+    """A file name whose methods note each call: host code, which no site lookup may run."""
+
+    calls = []
+
+    def __eq__(self, other):
+        RecordedName.calls.append("__eq__")
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__  # tracemalloc hashes it as it traces: CPython's call, not ours
+
+    def startswith(self, *arguments):
+        RecordedName.calls.append("startswith")
+        return str.startswith(self, *arguments)
+
+    def __contains__(self, part):
+        RecordedName.calls.append("__contains__")
+        return str.__contains__(self, part)
+
+
+def test_a_file_name_of_a_host_str_subclass_runs_none_of_its_code():
+    code = compile("kept = [bytearray(100) for _ in range(500)]", RecordedName("/app/made.py"), "exec")
+    tracemalloc.start(10)
+    try:
+        before = tracemalloc.take_snapshot()
+        made = {}
+        exec(code, made)
+        after = tracemalloc.take_snapshot()
+        RecordedName.calls.clear()
+        attributed = attributed_sites(made["kept"], 5, ROOT)
+        grown = growing_sites(before, after, 5, ROOT)
+    finally:
+        tracemalloc.stop()
+    assert RecordedName.calls == []
+    assert (attributed[0].file, attributed[0].line) == ("/app/made.py", 1)
+    assert (grown[0].file, grown[0].line) == ("/app/made.py", 1)
+    assert type(attributed[0].file) is str
+
+
 def keep_snapshots(profiler, kept):
     for index in range(len(kept)):
         kept[index] = profiler.snapshot()  # the snapshots' line: the profiler allocates them

@@ -57,18 +57,19 @@ def trim_path(path: str, root: str) -> str:
     return path
 
 
-# (file, line) of a site -> [bytes, blocks, the frames of one traceback that leads to it]
+# (file, line) of a site -> [bytes, blocks, the (file, line) frames of one traceback leading to it]
 _ByLine = Dict[Tuple[str, int], List]
 
 
 def _add(by_line: _ByLine, traceback: tracemalloc.Traceback, size: int, count: int) -> None:
-    """Book an allocation to its site line (``frames.site_index``); the profiler's own to none."""
-    frames = list(traceback)  # oldest first
-    index = site_index([frame.filename for frame in reversed(frames)])
+    """Book an allocation to its site line (``frames.site_index``); the profiler's own to none.
+    File names are copied to plain ``str`` first (``str.__str__`` copies a subclass without calling
+    it): a code object's may be a host's ``str`` subclass, whose methods and hash are its code."""
+    frames = [(str.__str__(frame.filename), frame.lineno) for frame in traceback]  # oldest first
+    index = site_index([file for file, _ in reversed(frames)])
     if index is None:
         return
-    site = frames[len(frames) - 1 - index]
-    entry = by_line.setdefault((site.filename, site.lineno), [0, 0, frames])
+    entry = by_line.setdefault(frames[len(frames) - 1 - index], [0, 0, frames])
     entry[0] += size
     entry[1] += count
 
@@ -83,7 +84,7 @@ def _ranked(by_line: _ByLine, top: int, root: str) -> Tuple[AllocationSite, ...]
             line,
             size,
             count,
-            tuple(f"{trim_path(frame.filename, root)}:{frame.lineno}" for frame in frames),
+            tuple(f"{trim_path(file, root)}:{frame_line}" for file, frame_line in frames),
         )
         for (filename, line), (size, count, frames) in ranked
     )
