@@ -4,6 +4,7 @@ re-raise SIGTERM after a graceful shutdown, and multiprocessing children (fork, 
 through ``os._exit`` or ``sys.exit``. Real servers and processes on loopback, stopped by pid."""
 
 import http.client
+import json
 import os
 import signal
 import subprocess
@@ -66,6 +67,7 @@ def test_uvicorn_spawned_workers_remove_their_files_when_the_supervisor_is_termi
     try:
         announced = _wait_for_files(sd_directory, WORKERS, time.monotonic() + 25)
         assert len(announced) == WORKERS, (announced, server.poll())
+        assert len(_serving(app_port, WORKERS, time.monotonic() + 25)) == WORKERS, server.poll()
         returncode, stderr = _terminate(server)
     finally:
         stop(server)
@@ -95,7 +97,7 @@ def test_a_single_uvicorn_process_removes_its_file_and_still_ends_by_sigterm(tmp
         announced = _wait_for_files(sd_directory, 1, time.monotonic() + 25)
         assert len(announced) == 1 and f"-{server.pid}-" in announced[0], (announced, server.poll())
         deadline = time.monotonic() + 25  # uvicorn handles SIGTERM once the app answers
-        while time.monotonic() < deadline and server.poll() is None and not _answers(app_port):
+        while time.monotonic() < deadline and server.poll() is None and _answers(app_port) is None:
             time.sleep(0.1)
         returncode, stderr = _terminate(server)
     finally:
@@ -106,14 +108,28 @@ def test_a_single_uvicorn_process_removes_its_file_and_still_ends_by_sigterm(tmp
 
 
 def _answers(port):
+    """The pid of the worker that answered, or None."""
     try:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
         connection.request("GET", "/")
-        connection.getresponse().read()
+        body = connection.getresponse().read()
         connection.close()
-    except OSError:
-        return False
-    return True
+        return json.loads(body)["pid"]
+    except (OSError, ValueError, KeyError, http.client.HTTPException):
+        return None
+
+
+def _serving(port, count, deadline):
+    """The pids of the workers that answered, once ``count`` have or at ``deadline``: uvicorn ends a
+    worker terminated while it starts without finishing it."""
+    pids = set()
+    while time.monotonic() < deadline and len(pids) < count:
+        pid = _answers(port)
+        if pid is None:
+            time.sleep(0.1)
+        else:
+            pids.add(pid)
+    return pids
 
 
 MULTIPROCESSING = textwrap.dedent(

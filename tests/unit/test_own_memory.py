@@ -175,30 +175,6 @@ def test_what_an_open_window_holds_is_left_out_of_that_snapshot_only():
     assert analysis.latest_drift.heap_drift_percent == pytest.approx(30.0)
 
 
-def test_snapshots_during_a_window_leave_its_tracing_out_of_drift():
-    profiler = MemoryProfiler(
-        warmup_seconds=0.0, heap_sampling=False, leak_site_window_seconds=2.0, leak_site_cooldown_seconds=3600
-    )
-    base = profiler.snapshot()  # the baseline
-    assert profiler._sites.trigger(["x"])
-    deadline = time.monotonic() + 10
-    while not tracemalloc.is_tracing() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    kept = [{"n": i} for i in range(50_000)]
-    snapshot = profiler.snapshot()
-    own = profiler.own_memory_mb
-    assert own > 1.0, own  # megabytes of traces
-    host_growth = snapshot.heap_used_mb - own - base.heap_used_mb
-    assert profiler.latest_drift.heap_drift_mb == pytest.approx(host_growth)
-    while profiler._sites.active and time.monotonic() < deadline + 60:
-        time.sleep(0.05)
-    booked = profiler.own_memory_mb  # what the window left, in place of what it held
-    profiler.snapshot()
-    assert profiler.own_memory_mb == pytest.approx(booked)
-    assert profiler.stop() and not tracemalloc.is_tracing()
-    del kept
-
-
 def window_profiler(seconds):
     profiler = MemoryProfiler(
         warmup_seconds=0.0,
@@ -214,15 +190,51 @@ def window_profiler(seconds):
     return profiler
 
 
+def closed(profiler):
+    deadline = time.monotonic() + 60
+    while profiler._sites.active and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return profiler.stop(timeout=30) and not tracemalloc.is_tracing()
+
+
 def batch_job():
     rows = [{"id": i, "name": f"row-{i}", "tags": [i, i + 1]} for i in range(150_000)]
     del rows
 
 
-def test_a_snapshot_taken_as_a_window_closes_sees_it_open_or_booked(monkeypatch):
-    """The memory is read, then the window closes before its share is read: here the reading is
-    held back until the window has stopped tracing (the race, widened). The close waits for the
-    snapshot, holding the cycle's lock; it ran beside it and drift read 266 %."""
+# The next three run in a fresh interpreter: one whose heap holds freed memory (this test session's)
+# may take a window's traces into it, and its resident memory says little of the window.
+
+
+def a_snapshot_during_a_window():
+    """(own MB at a snapshot during the window, the drift's MB against what it should read, own MB
+    once closed, own MB at the next snapshot)."""
+    profiler = window_profiler(2.0)
+    base = profiler.latest_snapshot
+    kept = [{"n": i} for i in range(50_000)]
+    snapshot = profiler.snapshot()
+    own = profiler.own_memory_mb
+    drift = (profiler.latest_drift.heap_drift_mb, snapshot.heap_used_mb - own - base.heap_used_mb)
+    deadline = time.monotonic() + 60
+    while profiler._sites.active and time.monotonic() < deadline:
+        time.sleep(0.05)
+    booked = profiler.own_memory_mb  # what the window left, in place of what it held
+    profiler.snapshot()
+    assert closed(profiler)
+    del kept
+    return own, drift, booked, profiler.own_memory_mb
+
+
+def test_snapshots_during_a_window_leave_its_tracing_out_of_drift():
+    own, (drift, expected), booked, next_own = in_a_fresh_interpreter(a_snapshot_during_a_window)
+    assert own > 1.0, own  # megabytes of traces
+    assert drift == pytest.approx(expected)
+    assert next_own == pytest.approx(booked)
+
+
+def a_snapshot_taken_as_a_window_closes():
+    """The drift a snapshot reads when the memory is read, then the window closes before its share
+    is: here the reading is held back until the window has stopped tracing (the race, widened)."""
     from opentelemetry_instrumentation_memory.core.diagnosis import capture
 
     profiler = window_profiler(4.0)  # the batch traced, and freed, well inside it
@@ -240,25 +252,36 @@ def test_a_snapshot_taken_as_a_window_closes_sees_it_open_or_booked(monkeypatch)
         time.sleep(0.5)
         return taken
 
-    monkeypatch.setattr(capture._tracing, "stop", stop_once_read)
-    monkeypatch.setattr(profiler._taker, "take", take_then_linger)
+    capture._tracing.stop = stop_once_read
+    profiler._taker.take = take_then_linger
     batch_job()  # traced: tens of megabytes of traces
     assert closing.wait(30)
     profiler.snapshot()
-    drift = profiler.latest_drift.heap_drift_percent
-    assert profiler.stop(timeout=30) and not tracemalloc.is_tracing()
+    assert closed(profiler)
+    return profiler.latest_drift.heap_drift_percent
+
+
+def test_a_snapshot_taken_as_a_window_closes_sees_it_open_or_booked():
+    """The close waits for the snapshot, holding the cycle's lock; it ran beside it, and drift read
+    266 %."""
+    drift = in_a_fresh_interpreter(a_snapshot_taken_as_a_window_closes)
     assert drift < 20, drift
 
 
-def test_a_window_reconfigured_while_open_is_still_left_out():
-    """``configure()`` of a window setting ends the open window: the same capture closes and books
-    it. A new capture in its place read 0 while the old one still held 52 MB."""
+def a_window_reconfigured_while_open():
+    """(whether the capture is the same one, the drift at a snapshot just after ``configure()``)."""
     profiler = window_profiler(5.0)
     capture = profiler._sites
     batch_job()
     profiler.configure(leak_site_window_seconds=3.0)
     profiler.snapshot()
-    drift = profiler.latest_drift.heap_drift_percent
-    assert profiler._sites is capture
-    assert profiler.stop(timeout=30) and not tracemalloc.is_tracing()
+    assert closed(profiler)
+    return profiler._sites is capture, profiler.latest_drift.heap_drift_percent
+
+
+def test_a_window_reconfigured_while_open_is_still_left_out():
+    """``configure()`` of a window setting ends the open window: the same capture closes and books
+    it. A new capture in its place read 0 while the old one still held 52 MB."""
+    same, drift = in_a_fresh_interpreter(a_window_reconfigured_while_open)
+    assert same
     assert drift < 20, drift
